@@ -1,0 +1,88 @@
+// Command bake builds machine images from HCL2 templates.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// Exit codes, as the README documents them.
+const (
+	exitOK          = 0   // every build succeeded / the command did its job
+	exitFailed      = 1   // at least one build failed, or a verification failed
+	exitUsage       = 2   // bad flags, or an invalid template
+	exitInterrupted = 130 // SIGINT/SIGTERM stopped the run
+)
+
+// command is one CLI verb. run gets the arguments after the verb and
+// returns the process exit code.
+type command struct {
+	synopsis string
+	run      func(ctx context.Context, env *cliEnv, args []string) int
+}
+
+// cliEnv is what a verb may touch of the process: the only place bake
+// writes to the terminal.
+type cliEnv struct {
+	stdout, stderr io.Writer
+	stdin          io.Reader
+	environ        []string
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"build":    {"Build images from a template", runBuild},
+		"validate": {"Check that a template is valid", runValidate},
+		"fmt":      {"Rewrite templates in the canonical format", runFmt},
+		"inspect":  {"Show a template's variables, sources and builds", runInspect},
+		"verify":   {"Verify a signed run manifest", runVerify},
+		"keygen":   {"Generate a signing key pair", runKeygen},
+		"version":  {"Print bake's version", runVersion},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: bake <command> [flags] [args]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	cmds := commands()
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].synopsis)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'bake <command> -h' for a command's flags.")
+}
+
+func main() {
+	env := &cliEnv{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, environ: os.Environ()}
+	os.Exit(run(context.Background(), env, os.Args[1:]))
+}
+
+func run(ctx context.Context, env *cliEnv, args []string) int {
+	if len(args) == 0 {
+		usage(env.stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		usage(env.stdout)
+		return exitOK
+	case "-v", "-version", "--version":
+		return runVersion(ctx, env, nil)
+	}
+	cmd, ok := commands()[args[0]]
+	if !ok {
+		fmt.Fprintf(env.stderr, "bake: unknown command %q\n\n", args[0])
+		usage(env.stderr)
+		return exitUsage
+	}
+	return cmd.run(ctx, env, args[1:])
+}

@@ -1,0 +1,91 @@
+package provisioners
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+)
+
+// Cmd is one command run on a machine through a Communicator.
+type Cmd struct {
+	// Command is a shell command line; the communicator runs it with the
+	// guest's /bin/sh -c (or the exec equivalent).
+	Command string
+	// Stdin, Stdout and Stderr may be nil. Output is written as the guest
+	// produces it, never buffered to the end of the command.
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// ErrDisconnected is returned (wrapped) by Communicator.Run when the
+// connection to the machine was lost while the command ran, so that callers
+// such as the shell provisioner's expect_disconnect can tell it apart from a
+// command that failed.
+var ErrDisconnected = errors.New("connection to the machine was lost")
+
+// Communicator runs commands on, and moves files to and from, the machine a
+// builder brought up.
+//
+// Contract: every method honours ctx (cancel stops the transfer or command
+// and returns ctx.Err() wrapped); a Communicator is safe for use by one
+// provisioner at a time; Close releases every connection and is idempotent.
+type Communicator interface {
+	// Run runs cmd and returns its exit status. err is non-nil only when the
+	// command could not be run or its status is unknown (transport failure,
+	// ErrDisconnected); a command that ran and failed returns its status and
+	// a nil error.
+	Run(ctx context.Context, cmd *Cmd) (exitStatus int, err error)
+	// Upload writes the content of src to the file dst on the machine. mode
+	// is the file's permission bits (0 means 0644).
+	Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) error
+	// UploadDir copies the local directory src to dst on the machine. As with
+	// rsync, when src ends in "/" its contents go into dst, otherwise the
+	// directory itself is created inside dst.
+	UploadDir(ctx context.Context, dst, src string) error
+	// Download writes the content of the machine's file src to dst.
+	Download(ctx context.Context, src string, dst io.Writer) error
+	// DownloadDir copies the machine's directory src to the local directory
+	// dst, with the same trailing-slash rule as UploadDir.
+	DownloadDir(ctx context.Context, src, dst string) error
+	// Close releases the communicator's connections.
+	Close() error
+}
+
+// UI is where a step or provisioner reports progress. The engine gives each
+// build its own UI, which prefixes, colours, redacts and records every line.
+type UI interface {
+	// Say reports one progress message.
+	Say(msg string)
+	// Error reports one error message that does not by itself fail the step.
+	Error(msg string)
+	// Stdout and Stderr receive a command's output as it is produced; the
+	// engine splits it into lines.
+	Stdout() io.Writer
+	Stderr() io.Writer
+}
+
+// BuildInfo is what a running build knows about itself and its machine; the
+// template sees it as the contextual values build.* and source.*.
+type BuildInfo struct {
+	RunID         string // the run's id, shared by all builds of one bake run
+	ID            string // this build's unique id (build.ID)
+	Name          string // "type.name" of the source
+	BuildName     string // the build block's name
+	Type          string // source type, e.g. "docker"
+	SourceName    string // source name
+	Host          string
+	Port          int
+	User          string
+	Password      string
+	SSHPublicKey  string
+	SSHPrivateKey string
+}
+
+// Provisioner changes a running machine: runs commands, moves files.
+type Provisioner interface {
+	// Provision runs against the machine behind comm. comm is nil when the
+	// build has no communicator; a provisioner that needs one fails then.
+	Provision(ctx context.Context, ui UI, comm Communicator, info BuildInfo) error
+}

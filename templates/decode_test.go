@@ -1,0 +1,97 @@
+package templates
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+type testComm struct {
+	User string `hcl:"ssh_username"`
+}
+
+type testDevice struct {
+	Name string `hcl:"device_name,required"`
+	Size int    `hcl:"volume_size"`
+}
+
+type testConfig struct {
+	testComm
+	Image   string            `hcl:"image,required"`
+	Commit  *bool             `hcl:"commit"`
+	Changes []string          `hcl:"changes"`
+	Labels  map[string]string `hcl:"labels"`
+	Wait    time.Duration     `hcl:"wait"`
+	Disk    Size              `hcl:"disk_size"`
+	Args    [][]string        `hcl:"qemuargs"`
+	Devices []testDevice      `hcl:"device,block"`
+}
+
+func decodeString(t *testing.T, src string) (*testConfig, *Body, hcl.Diagnostics) {
+	t.Helper()
+	f, diags := hclsyntax.ParseConfig([]byte(src), "t.hcl", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var c testConfig
+	b, diags := Decode(f.Body, nil, "test", hcl.Range{}, &c)
+	return &c, b, diags
+}
+
+func TestDecode(t *testing.T) {
+	c, b, diags := decodeString(t, `
+image = "debian"
+commit = true
+ssh_username = "root"
+changes = ["CMD x"]
+labels = { a = "b" }
+wait = "1m30s"
+disk_size = "2G"
+qemuargs = [["-m", "512"]]
+device {
+  device_name = "/dev/sda"
+  volume_size = 8
+}
+`)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if c.Image != "debian" || c.Commit == nil || !*c.Commit || c.User != "root" || c.Changes[0] != "CMD x" ||
+		c.Labels["a"] != "b" || c.Wait != 90*time.Second || c.Disk != 2<<30 || c.Args[0][1] != "512" ||
+		len(c.Devices) != 1 || c.Devices[0].Size != 8 {
+		t.Fatalf("decoded %+v", c)
+	}
+	if !b.Has("wait") || b.Range("wait").Start.Line != 7 {
+		t.Fatalf("range of wait: %v", b.Range("wait"))
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	for _, tc := range []struct {
+		src, want string
+		line      int
+	}{
+		{"image = \"x\"\ncomit = true\n", `Did you mean "commit"?`, 2},
+		{"commit = true\n", `needs the option "image"`, 0},
+		{"image = \"x\"\nwait = \"5 minutes\"\n", "not a duration", 2},
+		{"image = \"x\"\ndisk_size = \"ten\"\n", "not a size", 2},
+		{"image = \"x\"\nchanges = 3\n", "list of string required", 2},
+		{"image = \"x\"\ndevice {\n}\n", `needs the option "device_name"`, 2},
+	} {
+		_, _, diags := decodeString(t, tc.src)
+		if !diags.HasErrors() {
+			t.Errorf("%q: no error", tc.src)
+			continue
+		}
+		got := diags[0].Summary + ": " + diags[0].Detail
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("%q: got %q, want %q", tc.src, got, tc.want)
+		}
+		if tc.line != 0 && diags[0].Subject.Start.Line != tc.line {
+			t.Errorf("%q: line %d, want %d", tc.src, diags[0].Subject.Start.Line, tc.line)
+		}
+	}
+}
