@@ -48,12 +48,12 @@ type Item struct {
 
 // Parent is the base image a build started from.
 type Parent struct {
-	ImageID      string            `json:"imageId,omitempty"`     // docker image id
-	ImageDigest  string            `json:"imageDigest,omitempty"` // docker repo digest
-	Ref          string            `json:"ref,omitempty"`         // as written in the template
-	SourceAMIs   map[string]string `json:"sourceAmis,omitempty"`  // region -> ami id
-	DiskSHA256   string            `json:"diskSha256,omitempty"`
-	DiskPath     string            `json:"diskPath,omitempty"`
+	ImageID     string            `json:"imageId,omitempty"`     // docker image id
+	ImageDigest string            `json:"imageDigest,omitempty"` // docker repo digest
+	Ref         string            `json:"ref,omitempty"`         // as written in the template
+	SourceAMIs  map[string]string `json:"sourceAmis,omitempty"`  // region -> ami id
+	DiskSHA256  string            `json:"diskSha256,omitempty"`
+	DiskPath    string            `json:"diskPath,omitempty"`
 }
 
 // String returns a one-line description for summaries.
