@@ -31,8 +31,10 @@ func (u *buildUI) emit(e Event) {
 	u.sink(e)
 }
 
-func (u *buildUI) Say(msg string)    { u.emit(Event{Type: EventMessage, Message: msg}) }
-func (u *buildUI) Error(msg string)  { u.emit(Event{Type: EventMessage, Stream: "stderr", Message: msg}) }
+func (u *buildUI) Say(msg string) { u.emit(Event{Type: EventMessage, Message: msg}) }
+func (u *buildUI) Error(msg string) {
+	u.emit(Event{Type: EventMessage, Stream: "stderr", Message: msg})
+}
 func (u *buildUI) Stdout() io.Writer { return u.stdout }
 func (u *buildUI) Stderr() io.Writer { return u.stderr }
 
