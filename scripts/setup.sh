@@ -1,0 +1,99 @@
+#!/bin/sh
+# setup.sh prepares a Debian machine for bake and its tests: installs the
+# packages, starts the Docker engine and a registry on loopback when none
+# runs, and makes the local base image the examples and tests build from.
+# It is idempotent; run it as root. Generated fixtures are cached outside
+# the repository in $BAKE_FIXTURES (default /var/cache/bake-fixtures),
+# keyed on their recipe.
+set -eu
+
+FIXTURES=${BAKE_FIXTURES:-/var/cache/bake-fixtures}
+REGISTRY_ADDR=${BAKE_TEST_REGISTRY:-127.0.0.1:5000}
+BASE_IMAGE=${BAKE_BASE_IMAGE:-bake.local/debian:bookworm}
+PACKAGES="curl docker.io docker-registry openssh-server openssh-client qemu-system-x86 qemu-utils debootstrap e2fsprogs jq openssl ca-certificates hyperfine"
+
+log() { echo "setup: $*" >&2; }
+
+if [ "$(id -u)" != 0 ]; then
+	echo "setup: run as root (it installs packages and starts dockerd)" >&2
+	exit 2
+fi
+
+missing=""
+for p in $PACKAGES; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	log "installing$missing"
+	apt-get update -q >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >/dev/null
+fi
+
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+	export PATH="$PATH:/usr/local/go/bin"
+fi
+
+# The Docker engine.
+if ! docker info >/dev/null 2>&1; then
+	log "starting dockerd"
+	mkdir -p /var/log
+	nohup dockerd >/var/log/bake-dockerd.log 2>&1 &
+	i=0
+	until docker info >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ $i -gt 60 ]; then
+			echo "setup: dockerd did not start; see /var/log/bake-dockerd.log" >&2
+			tail -20 /var/log/bake-dockerd.log >&2 || true
+			exit 1
+		fi
+		sleep 0.5
+	done
+fi
+
+# A registry on loopback (Debian's docker-registry, distribution 2.8).
+if ! curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; then
+	log "starting a registry on $REGISTRY_ADDR"
+	mkdir -p "$FIXTURES/registry"
+	cat >"$FIXTURES/registry/config.yml" <<CFG
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $FIXTURES/registry/data
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+CFG
+	nohup docker-registry serve "$FIXTURES/registry/config.yml" >/var/log/bake-registry.log 2>&1 &
+	i=0
+	until curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ $i -gt 40 ]; then
+			echo "setup: the registry did not start; see /var/log/bake-registry.log" >&2
+			exit 1
+		fi
+		sleep 0.25
+	done
+fi
+
+# The base image: a minimal Debian made locally (nothing can be pulled).
+recipe="debootstrap --variant=minbase --include=ca-certificates bookworm v1"
+key=$(printf '%s' "$recipe" | sha256sum | cut -c1-16)
+tarball="$FIXTURES/rootfs-$key.tar"
+if [ ! -s "$tarball" ]; then
+	log "debootstrapping a minimal Debian (about 30 s, cached in $tarball)"
+	tmp=$(mktemp -d)
+	debootstrap --variant=minbase --include=ca-certificates bookworm "$tmp/rootfs" http://deb.debian.org/debian >/dev/null
+	rm -rf "$tmp/rootfs/var/cache/apt/archives/"*.deb "$tmp/rootfs/var/lib/apt/lists/"*
+	mkdir -p "$FIXTURES"
+	tar -C "$tmp/rootfs" -cf "$tarball.tmp" .
+	mv "$tarball.tmp" "$tarball"
+	rm -rf "$tmp"
+fi
+if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+	log "importing $tarball as $BASE_IMAGE"
+	docker import -c 'CMD ["/bin/bash"]' "$tarball" "$BASE_IMAGE" >/dev/null
+fi
+log "ready: docker $(docker version --format '{{.Server.Version}}'), registry $REGISTRY_ADDR, base image $BASE_IMAGE"

@@ -1,0 +1,11 @@
+#!/bin/sh
+# test.sh is the one command that runs bake's tests on a Debian machine:
+# it prepares everything the tests talk to (scripts/setup.sh: Docker engine,
+# registry, sshd, qemu, base image) and runs the whole suite against them.
+# Run it as root. Extra arguments go to `go test`, e.g. -run TestDocker.
+set -eu
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+./scripts/setup.sh
+go vet ./...
+exec go test -count=1 -timeout 60m "$@" ./...
