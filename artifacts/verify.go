@@ -1,0 +1,197 @@
+package artifacts
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// ErrUnsigned is returned (wrapped) by Verify for a manifest without
+// signatures when unsigned manifests are not allowed.
+var ErrUnsigned = errors.New("manifest is unsigned")
+
+// VerifyOptions tune Verify.
+type VerifyOptions struct {
+	// AllowUnsigned accepts a bundle with no signatures (the signature
+	// check is skipped; everything else is checked).
+	AllowUnsigned bool
+	// Artifacts are local files whose sha256 must each be a subject of the
+	// manifest.
+	Artifacts []string
+}
+
+// Verified is what Verify established.
+type Verified struct {
+	// Statement is the verified statement.
+	Statement *Statement
+	// Signed reports whether a signature was checked; false only for an
+	// unsigned bundle accepted with AllowUnsigned.
+	Signed bool
+	// KeyHint is the hint of the key the signature was checked with.
+	KeyHint string
+	// Artifacts are the files checked against the subjects, in the order
+	// given.
+	Artifacts []VerifiedArtifact
+}
+
+// VerifiedArtifact is a local file found among the subjects.
+type VerifiedArtifact struct {
+	Path    string `json:"path"`
+	SHA256  string `json:"sha256"`
+	Subject string `json:"subject"`
+}
+
+// rawBundle mirrors Bundle with the byte fields as strings, so that bad
+// base64 is reported by field.
+type rawBundle struct {
+	MediaType            string `json:"mediaType"`
+	VerificationMaterial struct {
+		PublicKey *PublicKeyIdentifier `json:"publicKey"`
+	} `json:"verificationMaterial"`
+	DSSEEnvelope *struct {
+		PayloadType string `json:"payloadType"`
+		Payload     string `json:"payload"`
+		Signatures  []struct {
+			KeyID string `json:"keyid"`
+			Sig   string `json:"sig"`
+		} `json:"signatures"`
+	} `json:"dsseEnvelope"`
+}
+
+// bundleMediaTypes are the spellings of the Sigstore bundle v0.3 media type.
+var bundleMediaTypes = map[string]bool{
+	BundleMediaType: true,
+	"application/vnd.dev.sigstore.bundle+json;version=0.3": true,
+}
+
+// Verify checks a run manifest bundle: its media type, the DSSE payload
+// type, a signature by pub over the PAE bytes, the statement type, that
+// the predicate type is one bake knows, and that every file in
+// opts.Artifacts has its sha256 among the subjects. Every error names its
+// cause; an unsigned bundle gives ErrUnsigned unless opts.AllowUnsigned.
+func Verify(bundle []byte, pub crypto.PublicKey, opts VerifyOptions) (*Verified, error) {
+	var rb rawBundle
+	if err := json.Unmarshal(bundle, &rb); err != nil {
+		return nil, fmt.Errorf("bundle is not valid JSON: %w", err)
+	}
+	if !bundleMediaTypes[rb.MediaType] {
+		return nil, fmt.Errorf("bundle media type is %q, want %q", rb.MediaType, BundleMediaType)
+	}
+	env := rb.DSSEEnvelope
+	if env == nil {
+		return nil, errors.New("bundle has no dsseEnvelope")
+	}
+	if env.PayloadType != PayloadType {
+		return nil, fmt.Errorf("payload type is %q, want %q", env.PayloadType, PayloadType)
+	}
+	payload, err := b64.DecodeString(env.Payload)
+	if err != nil {
+		return nil, errors.New("payload is not valid base64: the manifest was changed after signing")
+	}
+
+	v := &Verified{}
+	if len(env.Signatures) == 0 {
+		if !opts.AllowUnsigned {
+			return nil, fmt.Errorf("%w: it has no signatures (accept it with -allow-unsigned)", ErrUnsigned)
+		}
+	} else {
+		if pub == nil {
+			return nil, errors.New("no public key given to check the signature with")
+		}
+		if err := checkKey(pub); err != nil {
+			return nil, err
+		}
+		hint, err := KeyHint(pub)
+		if err != nil {
+			return nil, err
+		}
+		pae := PAE(env.PayloadType, payload)
+		ok := false
+		for _, s := range env.Signatures {
+			sig, err := b64.DecodeString(s.Sig)
+			if err == nil && verifyPAE(pub, pae, sig) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			if vm := rb.VerificationMaterial.PublicKey; vm != nil && vm.Hint != "" && vm.Hint != hint {
+				return nil, fmt.Errorf("signature does not match the public key: the manifest names signing key %s, this key is %s (signed by another key?)", vm.Hint, hint)
+			}
+			return nil, errors.New("signature does not match the public key: the manifest or its signature was changed after signing")
+		}
+		v.Signed = true
+		v.KeyHint = hint
+	}
+
+	var st Statement
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return nil, fmt.Errorf("statement is not valid JSON: %w", err)
+	}
+	if st.Type != StatementType {
+		return nil, fmt.Errorf("statement type is %q, want %q", st.Type, StatementType)
+	}
+	if !knownPredicateTypes[st.PredicateType] {
+		return nil, fmt.Errorf("unknown predicate type %q (this bake knows %s)", st.PredicateType, strings.Join(sortedKeys(knownPredicateTypes), ", "))
+	}
+	if st.Predicate == nil {
+		return nil, errors.New("statement has no predicate")
+	}
+	bySum := map[string]string{}
+	for i, s := range st.Subject {
+		sum := s.Digest["sha256"]
+		if !isHexSHA256(sum) {
+			return nil, fmt.Errorf("subject %d (%s) has no valid sha256 digest", i, s.Name)
+		}
+		if _, dup := bySum[sum]; !dup {
+			bySum[sum] = s.Name
+		}
+	}
+	v.Statement = &st
+
+	var errs []error
+	for _, path := range opts.Artifacts {
+		sum, _, err := FileSHA256(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("artifact %s: %w", path, err))
+			continue
+		}
+		name, ok := bySum[sum]
+		if !ok {
+			errs = append(errs, fmt.Errorf("artifact %s (sha256 %s) is not a subject of the manifest", path, sum))
+			continue
+		}
+		v.Artifacts = append(v.Artifacts, VerifiedArtifact{Path: path, SHA256: sum, Subject: name})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// verifyPAE reports whether sig is pub's signature over pae.
+func verifyPAE(pub crypto.PublicKey, pae, sig []byte) bool {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		sum := sha256.Sum256(pae)
+		return ecdsa.VerifyASN1(k, sum[:], sig)
+	case ed25519.PublicKey:
+		return ed25519.Verify(k, pae, sig)
+	}
+	return false
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
