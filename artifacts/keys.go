@@ -201,8 +201,9 @@ type cosignEncrypted struct {
 }
 
 const (
-	scryptN       = 65536 // cosign's current parameters
-	scryptNLegacy = 32768 // keys from older tools
+	scryptN       = 65536  // cosign's current parameters
+	scryptNLegacy = 32768  // keys from older tools
+	scryptNOWASP  = 131072 // the strongest go-securesystemslib writes
 	scryptR       = 8
 	scryptP       = 1
 	boxKeySize    = 32
@@ -225,7 +226,7 @@ func decryptCosign(body, password []byte) ([]byte, error) {
 		return nil, fmt.Errorf("encrypted key: unknown cipher %q", e.Cipher.Name)
 	}
 	p := e.KDF.Params
-	if (p.N != scryptN && p.N != scryptNLegacy) || p.R != scryptR || p.P != scryptP {
+	if (p.N != scryptN && p.N != scryptNLegacy && p.N != scryptNOWASP) || p.R != scryptR || p.P != scryptP {
 		return nil, fmt.Errorf("encrypted key: unexpected scrypt parameters N=%d r=%d p=%d", p.N, p.R, p.P)
 	}
 	if len(e.Cipher.Nonce) != boxNonceSize {
