@@ -73,7 +73,7 @@ func testRun(t *testing.T) (RunInfo, []BuildRecord, string) {
 			Name: "amazon-ebs.web", Builder: "amazon-ebs", Status: StatusFailed,
 			Err:     errors.New("wait for AMI ami-0abc: state failed (db password hunter2 rejected)"),
 			Started: t0, Finished: t0.Add(8 * time.Minute),
-			Parent:  &Parent{SourceAMIs: map[string]string{"eu-west-1": "ami-0base"}},
+			Parent: &Parent{SourceAMIs: map[string]string{"eu-west-1": "ami-0base"}},
 			Artifacts: []*Artifact{{
 				Builder: "amazon-ebs", Build: "amazon-ebs.web", ID: "eu-west-1:ami-0abc",
 				Items: []Item{{
