@@ -1,7 +1,11 @@
 package templates
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -18,6 +22,10 @@ import (
 type Body struct {
 	// Type is the block's kind ("docker", "shell", ...).
 	Type string
+	// Name is the block's name label (the "x" of source "docker" "x"), when
+	// it has one. The loader sets it before Prepare, which uses it for
+	// defaults such as qemu's output_directory "output-<name>".
+	Name string
 	// DefRange is the block's header ("source "docker" "x"").
 	DefRange hcl.Range
 	// Attrs holds each attribute that was set, by name.
@@ -43,6 +51,61 @@ func (b *Body) Has(name string) bool {
 
 // IsUnknown reports whether the attribute's value is not yet known.
 func (b *Body) IsUnknown(name string) bool { return b != nil && b.Unknown[name] }
+
+// Known reports whether the attribute name was written and its value is
+// known, i.e. whether Prepare can judge it now.
+func (b *Body) Known(name string) bool { return b.Has(name) && !b.IsUnknown(name) }
+
+// ElementRange returns the range of the i-th element of the list attribute
+// name when the template wrote it as a literal list, else Range(name).
+func (b *Body) ElementRange(name string, i int) hcl.Range {
+	if a, ok := b.Attrs[name]; ok {
+		if elems, diags := hcl.ExprList(a.Expr); !diags.HasErrors() && i >= 0 && i < len(elems) {
+			return elems[i].Range()
+		}
+	}
+	return b.Range(name)
+}
+
+// KeyRange returns the range of the key "key" of the map attribute name
+// when the template wrote it as a literal object, else Range(name).
+func (b *Body) KeyRange(name, key string) hcl.Range {
+	if a, ok := b.Attrs[name]; ok {
+		if pairs, diags := hcl.ExprMap(a.Expr); !diags.HasErrors() {
+			for _, kv := range pairs {
+				k := hcl.ExprAsKeyword(kv.Key)
+				if k == "" {
+					if v, d := kv.Key.Value(nil); !d.HasErrors() && v.Type() == cty.String && v.IsKnown() && !v.IsNull() {
+						k = v.AsString()
+					}
+				}
+				if k == key {
+					return kv.Key.Range()
+				}
+			}
+		}
+	}
+	return b.Range(name)
+}
+
+// ElementErrorf returns an error diagnostic about the i-th element of the
+// list attribute name (see ElementRange).
+func (b *Body) ElementErrorf(name string, i int, summary, format string, args ...any) *hcl.Diagnostic {
+	r := b.ElementRange(name, i)
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: &r}
+}
+
+// KeyErrorf returns an error diagnostic about the key "key" of the map
+// attribute name (see KeyRange).
+func (b *Body) KeyErrorf(name, key, summary, format string, args ...any) *hcl.Diagnostic {
+	r := b.KeyRange(name, key)
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: &r}
+}
+
+// Warningf is Warning with a formatted detail.
+func (b *Body) Warningf(name, summary, format string, args ...any) *hcl.Diagnostic {
+	return b.Warning(name, summary, fmt.Sprintf(format, args...))
+}
 
 // Range returns the range a diagnostic about name should point at: the
 // attribute's expression, the nested block's header, or the block's own
@@ -148,6 +211,43 @@ func quoteAll(names []string) []string {
 		q[i] = strconv.Quote(n)
 	}
 	return q
+}
+
+// CheckReadable returns nil when path names something Prepare may rely on
+// being there: a readable file, or also a directory when dirOK. Otherwise
+// it returns an error worded for the user ("no such file ...").
+func CheckReadable(path string, dirOK bool) error {
+	f, err := os.Open(ExpandHome(path))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("there is no file %q", path)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%q cannot be read (permission denied)", path)
+	case err != nil:
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.IsDir() && !dirOK {
+		return fmt.Errorf("%q is a directory, not a file", path)
+	}
+	return nil
+}
+
+// ExpandHome replaces a leading "~/" in path with the user's home
+// directory, as a shell would.
+func ExpandHome(path string) string {
+	if path != "~" && !strings.HasPrefix(path, "~/") {
+		return path
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return path
+	}
+	return filepath.Join(home, path[1:])
 }
 
 // Size is a byte count written as a number of mebibytes (Packer's

@@ -1,0 +1,203 @@
+package postprocessors
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+
+	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/provisioners"
+)
+
+// Checksum is the Packer-compatible "checksum" post-processor: for each
+// checksum type it writes the checksums of the artifact's files in GNU
+// format ("<hex>  <file>", what sha256sum prints and `sha256sum -c`
+// reads). File names are relative to the checksum file's directory, so
+// `cd $(dirname out) && sha256sum -c out` checks them. A checksum file
+// shared by several builds is updated under a lock and written atomically;
+// a file already listed gets its line replaced.
+type Checksum struct {
+	cfg *ChecksumConfig
+	run RunContext
+}
+
+var _ artifacts.PostProcessor = (*Checksum)(nil)
+
+// NewChecksum returns the checksum post-processor for cfg (prepared) in
+// run.
+func NewChecksum(cfg *ChecksumConfig, run RunContext) *Checksum {
+	return &Checksum{cfg: cfg, run: run}
+}
+
+// checksumOutputData is what the output template sees.
+type checksumOutputData struct {
+	BuildName    string
+	BuilderType  string
+	ChecksumType string
+}
+
+var newHash = map[string]func() hash.Hash{
+	"md5":    md5.New,
+	"sha1":   sha1.New,
+	"sha224": sha256.New224,
+	"sha256": sha256.New,
+	"sha384": sha512.New384,
+	"sha512": sha512.New,
+}
+
+// PostProcess writes the checksum files and returns an artifact made of
+// them; in is always kept.
+func (c *Checksum) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+	types := c.cfg.ChecksumTypes
+	if len(types) == 0 {
+		types = []string{"md5"}
+	}
+	outTmpl := c.cfg.Output
+	if outTmpl == "" {
+		outTmpl = DefaultChecksumOutput
+	}
+	tmpl, err := template.New("output").Option("missingkey=error").Parse(outTmpl)
+	if err != nil {
+		return nil, false, fmt.Errorf("checksum output %q: %w", outTmpl, err)
+	}
+	buildName, builderType := c.run.names(in)
+	out := &artifacts.Artifact{Builder: "checksum", Build: in.Build}
+	for _, typ := range types {
+		newH, ok := newHash[strings.ToLower(typ)]
+		if !ok {
+			return nil, false, fmt.Errorf("checksum: unknown checksum type %q", typ)
+		}
+		var name bytes.Buffer
+		if err := tmpl.Execute(&name, checksumOutputData{BuildName: buildName, BuilderType: builderType, ChecksumType: strings.ToLower(typ)}); err != nil {
+			return nil, false, fmt.Errorf("checksum output %q: %w", outTmpl, err)
+		}
+		output := name.String()
+		lines := make([]checksumLine, 0, len(in.Files))
+		for _, f := range in.Files {
+			sum, err := hashFile(ctx, f, newH())
+			if err != nil {
+				return nil, false, fmt.Errorf("checksum: %w", err)
+			}
+			lines = append(lines, checksumLine{sum: sum, name: relativeTo(filepath.Dir(output), f)})
+		}
+		if err := writeChecksums(output, lines); err != nil {
+			return nil, false, err
+		}
+		if ui != nil {
+			ui.Say(fmt.Sprintf("Wrote %s checksums of %d files to %s", typ, len(lines), output))
+		}
+		out.Files = append(out.Files, output)
+	}
+	out.ID = strings.Join(out.Files, ",")
+	return out, true, nil
+}
+
+// hashFile returns the hex digest of the file at path.
+func hashFile(ctx context.Context, path string, h hash.Hash) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ctxReader stops a long read when ctx is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+// relativeTo returns file relative to dir when it can, file otherwise.
+func relativeTo(dir, file string) string {
+	absDir, err1 := filepath.Abs(dir)
+	absFile, err2 := filepath.Abs(file)
+	if err1 != nil || err2 != nil {
+		return file
+	}
+	rel, err := filepath.Rel(absDir, absFile)
+	if err != nil {
+		return absFile
+	}
+	return filepath.ToSlash(rel)
+}
+
+// checksumLine is one line of a GNU checksum file.
+type checksumLine struct{ sum, name string }
+
+// String formats the line as GNU coreutils does: a name with a backslash
+// or a newline is escaped and the line starts with a backslash.
+func (l checksumLine) String() string {
+	if strings.ContainsAny(l.name, "\\\n\r") {
+		esc := strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\r", `\r`).Replace(l.name)
+		return `\` + l.sum + "  " + esc + "\n"
+	}
+	return l.sum + "  " + l.name + "\n"
+}
+
+// writeChecksums merges lines into the checksum file at path: a file
+// already listed gets its new sum, others are appended.
+func writeChecksums(path string, lines []checksumLine) error {
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("checksum: %w", err)
+		}
+	}
+	unlock, err := artifacts.LockFile(path)
+	if err != nil {
+		return fmt.Errorf("checksum: %w", err)
+	}
+	defer unlock()
+
+	index := map[string]int{}
+	var all []string
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("checksum: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text() + "\n"
+		if _, name, ok := strings.Cut(strings.TrimPrefix(line, `\`), "  "); ok {
+			index[strings.TrimSuffix(name, "\n")] = len(all)
+		}
+		all = append(all, line)
+	}
+	for _, l := range lines {
+		s := l.String()
+		_, name, _ := strings.Cut(strings.TrimPrefix(s, `\`), "  ")
+		name = strings.TrimSuffix(name, "\n")
+		if i, ok := index[name]; ok {
+			all[i] = s
+			continue
+		}
+		index[name] = len(all)
+		all = append(all, s)
+	}
+	return artifacts.WriteFileAtomic(path, []byte(strings.Join(all, "")), 0o644)
+}

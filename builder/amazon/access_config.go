@@ -1,0 +1,94 @@
+package amazon
+
+import (
+	"regexp"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/bake-tool/bake/templates"
+)
+
+// AccessConfig is how bake reaches EC2: credentials and region beyond the
+// standard AWS chain, endpoint and polling. amazon-ebs and amazon-ami
+// share it.
+type AccessConfig struct {
+	AccessKey             string `hcl:"access_key"`
+	SecretKey             string `hcl:"secret_key"`
+	Token                 string `hcl:"token"`
+	Profile               string `hcl:"profile"`
+	SharedCredentialsFile string `hcl:"shared_credentials_file"`
+	// Region is required by amazon-ebs; the data source falls back to the
+	// AWS chain (AWS_REGION, profile).
+	Region                   string `hcl:"region"`
+	CustomEndpointEC2        string `hcl:"custom_endpoint_ec2"`
+	SkipRegionValidation     bool   `hcl:"skip_region_validation"`
+	SkipCredentialValidation bool   `hcl:"skip_credential_validation"`
+	SkipMetadataAPICheck     bool   `hcl:"skip_metadata_api_check"`
+	InsecureSkipTLSVerify    bool   `hcl:"insecure_skip_tls_verify"`
+	// MaxRetries bounds the retries of a throttled or failed call; 0 keeps
+	// the SDK's default.
+	MaxRetries int `hcl:"max_retries"`
+	// Polling sets the waiters' pace and patience.
+	Polling *Polling `hcl:"aws_polling,block"`
+}
+
+// Polling is the aws_polling block: how often and how many times a
+// waiter polls.
+type Polling struct {
+	DelaySeconds int `hcl:"delay_seconds"`
+	MaxAttempts  int `hcl:"max_attempts"`
+}
+
+// regionRE matches the shape of AWS region names (us-east-1,
+// us-gov-west-1, cn-north-1, ap-southeast-4, eu-isoe-west-1).
+var regionRE = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$`)
+
+// prepare validates the access options.
+func (c *AccessConfig) prepare(b *templates.Body, regionRequired bool) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	if regionRequired {
+		diags = b.Required(diags, "region")
+	}
+	diags = c.checkRegion(b, diags, "region", c.Region)
+	if b.Has("access_key") != b.Has("secret_key") {
+		missing := "secret_key"
+		if !b.Has("access_key") {
+			missing = "access_key"
+		}
+		diags = append(diags, b.Errorf(missing, "Missing required option",
+			`"access_key" and "secret_key" go together; %q is missing.`, missing))
+	}
+	if b.Has("token") && !b.Has("access_key") {
+		diags = append(diags, b.Warning("token", "Option ignored", `"token" is a session token for "access_key"/"secret_key", which are not set.`))
+	}
+	if b.Known("shared_credentials_file") {
+		if err := templates.CheckReadable(c.SharedCredentialsFile, false); err != nil {
+			diags = append(diags, b.Errorf("shared_credentials_file", "Unreadable credentials file", "%s.", err))
+		}
+	}
+	if b.Known("max_retries") && c.MaxRetries < 0 {
+		diags = append(diags, b.Errorf("max_retries", "Invalid value", `"max_retries" must be zero or more, not %d.`, c.MaxRetries))
+	}
+	if p := c.Polling; p != nil {
+		pb := b.Blocks["aws_polling"][0]
+		for _, f := range []struct {
+			name string
+			v    int
+		}{{"delay_seconds", p.DelaySeconds}, {"max_attempts", p.MaxAttempts}} {
+			if pb.Known(f.name) && f.v < 1 {
+				diags = append(diags, pb.Errorf(f.name, "Invalid value", "%q must be at least 1, not %d.", f.name, f.v))
+			}
+		}
+	}
+	return diags
+}
+
+// checkRegion checks the shape of a region name, unless
+// skip_region_validation is set.
+func (c *AccessConfig) checkRegion(b *templates.Body, diags hcl.Diagnostics, name, region string) hcl.Diagnostics {
+	if c.SkipRegionValidation || !b.Known(name) || regionRE.MatchString(region) {
+		return diags
+	}
+	return append(diags, b.Errorf(name, "Invalid region",
+		"%q is not an AWS region name like \"us-east-1\". For a custom endpoint's own region names, set skip_region_validation = true.", region))
+}

@@ -1,0 +1,424 @@
+package amazon
+
+import (
+	"net"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/bake-tool/bake/communicator"
+	"github.com/bake-tool/bake/templates"
+)
+
+// Enumerations.
+var (
+	SSHInterfaces      = []string{"public_ip", "private_ip", "public_dns", "private_dns"}
+	VolumeTypes        = []string{"standard", "io1", "io2", "gp2", "gp3", "sc1", "st1"}
+	ShutdownBehaviors  = []string{"stop", "terminate"}
+	TemporaryKeyTypes  = []string{"ed25519", "rsa"}
+	DefaultVolumeType  = "gp2"
+	DefaultKeyPairType = "ed25519"
+)
+
+// Config is the amazon-ebs source's block, with Packer's option names.
+type Config struct {
+	AccessConfig
+
+	// AMIName is the new AMI's name; required, 3–128 characters of
+	// letters, digits and ( ) [ ] space . / - ' @ _.
+	AMIName        string            `hcl:"ami_name"`
+	AMIDescription string            `hcl:"ami_description"`
+	AMIRegions     []string          `hcl:"ami_regions"`
+	AMIUsers       []string          `hcl:"ami_users"`
+	AMIGroups      []string          `hcl:"ami_groups"`
+	SnapshotUsers  []string          `hcl:"snapshot_users"`
+	SnapshotGroups []string          `hcl:"snapshot_groups"`
+	Tags           map[string]string `hcl:"tags"`
+	RunTags        map[string]string `hcl:"run_tags"`
+	RunVolumeTags  map[string]string `hcl:"run_volume_tags"`
+	SnapshotTags   map[string]string `hcl:"snapshot_tags"`
+	ENASupport     *bool             `hcl:"ena_support"`
+	SriovSupport   bool              `hcl:"sriov_support"`
+
+	// EncryptBoot encrypts the AMI's boot volume (with KMSKeyID, or the
+	// default key); RegionKMSKeyIDs gives a key per ami_regions entry.
+	EncryptBoot     *bool             `hcl:"encrypt_boot"`
+	KMSKeyID        string            `hcl:"kms_key_id"`
+	RegionKMSKeyIDs map[string]string `hcl:"region_kms_key_ids"`
+
+	ForceDeregister     bool `hcl:"force_deregister"`
+	ForceDeleteSnapshot bool `hcl:"force_delete_snapshot"`
+	SkipCreateAMI       bool `hcl:"skip_create_ami"`
+
+	// InstanceType is required.
+	InstanceType string `hcl:"instance_type"`
+	// Exactly one of SourceAMI and SourceAMIFilter picks the base AMI.
+	SourceAMI        string     `hcl:"source_ami"`
+	SourceAMIFilter  *AMIFilter `hcl:"source_ami_filter,block"`
+	AvailabilityZone string     `hcl:"availability_zone"`
+	EBSOptimized     bool       `hcl:"ebs_optimized"`
+	// ShutdownBehavior is "stop" (default) or "terminate".
+	ShutdownBehavior    string `hcl:"shutdown_behavior"`
+	DisableStopInstance bool   `hcl:"disable_stop_instance"`
+	IAMInstanceProfile  string `hcl:"iam_instance_profile"`
+	UserData            string `hcl:"user_data"`
+	UserDataFile        string `hcl:"user_data_file"`
+
+	SubnetID                          string               `hcl:"subnet_id"`
+	SubnetFilter                      *SubnetFilter        `hcl:"subnet_filter,block"`
+	VPCID                             string               `hcl:"vpc_id"`
+	VPCFilter                         *VPCFilter           `hcl:"vpc_filter,block"`
+	SecurityGroupID                   string               `hcl:"security_group_id"`
+	SecurityGroupIDs                  []string             `hcl:"security_group_ids"`
+	SecurityGroupFilter               *SecurityGroupFilter `hcl:"security_group_filter,block"`
+	TemporarySecurityGroupSourceCIDRs []string             `hcl:"temporary_security_group_source_cidrs"`
+	AssociatePublicIPAddress          *bool                `hcl:"associate_public_ip_address"`
+	// SSHInterface is how the instance is reached: public_ip, private_ip,
+	// public_dns or private_dns; empty picks public, then private.
+	SSHInterface string `hcl:"ssh_interface"`
+	// TemporaryKeyPairType is "ed25519" (default) or "rsa".
+	TemporaryKeyPairType string `hcl:"temporary_key_pair_type"`
+
+	LaunchBlockDeviceMappings []BlockDevice `hcl:"launch_block_device_mappings,block"`
+	AMIBlockDeviceMappings    []BlockDevice `hcl:"ami_block_device_mappings,block"`
+
+	communicator.Config
+}
+
+var _ templates.Config = (*Config)(nil)
+
+// SubnetFilter is the subnet_filter block.
+type SubnetFilter struct {
+	Filters  map[string]string `hcl:"filters"`
+	MostFree bool              `hcl:"most_free"`
+	Random   bool              `hcl:"random"`
+}
+
+// VPCFilter is the vpc_filter block.
+type VPCFilter struct {
+	Filters map[string]string `hcl:"filters"`
+}
+
+// SecurityGroupFilter is the security_group_filter block.
+type SecurityGroupFilter struct {
+	Filters map[string]string `hcl:"filters"`
+}
+
+// BlockDevice is one launch_block_device_mappings or
+// ami_block_device_mappings entry.
+type BlockDevice struct {
+	DeviceName          string `hcl:"device_name"`
+	VolumeSize          int64  `hcl:"volume_size"` // GiB
+	VolumeType          string `hcl:"volume_type"`
+	IOPS                *int32 `hcl:"iops"`
+	Throughput          *int32 `hcl:"throughput"`
+	DeleteOnTermination bool   `hcl:"delete_on_termination"`
+	Encrypted           *bool  `hcl:"encrypted"`
+	KMSKeyID            string `hcl:"kms_key_id"`
+	SnapshotID          string `hcl:"snapshot_id"`
+	VirtualName         string `hcl:"virtual_name"`
+	NoDevice            bool   `hcl:"no_device"`
+}
+
+var (
+	amiNameRE   = regexp.MustCompile(`^[a-zA-Z0-9()\[\] ./\-'@_]{3,128}$`)
+	accountRE   = regexp.MustCompile(`^[0-9]{12}$`)
+	amiIDRE     = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	snapshotRE  = regexp.MustCompile(`^snap-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	kmsKeyRE    = regexp.MustCompile(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/[0-9a-f-]+|alias/[a-zA-Z0-9:/_-]+)|alias/[a-zA-Z0-9:/_-]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
+	deviceRE    = regexp.MustCompile(`^/dev/|^xvd[a-z]|^sd[a-z]|^hd[a-z]`)
+	iopsRanges  = map[string][2]int32{"io1": {100, 64000}, "io2": {100, 256000}, "gp3": {3000, 16000}}
+	throughputs = [2]int32{125, 1000}
+)
+
+// Prepare validates the block and fills in defaults.
+func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	diags = append(diags, c.AccessConfig.prepare(b, true)...)
+
+	diags = b.Required(diags, "ami_name", "instance_type")
+	if b.Known("ami_name") && !strings.Contains(c.AMIName, "{{") {
+		switch {
+		case len(c.AMIName) < 3 || len(c.AMIName) > 128:
+			diags = append(diags, b.Errorf("ami_name", "Invalid AMI name",
+				"An AMI name must be 3 to 128 characters long; %q has %d.", c.AMIName, len(c.AMIName)))
+		case !amiNameRE.MatchString(c.AMIName):
+			bad := badAMINameChars(c.AMIName)
+			diags = append(diags, b.Errorf("ami_name", "Invalid AMI name",
+				"%q contains %s, which AMI names may not: use letters, digits, spaces and ( ) [ ] . / - ' @ _. The function clean_resource_name() replaces the rest.", c.AMIName, bad))
+		}
+	}
+	if b.Known("ami_description") && len(c.AMIDescription) > 255 {
+		diags = append(diags, b.Errorf("ami_description", "Invalid value", "An AMI description may be 255 characters long at most, not %d.", len(c.AMIDescription)))
+	}
+	if b.Known("instance_type") && c.InstanceType == "" {
+		diags = append(diags, b.Error("instance_type", "Invalid value", `"instance_type" must name an instance type, like "t3.micro".`))
+	}
+
+	// Source AMI.
+	diags = b.ExactlyOne(diags, "source_ami", "source_ami_filter")
+	if b.Known("source_ami") && !amiIDRE.MatchString(c.SourceAMI) {
+		diags = append(diags, b.Errorf("source_ami", "Invalid AMI id", `%q is not an AMI id like "ami-0123456789abcdef0".`, c.SourceAMI))
+	}
+	if c.SourceAMIFilter != nil {
+		diags = append(diags, c.SourceAMIFilter.prepare(b.Blocks["source_ami_filter"][0])...)
+	}
+
+	// Copies, sharing, encryption.
+	seen := map[string]bool{}
+	var regions []string
+	if b.Known("ami_regions") {
+		for i, r := range c.AMIRegions {
+			switch {
+			case !c.SkipRegionValidation && !regionRE.MatchString(r):
+				diags = append(diags, b.ElementErrorf("ami_regions", i, "Invalid region", "%q is not an AWS region name like \"eu-west-1\".", r))
+			case seen[r]:
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Duplicate region",
+					Detail: "\"" + r + "\" is listed twice; the AMI is copied there once.", Subject: ptrRange(b.ElementRange("ami_regions", i))})
+				continue
+			case b.Known("region") && r == c.Region:
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Build region in ami_regions",
+					Detail: "\"" + r + "\" is the build region, where the AMI is made anyway; it is not copied there.", Subject: ptrRange(b.ElementRange("ami_regions", i))})
+				seen[r] = true
+				continue
+			}
+			seen[r] = true
+			regions = append(regions, r)
+		}
+		c.AMIRegions = regions
+	}
+	diags = accounts(b, diags, "ami_users", c.AMIUsers)
+	diags = accounts(b, diags, "snapshot_users", c.SnapshotUsers)
+	diags = groups(b, diags, "ami_groups", c.AMIGroups)
+	diags = groups(b, diags, "snapshot_groups", c.SnapshotGroups)
+
+	encrypt := c.EncryptBoot != nil && *c.EncryptBoot
+	if b.Known("kms_key_id") {
+		if b.Known("encrypt_boot") && !encrypt || !b.Has("encrypt_boot") {
+			diags = append(diags, b.Error("kms_key_id", "Option needs encrypt_boot",
+				`"kms_key_id" is the key that encrypts the boot volume, so it needs encrypt_boot = true.`))
+		}
+		diags = kmsKey(b, diags, "kms_key_id", c.KMSKeyID)
+	}
+	if b.Known("region_kms_key_ids") {
+		if b.Known("encrypt_boot") && !encrypt || !b.Has("encrypt_boot") {
+			diags = append(diags, b.Error("region_kms_key_ids", "Option needs encrypt_boot",
+				`"region_kms_key_ids" encrypts the copied AMIs, so it needs encrypt_boot = true.`))
+		}
+		keys := make([]string, 0, len(c.RegionKMSKeyIDs))
+		for k := range c.RegionKMSKeyIDs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, r := range keys {
+			if b.Known("ami_regions") && !seen[r] && r != c.Region {
+				diags = append(diags, b.KeyErrorf("region_kms_key_ids", r, "Region not in ami_regions",
+					"%q has a key in \"region_kms_key_ids\" but is not one of \"ami_regions\", so no AMI is copied there.", r))
+			}
+			if !kmsKeyRE.MatchString(c.RegionKMSKeyIDs[r]) {
+				diags = append(diags, b.KeyErrorf("region_kms_key_ids", r, "Invalid KMS key",
+					"%q is not a KMS key id, alias or ARN.", c.RegionKMSKeyIDs[r]))
+			}
+		}
+		if b.Known("ami_regions") {
+			for i, r := range c.AMIRegions {
+				if _, ok := c.RegionKMSKeyIDs[r]; !ok {
+					diags = append(diags, b.ElementErrorf("ami_regions", i, "Missing region key",
+						"With \"region_kms_key_ids\", every region in \"ami_regions\" needs a key; %q has none.", r))
+				}
+			}
+		}
+	}
+	if b.Known("force_delete_snapshot") && c.ForceDeleteSnapshot && b.Known("force_deregister") && !c.ForceDeregister {
+		diags = append(diags, b.Error("force_delete_snapshot", "Option needs force_deregister",
+			`"force_delete_snapshot" deletes the snapshots of the AMI that force_deregister removes, so it needs force_deregister = true.`))
+	}
+	if b.Known("skip_create_ami") && c.SkipCreateAMI {
+		for _, n := range []string{"ami_regions", "ami_users", "ami_groups", "snapshot_users", "snapshot_groups", "force_deregister"} {
+			if b.Has(n) {
+				diags = append(diags, b.Warningf(n, "Option ignored", "%q has no effect with skip_create_ami = true.", n))
+			}
+		}
+	}
+
+	// Instance.
+	if !b.Has("shutdown_behavior") {
+		c.ShutdownBehavior = "stop"
+	} else if b.Known("shutdown_behavior") {
+		diags = b.OneOf(diags, "shutdown_behavior", c.ShutdownBehavior, ShutdownBehaviors...)
+	}
+	diags = b.AtMostOne(diags, "user_data", "user_data_file")
+	if b.Known("user_data_file") {
+		if err := templates.CheckReadable(c.UserDataFile, false); err != nil {
+			diags = append(diags, b.Errorf("user_data_file", "User data file not found", "%s.", err))
+		}
+	}
+	if b.Known("user_data") && len(c.UserData) > 16<<10 {
+		diags = append(diags, b.Errorf("user_data", "User data too long", "EC2 takes at most 16 KiB of user data, not %d bytes.", len(c.UserData)))
+	}
+
+	// Network.
+	diags = b.AtMostOne(diags, "subnet_id", "subnet_filter")
+	diags = b.AtMostOne(diags, "vpc_id", "vpc_filter")
+	diags = b.AtMostOne(diags, "security_group_id", "security_group_ids", "security_group_filter")
+	if c.SubnetFilter != nil && c.SubnetFilter.MostFree && c.SubnetFilter.Random {
+		sb := b.Blocks["subnet_filter"][0]
+		diags = sb.AtMostOne(diags, "most_free", "random")
+	}
+	if b.Has("security_group_id") {
+		c.SecurityGroupIDs = []string{c.SecurityGroupID}
+	}
+	if b.Known("temporary_security_group_source_cidrs") {
+		if b.Has("security_group_id") || b.Has("security_group_ids") || b.Has("security_group_filter") {
+			diags = append(diags, b.Warning("temporary_security_group_source_cidrs", "Option ignored",
+				"No temporary security group is made when a security group is given."))
+		}
+		for i, cidr := range c.TemporarySecurityGroupSourceCIDRs {
+			if _, _, err := net.ParseCIDR(cidr); err != nil {
+				diags = append(diags, b.ElementErrorf("temporary_security_group_source_cidrs", i, "Invalid CIDR",
+					"%q is not a CIDR block like \"203.0.113.0/24\".", cidr))
+			}
+		}
+	}
+	if b.Known("ssh_interface") {
+		if c.SSHInterface == "session_manager" {
+			diags = append(diags, b.Error("ssh_interface", "Unsupported value",
+				`bake does not connect through AWS Session Manager; "ssh_interface" must be one of "public_ip", "private_ip", "public_dns", "private_dns".`))
+		} else {
+			diags = b.OneOf(diags, "ssh_interface", c.SSHInterface, SSHInterfaces...)
+		}
+		if strings.HasPrefix(c.SSHInterface, "public") && b.Known("associate_public_ip_address") && c.AssociatePublicIPAddress != nil && !*c.AssociatePublicIPAddress {
+			diags = append(diags, b.Errorf("ssh_interface", "Conflicting options",
+				"ssh_interface = %q needs a public address, but associate_public_ip_address = false.", c.SSHInterface))
+		}
+	}
+	if !b.Has("temporary_key_pair_type") {
+		c.TemporaryKeyPairType = DefaultKeyPairType
+	} else if b.Known("temporary_key_pair_type") {
+		diags = b.OneOf(diags, "temporary_key_pair_type", c.TemporaryKeyPairType, TemporaryKeyTypes...)
+	}
+
+	// Block devices.
+	for _, n := range []string{"launch_block_device_mappings", "ami_block_device_mappings"} {
+		list := c.LaunchBlockDeviceMappings
+		if n == "ami_block_device_mappings" {
+			list = c.AMIBlockDeviceMappings
+		}
+		names := map[string]bool{}
+		for i := range list {
+			db := b.Blocks[n][i]
+			diags = append(diags, list[i].prepare(db)...)
+			if d := list[i].DeviceName; d != "" {
+				if names[d] {
+					diags = append(diags, db.Errorf("device_name", "Duplicate device", "%q is mapped twice in %q.", d, n))
+				}
+				names[d] = true
+			}
+		}
+	}
+
+	diags = append(diags, c.Config.Prepare(b)...)
+	if c.Type == communicator.SSH {
+		diags = b.Required(diags, "ssh_username")
+	}
+	return diags
+}
+
+// prepare validates one block device mapping whose attributes are in b.
+func (d *BlockDevice) prepare(b *templates.Body) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	diags = b.Required(diags, "device_name")
+	if b.Known("device_name") && !deviceRE.MatchString(d.DeviceName) {
+		diags = append(diags, b.Errorf("device_name", "Invalid device name", `%q is not a device name like "/dev/xvda" or "/dev/sdf".`, d.DeviceName))
+	}
+	if d.NoDevice {
+		return diags
+	}
+	if !b.Has("volume_type") {
+		d.VolumeType = DefaultVolumeType
+	} else if b.Known("volume_type") {
+		diags = b.OneOf(diags, "volume_type", d.VolumeType, VolumeTypes...)
+	}
+	if b.Known("volume_size") && (d.VolumeSize < 1 || d.VolumeSize > 65536) {
+		diags = append(diags, b.Errorf("volume_size", "Invalid value", `"volume_size" is in GiB, from 1 to 65536, not %d.`, d.VolumeSize))
+	}
+	if !b.Has("volume_size") && !b.Has("snapshot_id") && !b.Has("virtual_name") && !b.IsUnknown("volume_size") {
+		diags = append(diags, b.Error("", "Missing volume size",
+			`A new EBS volume needs "volume_size" (GiB), unless it is made from "snapshot_id".`))
+	}
+	if b.Known("snapshot_id") && !snapshotRE.MatchString(d.SnapshotID) {
+		diags = append(diags, b.Errorf("snapshot_id", "Invalid snapshot id", `%q is not a snapshot id like "snap-0123456789abcdef0".`, d.SnapshotID))
+	}
+	r, ranged := iopsRanges[d.VolumeType]
+	switch {
+	case b.Known("iops") && !ranged:
+		diags = append(diags, b.Errorf("iops", "Option not valid for volume type",
+			`"iops" applies to io1, io2 and gp3 volumes, not %q.`, d.VolumeType))
+	case b.Known("iops") && (*d.IOPS < r[0] || *d.IOPS > r[1]):
+		diags = append(diags, b.Errorf("iops", "Invalid value", "A %s volume takes from %d to %d IOPS, not %d.", d.VolumeType, r[0], r[1], *d.IOPS))
+	case !b.Has("iops") && (d.VolumeType == "io1" || d.VolumeType == "io2"):
+		diags = append(diags, b.Errorf("volume_type", "Missing required option", `A %s volume needs "iops".`, d.VolumeType))
+	}
+	if b.Known("throughput") {
+		if d.VolumeType != "gp3" {
+			diags = append(diags, b.Errorf("throughput", "Option not valid for volume type", `"throughput" applies to gp3 volumes only, not %q.`, d.VolumeType))
+		} else if *d.Throughput < throughputs[0] || *d.Throughput > throughputs[1] {
+			diags = append(diags, b.Errorf("throughput", "Invalid value", "A gp3 volume's throughput is from %d to %d MiB/s, not %d.", throughputs[0], throughputs[1], *d.Throughput))
+		}
+	}
+	if b.Known("kms_key_id") {
+		if b.Known("encrypted") && (d.Encrypted == nil || !*d.Encrypted) || !b.Has("encrypted") {
+			diags = append(diags, b.Error("kms_key_id", "Option needs encrypted", `"kms_key_id" needs encrypted = true.`))
+		}
+		diags = kmsKey(b, diags, "kms_key_id", d.KMSKeyID)
+	}
+	return diags
+}
+
+func accounts(b *templates.Body, diags hcl.Diagnostics, name string, ids []string) hcl.Diagnostics {
+	if !b.Known(name) {
+		return diags
+	}
+	for i, id := range ids {
+		if !accountRE.MatchString(id) {
+			diags = append(diags, b.ElementErrorf(name, i, "Invalid account id", "%q is not a 12-digit AWS account id.", id))
+		}
+	}
+	return diags
+}
+
+func groups(b *templates.Body, diags hcl.Diagnostics, name string, gs []string) hcl.Diagnostics {
+	if !b.Known(name) {
+		return diags
+	}
+	for i, g := range gs {
+		if g != "all" {
+			diags = append(diags, b.ElementErrorf(name, i, "Invalid group", `%q is not a launch permission group; the only one is "all".`, g))
+		}
+	}
+	return diags
+}
+
+func kmsKey(b *templates.Body, diags hcl.Diagnostics, name, key string) hcl.Diagnostics {
+	if b.Known(name) && !kmsKeyRE.MatchString(key) {
+		diags = append(diags, b.Errorf(name, "Invalid KMS key", "%q is not a KMS key id, alias or ARN.", key))
+	}
+	return diags
+}
+
+// badAMINameChars lists the characters of name an AMI name may not hold.
+func badAMINameChars(name string) string {
+	var bad []string
+	seen := map[rune]bool{}
+	for _, r := range name {
+		if !amiNameRE.MatchString("ab"+string(r)) && !seen[r] {
+			seen[r] = true
+			bad = append(bad, "'"+string(r)+"'")
+		}
+	}
+	return strings.Join(bad, ", ")
+}
+
+func ptrRange(r hcl.Range) *hcl.Range { return &r }
