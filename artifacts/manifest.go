@@ -135,10 +135,12 @@ type BuildRecord struct {
 
 // NewRunManifest builds the run manifest statement from the run's facts
 // and every build's record, in the order given. Each artifact Item becomes
-// a subject: a local file (Item.Path) by the sha256 of its content, an
-// item with a "sha256:" Digest (a container image's manifest digest) by
-// that digest, anything else (an AMI) by its URI or external identifier
-// and the sha256 of that string. An artifact with Files but no Items
+// a subject: a local file (Item.Path), named by its base name, by the
+// sha256 of its content; an item with a "sha256:" Digest (a container
+// image's manifest digest), named by its URI or else its external
+// identifier, by that digest; anything else (an AMI) is named by its URI
+// (the ARN) or else its external identifier, and its digest is the sha256
+// of that name. An artifact with Files but no Items
 // contributes one item per file.
 //
 // The statement is always returned, complete as far as possible; the
@@ -261,10 +263,7 @@ func subjectOf(it Item) (Item, Subject, error) {
 		}
 		it.Digest = "sha256:" + sum
 		it.Size = size
-		name := it.ExternalIdentifier
-		if name == "" {
-			name = filepath.Base(it.Path)
-		}
+		name := filepath.Base(it.Path)
 		return it, Subject{Name: name, Digest: map[string]string{"sha256": sum}}, nil
 	case it.Digest != "":
 		sum, ok := strings.CutPrefix(it.Digest, "sha256:")

@@ -2,10 +2,164 @@ package main
 
 import (
 	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/bake-tool/bake/artifacts"
 )
 
+const verifySynopsis = `-key PUB BUNDLE [-artifact FILE]... [-json] [-allow-unsigned]
+
+Checks a run manifest (BUNDLE, the .sigstore.json bake build wrote): the
+bundle and payload types, the signature by the public key PUB over the
+DSSE PAE bytes, the statement and predicate types, and for each -artifact
+that its sha256 is a subject of the manifest. Prints what was verified,
+or exactly what failed. Exit status: 0 verified, 1 verification failed,
+2 usage.
+
+Example:
+  bake verify -key release.pub bake-manifest.sigstore.json -artifact output-qemu/disk.qcow2`
+
 func runVerify(ctx context.Context, env *cliEnv, args []string) int {
-	fmt.Fprintln(env.stderr, "bake verify: not implemented yet")
-	return exitUsage
+	fs := newFlagSet("verify", verifySynopsis, env.stderr)
+	keyPath := fs.String("key", "", "the signer's public key (`PUB`, PEM)")
+	var files stringList
+	fs.Var(&files, "artifact", "a `FILE` whose sha256 must be a subject (repeatable)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	allowUnsigned := fs.Bool("allow-unsigned", false, "accept a manifest written without a signing key")
+	pos, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		return exitUsage
+	}
+	switch {
+	case len(pos) != 1:
+		fmt.Fprintln(env.stderr, "bake verify: give exactly one manifest bundle")
+		fs.Usage()
+		return exitUsage
+	case *keyPath == "" && !*allowUnsigned:
+		fmt.Fprintln(env.stderr, "bake verify: -key is required")
+		fs.Usage()
+		return exitUsage
+	}
+	bundlePath := pos[0]
+
+	fail := func(err error) int {
+		if *asJSON {
+			writeJSON(env.stdout, map[string]any{"verified": false, "bundle": bundlePath, "error": err.Error()})
+		}
+		fmt.Fprintf(env.stderr, "bake verify: %s: FAILED: %v\n", bundlePath, err)
+		return exitFailed
+	}
+	var pub crypto.PublicKey
+	if *keyPath != "" {
+		data, err := os.ReadFile(*keyPath)
+		if err != nil {
+			return fail(fmt.Errorf("public key: %w", err))
+		}
+		if pub, err = artifacts.ParsePublicKey(data); err != nil {
+			return fail(fmt.Errorf("public key %s: %w", *keyPath, err))
+		}
+	}
+	bundle, err := os.ReadFile(bundlePath)
+	if err != nil {
+		return fail(err)
+	}
+	v, err := artifacts.Verify(bundle, pub, artifacts.VerifyOptions{AllowUnsigned: *allowUnsigned, Artifacts: files.values})
+	if err != nil {
+		return fail(err)
+	}
+	if *asJSON {
+		writeJSON(env.stdout, map[string]any{
+			"verified":      true,
+			"bundle":        bundlePath,
+			"signed":        v.Signed,
+			"keyHint":       v.KeyHint,
+			"predicateType": v.Statement.PredicateType,
+			"subject":       v.Statement.Subject,
+			"predicate":     v.Statement.Predicate,
+			"artifacts":     nonNil(v.Artifacts),
+		})
+		return exitOK
+	}
+	printVerified(env.stdout, bundlePath, v)
+	return exitOK
+}
+
+func nonNil(a []artifacts.VerifiedArtifact) []artifacts.VerifiedArtifact {
+	if a == nil {
+		return []artifacts.VerifiedArtifact{}
+	}
+	return a
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// printVerified writes the human summary of a verified manifest.
+func printVerified(w io.Writer, bundlePath string, v *artifacts.Verified) {
+	p := v.Statement.Predicate
+	fmt.Fprintf(w, "Verified %s\n", bundlePath)
+	if v.Signed {
+		fmt.Fprintf(w, "  signature:  OK (key %s)\n", v.KeyHint)
+	} else {
+		fmt.Fprintln(w, "  signature:  NONE: the manifest is unsigned (accepted with -allow-unsigned)")
+	}
+	fmt.Fprintf(w, "  predicate:  %s\n", v.Statement.PredicateType)
+	fmt.Fprintf(w, "  run:        %s, %s, bake %s\n", p.Fingerprint, p.CreatedAt.Format("2006-01-02 15:04:05Z07:00"), p.BakeVersion)
+	if p.Bucket != "" {
+		fmt.Fprintf(w, "  bucket:     %s\n", p.Bucket)
+	}
+	fmt.Fprintf(w, "  template:   %s (sha256 %s)\n", p.Template.Path, p.Template.SHA256)
+
+	fmt.Fprintf(w, "\nBuilds (%d):\n", len(p.Builds))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, b := range p.Builds {
+		status := string(b.Status)
+		if b.Error != "" {
+			status += ": " + oneLine(b.Error)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", b.Name, status)
+		for _, it := range b.Artifacts {
+			id := it.ExternalIdentifier
+			if it.URI != "" && it.URI != id {
+				id += " " + it.URI
+			}
+			if it.Region != "" {
+				id += " (" + it.Region + ")"
+			}
+			fmt.Fprintf(tw, "    %s\t%s\n", id, it.Digest)
+		}
+	}
+	tw.Flush()
+
+	if len(v.Artifacts) > 0 {
+		fmt.Fprintf(w, "\nArtifacts checked (%d):\n", len(v.Artifacts))
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, a := range v.Artifacts {
+			fmt.Fprintf(tw, "  %s\tsha256 %s\tOK, subject %s\n", a.Path, a.SHA256, a.Subject)
+		}
+		tw.Flush()
+	}
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	return s
 }
