@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"sync"
+	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 
@@ -82,8 +83,8 @@ func lost(cn *conn, err error) error {
 // Run runs cmd.Command with the login shell of the user and returns its
 // exit status. Output is copied to cmd.Stdout and cmd.Stderr as it
 // arrives. A command killed by a signal reports 128 plus the signal's
-// number. When ctx is done the command's process group is sent SIGKILL
-// and Run returns ctx's error. When the connection is lost, Run returns an
+// number. When ctx is done the command and what it started are killed
+// (see stop) and Run returns ctx's error. When the connection is lost, Run returns an
 // error wrapping provisioners.ErrDisconnected.
 //
 // The command line is not repeated in errors: it may carry secrets passed
@@ -142,9 +143,7 @@ func (c *Comm) Run(ctx context.Context, cmd *provisioners.Cmd) (int, error) {
 	select {
 	case waitErr = <-waited:
 	case <-ctx.Done():
-		// sshd delivers the signal to the command's process group.
-		_ = sess.Signal(gossh.SIGKILL)
-		sess.Close()
+		c.stop(cn, sess)
 		return -1, fmt.Errorf("ssh: run command: %w", ctx.Err())
 	}
 	var copyErr error
@@ -177,6 +176,54 @@ func (c *Comm) Run(ctx context.Context, cmd *provisioners.Cmd) (int, error) {
 		return exit.ExitStatus(), nil
 	}
 	return 0, nil
+}
+
+// stopScript kills, on Linux, every command running on the connection
+// except itself: the processes whose parent is the sshd process serving
+// the connection (its own parent, $PPID), each with its process group.
+// sshd starts each command as a session leader, so the group holds what
+// the command started, unless something left it on purpose. The SFTP
+// server, a child too when sshd does not run it internally, is spared.
+const stopScript = `for d in /proc/[0-9]*; do
+p=${d#/proc/}
+[ "$p" = "$$" ] && continue
+s=$(cat "$d/stat" 2>/dev/null) || continue
+s=${s##*) }
+set -- $s
+[ "$2" = "$PPID" ] || continue
+[ "$(cat "$d/comm" 2>/dev/null)" = sftp-server ] && continue
+kill -s KILL -- "-$p" 2>/dev/null || kill -s KILL "$p" 2>/dev/null
+done
+true`
+
+// stopTimeout bounds stopping a canceled command.
+const stopTimeout = 10 * time.Second
+
+// stop kills the command of sess, whose Run was canceled. sshd honours a
+// signal request only for logins it runs with privilege separation, which
+// is every user but root; for root (and as a second try) stopScript runs
+// in a new session. Both are best effort: a failure is logged.
+func (c *Comm) stop(cn *conn, sess *gossh.Session) {
+	defer sess.Close()
+	_ = sess.Signal(gossh.SIGKILL)
+	killer, err := cn.client.NewSession()
+	if err != nil {
+		c.dialer.log.Warn("ssh: stop canceled command", "err", err)
+		return
+	}
+	defer killer.Close()
+	done := make(chan error, 1)
+	go func() { done <- killer.Run(stopScript) }()
+	t := time.NewTimer(stopTimeout)
+	defer t.Stop()
+	select {
+	case err = <-done:
+	case <-t.C:
+		err = fmt.Errorf("no answer in %s", stopTimeout)
+	}
+	if err != nil {
+		c.dialer.log.Warn("ssh: stop canceled command", "err", err)
+	}
 }
 
 // copyOut copies a command's output stream to w (nil discards it). Errors

@@ -117,7 +117,11 @@ func (d *dialer) dial(ctx context.Context) (*conn, error) {
 			d.log.Info("ssh connected", "addr", addr, "user", d.cfg.User, "attempts", attempt, "elapsed", time.Since(start).Round(time.Millisecond))
 			return cn, nil
 		}
-		lastErr = err
+		// An attempt cut short by the overall deadline says less than the
+		// one before it (a refused connection, say).
+		if lastErr == nil || !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) || time.Now().Before(deadline) {
+			lastErr = err
+		}
 		d.log.Debug("ssh not ready", "addr", addr, "attempt", attempt, "err", err)
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("ssh: connect to %s: %w: last error: %w", addr, ctx.Err(), lastErr)
@@ -338,4 +342,10 @@ func (c *conn) sftpClient() (*sftp.Client, error) {
 	}
 	c.sftp = s
 	return s, nil
+}
+
+// isTimeout reports whether err is a network timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

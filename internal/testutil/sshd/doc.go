@@ -1,6 +1,6 @@
 // Package sshd starts real OpenSSH servers on loopback for tests.
 //
-// Start runs "sshd -D -e -f CONFIG -p PORT" on 127.0.0.1 with a freshly
+// Start runs "sshd -D -E LOG -f CONFIG -p PORT" on 127.0.0.1 with a freshly
 // generated host key, a private AuthorizedKeysFile and password
 // authentication, and stops it when the test ends. StartBastion starts one
 // that allows TCP forwarding, to stand as a bastion (jump) host in front of

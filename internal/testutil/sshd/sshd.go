@@ -67,6 +67,19 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
+// Authorize adds an authorized_keys line (for root and TestUser alike).
+func (s *Server) Authorize(t testing.TB, authorizedKey []byte) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(s.Dir, "authorized_keys"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(authorizedKey); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // PID returns the process id of the listening sshd.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
 
@@ -209,14 +222,12 @@ func UserDir(t testing.TB, user string) string {
 }
 
 func (s *Server) start(bin, cfgPath string) error {
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
+	if err := os.WriteFile(s.logPath, nil, 0o644); err != nil {
 		return err
 	}
-	defer logf.Close()
-	cmd := exec.Command(bin, "-D", "-e", "-f", cfgPath, "-p", strconv.Itoa(s.Port))
-	cmd.Stdout = logf
-	cmd.Stderr = logf
+	// -E rather than -e: with -e a session's debug lines, logged before
+	// the command starts, would reach the client as the command's stderr.
+	cmd := exec.Command(bin, "-D", "-E", s.logPath, "-f", cfgPath, "-p", strconv.Itoa(s.Port))
 	// Its own process group, so Stop also reaches the per-connection
 	// children.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
