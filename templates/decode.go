@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -235,6 +236,19 @@ func CheckReadable(path string, dirOK bool) error {
 		return fmt.Errorf("%q is a directory, not a file", path)
 	}
 	return nil
+}
+
+// CheckTextTemplate appends an "Invalid template" diagnostic when the
+// known attribute name does not parse as a Go text/template, the syntax
+// of Packer's execute_command and output options ("{{.Vars}} {{.Path}}").
+func (b *Body) CheckTextTemplate(diags hcl.Diagnostics, name, text string) hcl.Diagnostics {
+	if !b.Known(name) {
+		return diags
+	}
+	if _, err := template.New(name).Parse(text); err != nil {
+		diags = append(diags, b.Errorf(name, "Invalid template", "%q is not a valid template: %s.", name, err))
+	}
+	return diags
 }
 
 // ExpandHome replaces a leading "~/" in path with the user's home

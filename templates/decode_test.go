@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 )
 
 type testComm struct {
@@ -93,5 +94,48 @@ func TestDecodeErrors(t *testing.T) {
 		if tc.line != 0 && diags[0].Subject.Start.Line != tc.line {
 			t.Errorf("%q: line %d, want %d", tc.src, diags[0].Subject.Start.Line, tc.line)
 		}
+	}
+}
+
+func TestBodyPrepareHelpers(t *testing.T) {
+	f, diags := hclsyntax.ParseConfig([]byte("image = \"x\"\nchanges = [\n  \"CMD a\",\n  \"BAD b\",\n]\nlabels = {\n  a = \"1\"\n  \"b-c\" = \"2\"\n}\nwait = build.x\n"), "t.hcl", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var c testConfig
+	ectx := &hcl.EvalContext{Variables: map[string]cty.Value{"build": cty.DynamicVal}}
+	b, diags := Decode(f.Body, ectx, "test", hcl.Range{}, &c)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if !b.Known("image") || b.Known("wait") || !b.Has("wait") || b.Known("commit") {
+		t.Errorf("Known: image %v wait %v commit %v", b.Known("image"), b.Known("wait"), b.Known("commit"))
+	}
+	if l := b.ElementRange("changes", 1).Start.Line; l != 4 {
+		t.Errorf("ElementRange(changes, 1) at line %d, want 4", l)
+	}
+	if l := b.ElementRange("changes", 9).Start.Line; l != 2 {
+		t.Errorf("ElementRange out of range at line %d, want the attribute's 2", l)
+	}
+	if l := b.KeyRange("labels", "b-c").Start.Line; l != 8 {
+		t.Errorf("KeyRange(labels, b-c) at line %d, want 8", l)
+	}
+	if l := b.KeyRange("labels", "a").Start.Line; l != 7 {
+		t.Errorf("KeyRange(labels, a) at line %d, want 7", l)
+	}
+	if d := b.CheckTextTemplate(nil, "image", "{{.X"); len(d) != 1 || d[0].Subject.Start.Line != 1 {
+		t.Errorf("CheckTextTemplate: %v", d)
+	}
+	if err := CheckReadable("decode.go", false); err != nil {
+		t.Error(err)
+	}
+	if err := CheckReadable(".", false); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("directory as file: %v", err)
+	}
+	if err := CheckReadable("no-such-file", true); err == nil || !strings.Contains(err.Error(), `there is no file "no-such-file"`) {
+		t.Errorf("missing file: %v", err)
+	}
+	if ExpandHome("/abs") != "/abs" || strings.HasPrefix(ExpandHome("~/x"), "~") {
+		t.Errorf("ExpandHome: %q", ExpandHome("~/x"))
 	}
 }

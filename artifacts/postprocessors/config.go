@@ -2,7 +2,6 @@ package postprocessors
 
 import (
 	"strings"
-	"text/template"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -90,7 +89,7 @@ func (c *ChecksumConfig) Prepare(b *templates.Body) hcl.Diagnostics {
 		c.Output = DefaultChecksumOutput
 	}
 	diags = nonEmpty(b, diags, "output", c.Output)
-	diags = checkTemplate(b, diags, "output", c.Output)
+	diags = b.CheckTextTemplate(diags, "output", c.Output)
 	if b.Known("output") && len(c.ChecksumTypes) > 1 && !strings.Contains(c.Output, ".ChecksumType") {
 		diags = append(diags, b.Error("output", "Output files would collide",
 			`With several "checksum_types", "output" must contain {{.ChecksumType}} so that each type gets its own file.`))
@@ -131,7 +130,7 @@ func (c *CompressConfig) Prepare(b *templates.Body) hcl.Diagnostics {
 		c.Output = DefaultCompressOutput
 	}
 	diags = nonEmpty(b, diags, "output", c.Output)
-	diags = checkTemplate(b, diags, "output", c.Output)
+	diags = b.CheckTextTemplate(diags, "output", c.Output)
 	derived, known := formatOf(c.Output)
 	switch {
 	case b.Known("format"):
@@ -188,16 +187,6 @@ func formatOf(name string) (format string, known bool) {
 func nonEmpty(b *templates.Body, diags hcl.Diagnostics, name, v string) hcl.Diagnostics {
 	if b.Known(name) && strings.TrimSpace(v) == "" {
 		diags = append(diags, b.Errorf(name, "Invalid value", "%q must not be empty.", name))
-	}
-	return diags
-}
-
-func checkTemplate(b *templates.Body, diags hcl.Diagnostics, name, text string) hcl.Diagnostics {
-	if !b.Known(name) {
-		return diags
-	}
-	if _, err := template.New(name).Parse(text); err != nil {
-		diags = append(diags, b.Errorf(name, "Invalid template", "%q is not a valid template: %s.", name, err))
 	}
 	return diags
 }

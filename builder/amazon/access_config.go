@@ -51,11 +51,11 @@ func (c *AccessConfig) prepare(b *templates.Body, regionRequired bool) hcl.Diagn
 	}
 	diags = c.checkRegion(b, diags, "region", c.Region)
 	if b.Has("access_key") != b.Has("secret_key") {
-		missing := "secret_key"
+		set, missing := "access_key", "secret_key"
 		if !b.Has("access_key") {
-			missing = "access_key"
+			set, missing = missing, set
 		}
-		diags = append(diags, b.Errorf(missing, "Missing required option",
+		diags = append(diags, b.Errorf(set, "Missing required option",
 			`"access_key" and "secret_key" go together; %q is missing.`, missing))
 	}
 	if b.Has("token") && !b.Has("access_key") {

@@ -196,14 +196,14 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 
 	encrypt := c.EncryptBoot != nil && *c.EncryptBoot
 	if b.Known("kms_key_id") {
-		if b.Known("encrypt_boot") && !encrypt || !b.Has("encrypt_boot") {
+		if !b.IsUnknown("encrypt_boot") && !encrypt {
 			diags = append(diags, b.Error("kms_key_id", "Option needs encrypt_boot",
 				`"kms_key_id" is the key that encrypts the boot volume, so it needs encrypt_boot = true.`))
 		}
 		diags = kmsKey(b, diags, "kms_key_id", c.KMSKeyID)
 	}
 	if b.Known("region_kms_key_ids") {
-		if b.Known("encrypt_boot") && !encrypt || !b.Has("encrypt_boot") {
+		if !b.IsUnknown("encrypt_boot") && !encrypt {
 			diags = append(diags, b.Error("region_kms_key_ids", "Option needs encrypt_boot",
 				`"region_kms_key_ids" encrypts the copied AMIs, so it needs encrypt_boot = true.`))
 		}
@@ -231,7 +231,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 			}
 		}
 	}
-	if b.Known("force_delete_snapshot") && c.ForceDeleteSnapshot && b.Known("force_deregister") && !c.ForceDeregister {
+	if b.Known("force_delete_snapshot") && c.ForceDeleteSnapshot && !b.IsUnknown("force_deregister") && !c.ForceDeregister {
 		diags = append(diags, b.Error("force_delete_snapshot", "Option needs force_deregister",
 			`"force_delete_snapshot" deletes the snapshots of the AMI that force_deregister removes, so it needs force_deregister = true.`))
 	}
@@ -369,7 +369,7 @@ func (d *BlockDevice) prepare(b *templates.Body) hcl.Diagnostics {
 		}
 	}
 	if b.Known("kms_key_id") {
-		if b.Known("encrypted") && (d.Encrypted == nil || !*d.Encrypted) || !b.Has("encrypted") {
+		if !b.IsUnknown("encrypted") && (d.Encrypted == nil || !*d.Encrypted) {
 			diags = append(diags, b.Error("kms_key_id", "Option needs encrypted", `"kms_key_id" needs encrypted = true.`))
 		}
 		diags = kmsKey(b, diags, "kms_key_id", d.KMSKeyID)

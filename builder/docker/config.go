@@ -108,12 +108,12 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 		"commit": c.Commit, "export_path": c.ExportPath != "", "discard": c.Discard,
 	}, "commit", "export_path", "discard")
 	diags = checkChanges(b, diags, "changes", c.Changes)
-	if b.Has("changes") && b.Known("commit") && !c.Commit {
+	if b.Has("changes") && !b.IsUnknown("commit") && !c.Commit {
 		diags = append(diags, b.Warning("changes", "Option ignored",
 			`"changes" only apply when the container is committed (commit = true).`))
 	}
 	for _, n := range []string{"author", "message"} {
-		if b.Has(n) && b.Known("commit") && !c.Commit {
+		if b.Has(n) && !b.IsUnknown("commit") && !c.Commit {
 			diags = append(diags, b.Warningf(n, "Option ignored", "%q only applies when commit = true.", n))
 		}
 	}
@@ -179,16 +179,16 @@ func prepareLogin(b *templates.Body, diags hcl.Diagnostics, login, ecr bool) hcl
 			diags = append(diags, b.Warningf(n, "Option not supported", "%q is only used for ECR login, which bake does not support.", n))
 		}
 	}
-	if !b.Known("login") {
+	if b.IsUnknown("login") {
 		return diags
 	}
 	if login {
 		if b.Has("login_username") != b.Has("login_password") {
-			missing := "login_password"
+			set, missing := "login_username", "login_password"
 			if !b.Has("login_username") {
-				missing = "login_username"
+				set, missing = missing, set
 			}
-			diags = append(diags, b.Errorf(missing, "Missing required option",
+			diags = append(diags, b.Errorf(set, "Missing required option",
 				`With login = true, "login_username" and "login_password" go together; %q is missing.`, missing))
 		}
 		return diags

@@ -1,7 +1,6 @@
 package qemu
 
 import (
-	"encoding/hex"
 	"strconv"
 	"strings"
 	"time"
@@ -153,7 +152,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 		}
 	}
 
-	if b.Known("use_backing_file") && c.UseBackingFile && b.Known("disk_image") && !c.DiskImage {
+	if b.Known("use_backing_file") && c.UseBackingFile && !b.IsUnknown("disk_image") && !c.DiskImage {
 		diags = append(diags, b.Error("use_backing_file", "Option needs disk_image",
 			`"use_backing_file" overlays the base disk, so it needs disk_image = true.`))
 	}
@@ -297,7 +296,7 @@ func checkChecksum(s string) string {
 		return ""
 	}
 	lengths := map[string]int{"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
-	if _, err := hex.DecodeString(sum); err != nil || sum == "" {
+	if sum == "" || strings.Trim(strings.ToLower(sum), "0123456789abcdef") != "" {
 		return `"iso_checksum" must be "sha256:<hex>" (or md5, sha1, sha512), "file:<url>" or "none"; ` + strconv.Quote(sum) + " is not a hex digest."
 	}
 	if typ == "" {

@@ -3,7 +3,6 @@ package shell
 import (
 	"regexp"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -84,7 +83,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 	if !b.Has("execute_command") {
 		c.ExecuteCommand = DefaultExecuteCommand
 	} else {
-		diags = CheckTemplate(b, diags, "execute_command", c.ExecuteCommand)
+		diags = b.CheckTextTemplate(diags, "execute_command", c.ExecuteCommand)
 	}
 	if !b.Has("env_var_format") {
 		c.EnvVarFormat = DefaultEnvVarFormat
@@ -157,18 +156,6 @@ func CheckEnv(b *templates.Body, diags hcl.Diagnostics, vars []string, env map[s
 					"%q is not a valid variable name: use letters, digits and '_', not starting with a digit.", k))
 			}
 		}
-	}
-	return diags
-}
-
-// CheckTemplate checks that the attribute name parses as a Go text
-// template such as "{{.Vars}} {{.Path}}".
-func CheckTemplate(b *templates.Body, diags hcl.Diagnostics, name, text string) hcl.Diagnostics {
-	if !b.Known(name) {
-		return diags
-	}
-	if _, err := template.New(name).Parse(text); err != nil {
-		diags = append(diags, b.Errorf(name, "Invalid template", "%q is not a valid template: %s.", name, err))
 	}
 	return diags
 }

@@ -76,7 +76,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 				`"execute_command" is empty; it is the command line that runs a script, like ["/bin/sh", "-c", "{{.Vars}} {{.Script}}"].`))
 		}
 		joined := strings.Join(c.ExecuteCommand, " ")
-		diags = shell.CheckTemplate(b, diags, "execute_command", joined)
+		diags = b.CheckTextTemplate(diags, "execute_command", joined)
 		if !strings.Contains(joined, "{{.Script}}") && !strings.Contains(joined, "{{ .Script }}") {
 			diags = append(diags, b.Warning("execute_command", "Script not referenced",
 				`"execute_command" does not contain {{.Script}}, so the script itself will not run.`))
