@@ -59,7 +59,7 @@ func readManifest(t *testing.T, path string) (builds []PackerBuild, last string)
 	return builds, pm.LastRunUUID
 }
 
-func TestManifest(t *testing.T) {
+func TestManifestPostProcess(t *testing.T) {
 	dir := t.TempDir()
 	disk := filepath.Join(dir, "output-qemu", "disk.qcow2")
 	os.MkdirAll(filepath.Dir(disk), 0o755)
