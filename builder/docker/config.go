@@ -202,12 +202,13 @@ func prepareLogin(b *templates.Body, diags hcl.Diagnostics, login, ecr bool) hcl
 }
 
 // exactlyOneOn reports unless exactly one of names is on: a boolean that
-// is true or a string that is set. An unknown value counts as possibly on.
+// is true or a string that is set. A value that is unknown, or failed to
+// decode, counts as possibly on.
 func exactlyOneOn(b *templates.Body, diags hcl.Diagnostics, on map[string]bool, names ...string) hcl.Diagnostics {
 	var set []string
 	unknown := false
 	for _, n := range names {
-		if b.IsUnknown(n) {
+		if b.Has(n) && !b.Known(n) {
 			unknown = true
 		} else if b.Has(n) && on[n] {
 			set = append(set, n)

@@ -34,6 +34,7 @@ func TestPrepare(t *testing.T) {
 		{Src: "image = \"d\"\ncommit = true\nlogin = true\nlogin_username = \"u\"", Want: `"login_password" is missing`, Line: 4},
 		{Src: "image = \"d\"\ncommit = true\nlogin_server = \"r:5000\"", Want: "has no effect without login = true", Line: 3, Warning: true},
 		{Src: "image = \"d\"\ncommit = true\npull = \"maybe\"", Want: "bool required", Line: 3},
+		{Name: "bad commit said once", Src: "image = \"d\"\ncommit = \"maybe\"", Want: "bool required", Line: 2},
 	})
 }
 

@@ -1,0 +1,532 @@
+package docker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/strslice"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/builder"
+	"github.com/bake-tool/bake/communicator"
+	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/templates"
+)
+
+// Labels put on every container a build creates, so that one a crash left
+// behind can be found: docker ps -a --filter label=dev.bake.run-id=RUN.
+const (
+	LabelRunID = "dev.bake.run-id"
+	LabelBuild = "dev.bake.build"
+)
+
+// Media types of the artifact's items.
+const (
+	// MediaTypeImageConfig is the media type of what an image id digests.
+	MediaTypeImageConfig = "application/vnd.docker.container.image.v1+json"
+	// MediaTypeManifest is the media type of a pushed image's manifest
+	// when the registry does not say otherwise.
+	MediaTypeManifest = "application/vnd.docker.distribution.manifest.v2+json"
+	// MediaTypeTar is the media type of an exported container file system.
+	MediaTypeTar = "application/x-tar"
+)
+
+// keepAlive is the command the build container runs while the build
+// execs into it: a plain shell loop works in any image that has /bin/sh,
+// without a TTY or stdin.
+var keepAlive = strslice.StrSlice{"/bin/sh", "-c", "while :; do sleep 3600; done"}
+
+// Builder is the docker source: it runs a container from the base image,
+// hands it to the provisioners through the exec communicator, and commits
+// it to an image, exports its file system to a tar, or discards it.
+type Builder struct {
+	cfg  *Config
+	opts builder.Options
+	// name is the build's "type.name".
+	name string
+	// newAPI makes the engine client; tests may replace it.
+	newAPI func() (dockerAPI, error)
+}
+
+var _ builder.Builder = (*Builder)(nil)
+
+// New returns the builder for cfg, a Config that went through Prepare.
+func New(cfg *Config, opts builder.Options) *Builder {
+	name := strings.TrimPrefix(opts.BuildID, opts.RunID+"-")
+	if name == "" {
+		name = "docker"
+	}
+	return &Builder{cfg: cfg, opts: opts, name: name, newAPI: newEngineClient}
+}
+
+// NewBuilder is the engine's constructor for the "docker" source type:
+// cfg must be a prepared *Config.
+func NewBuilder(cfg templates.Config, opts builder.Options) (builder.Builder, error) {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return nil, fmt.Errorf("docker builder: config is %T, not *docker.Config", cfg)
+	}
+	return New(c, opts), nil
+}
+
+// state is what the build's steps share.
+type state struct {
+	ui          provisioners.UI
+	api         dockerAPI
+	base        image.InspectResponse
+	containerID string
+	comm        *execComm
+	imageID     string // the committed image, until the build succeeds
+	art         *artifacts.Artifact
+}
+
+// Build runs the steps: connect, pull (or find) the image, start the
+// container, provision, then commit, export or discard. The container is
+// removed on every path.
+func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Hook) (*artifacts.Artifact, error) {
+	s := &state{ui: ui}
+	steps := []builder.Step[state]{
+		{Name: "connect to the Docker engine", Run: b.connect, Cleanup: closeAPI},
+		{Name: "pull image", Run: b.pull},
+		{Name: "start container", Run: b.startContainer, Cleanup: removeContainer, Leftover: leftContainer},
+		{Name: "provision", Run: func(ctx context.Context, s *state) error { return b.provision(ctx, s, hook) }, Cleanup: closeComm},
+	}
+	if !b.pullEnabled() {
+		steps[1].Name = "find image"
+	}
+	switch {
+	case b.cfg.Commit:
+		steps = append(steps, builder.Step[state]{Name: "commit container", Run: b.commit, Cleanup: removeFailedImage})
+	case b.cfg.ExportPath != "":
+		steps = append(steps, builder.Step[state]{Name: "export container", Run: b.export})
+	}
+	if err := builder.RunSteps(ctx, b.opts, ui, s, steps); err != nil {
+		return nil, err
+	}
+	return s.art, nil
+}
+
+func (b *Builder) pullEnabled() bool { return b.cfg.Pull == nil || *b.cfg.Pull }
+
+func (b *Builder) login() login {
+	return login{Enabled: b.cfg.Login, Server: b.cfg.LoginServer, Username: b.cfg.LoginUsername, Password: b.cfg.LoginPassword}
+}
+
+func (b *Builder) connect(ctx context.Context, s *state) error {
+	api, err := connect(ctx, b.newAPI)
+	if err != nil {
+		return err
+	}
+	s.api = api
+	return nil
+}
+
+func closeAPI(_ context.Context, s *state) error {
+	if s.api == nil {
+		return nil
+	}
+	err := s.api.Close()
+	s.api = nil
+	return err
+}
+
+// pull pulls the image (pull = true) and inspects it locally.
+func (b *Builder) pull(ctx context.Context, s *state) error {
+	ref := b.cfg.Image
+	if b.pullEnabled() {
+		auth, err := b.login().authFor(ref)
+		if err != nil {
+			return err
+		}
+		s.ui.Say(fmt.Sprintf("pulling %s", ref))
+		rc, err := s.api.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth, Platform: b.cfg.Platform})
+		if err == nil {
+			err = readProgress(rc, func(m progressMessage) {
+				if strings.HasPrefix(m.Status, "Digest:") || strings.HasPrefix(m.Status, "Status:") {
+					s.ui.Say(m.Status)
+				}
+			})
+			rc.Close()
+		}
+		if err != nil {
+			if _, ierr := s.api.ImageInspect(ctx, ref); ierr == nil && ctx.Err() == nil {
+				return fmt.Errorf("pull image %q: %w (the image exists locally: set pull = false to use it)", ref, err)
+			}
+			return fmt.Errorf("pull image %q: %w", ref, err)
+		}
+	}
+	insp, err := s.api.ImageInspect(ctx, ref)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("image %q does not exist locally (pull = false): %w", ref, err)
+		}
+		return fmt.Errorf("inspect image %q: %w", ref, err)
+	}
+	s.base = insp
+	return nil
+}
+
+// startContainer creates and starts the build container.
+func (b *Builder) startContainer(ctx context.Context, s *state) error {
+	cfg := &container.Config{
+		Image:      s.base.ID,
+		Entrypoint: keepAlive,
+		Labels:     map[string]string{LabelRunID: b.opts.RunID, LabelBuild: b.name},
+	}
+	hc := &container.HostConfig{
+		Privileged: b.cfg.Privileged,
+		CapAdd:     b.cfg.CapAdd,
+		CapDrop:    b.cfg.CapDrop,
+		Runtime:    b.cfg.Runtime,
+	}
+	for host, ctr := range b.cfg.Volumes {
+		if strings.ContainsRune(host, '/') && !filepath.IsAbs(host) {
+			abs, err := filepath.Abs(host)
+			if err != nil {
+				return fmt.Errorf("volume %q: %w", host, err)
+			}
+			host = abs
+		}
+		hc.Binds = append(hc.Binds, host+":"+ctr)
+	}
+	for _, d := range b.cfg.Devices {
+		hc.Devices = append(hc.Devices, parseDevice(d))
+	}
+	if len(b.cfg.Tmpfs) > 0 {
+		hc.Tmpfs = map[string]string{}
+		for _, t := range b.cfg.Tmpfs {
+			p, opts, _ := strings.Cut(t, ":")
+			hc.Tmpfs[p] = opts
+		}
+	}
+	var platform *ocispec.Platform
+	if b.cfg.Platform != "" {
+		parts := strings.SplitN(b.cfg.Platform, "/", 3)
+		platform = &ocispec.Platform{OS: parts[0]}
+		if len(parts) > 1 {
+			platform.Architecture = parts[1]
+		}
+		if len(parts) > 2 {
+			platform.Variant = parts[2]
+		}
+	}
+	created, err := s.api.ContainerCreate(ctx, cfg, hc, nil, platform, "")
+	if err != nil {
+		return fmt.Errorf("create container from %s: %w", b.cfg.Image, err)
+	}
+	s.containerID = created.ID
+	for _, w := range created.Warnings {
+		s.ui.Error("docker: " + w)
+	}
+	if err := s.api.ContainerStart(ctx, s.containerID, container.StartOptions{}); err != nil {
+		return fmt.Errorf("start container %s: %w", short(s.containerID), err)
+	}
+	s.ui.Say(fmt.Sprintf("started container %s from %s", short(s.containerID), b.cfg.Image))
+	return nil
+}
+
+// parseDevice reads "host[:container[:permissions]]".
+func parseDevice(d string) container.DeviceMapping {
+	parts := strings.SplitN(d, ":", 3)
+	m := container.DeviceMapping{PathOnHost: parts[0], PathInContainer: parts[0], CgroupPermissions: "rwm"}
+	if len(parts) > 1 && parts[1] != "" {
+		m.PathInContainer = parts[1]
+	}
+	if len(parts) > 2 && parts[2] != "" {
+		m.CgroupPermissions = parts[2]
+	}
+	return m
+}
+
+func removeContainer(ctx context.Context, s *state) error {
+	if s.containerID == "" {
+		return nil
+	}
+	err := s.api.ContainerRemove(ctx, s.containerID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", short(s.containerID), err)
+	}
+	s.containerID = ""
+	return nil
+}
+
+func leftContainer(s *state) string {
+	if s.containerID == "" {
+		return ""
+	}
+	return fmt.Sprintf("container %s (docker rm -f %s)", s.containerID, s.containerID)
+}
+
+// provision makes container_dir and the communicator, then calls the
+// hook.
+func (b *Builder) provision(ctx context.Context, s *state, hook builder.Hook) error {
+	workdir := "/"
+	if s.base.Config != nil && s.base.Config.WorkingDir != "" {
+		workdir = s.base.Config.WorkingDir
+	}
+	s.comm = &execComm{
+		api:         s.api,
+		containerID: s.containerID,
+		user:        b.cfg.ExecUser,
+		fixOwner:    b.cfg.FixUploadOwner == nil || *b.cfg.FixUploadOwner,
+		workdir:     workdir,
+	}
+	if dir := b.cfg.ContainerDir; dir != "" {
+		if err := s.comm.mkdir(ctx, dir); err != nil {
+			return fmt.Errorf("create container_dir %s: %w", dir, err)
+		}
+	}
+	if hook == nil {
+		return nil
+	}
+	if b.cfg.Communicator == communicator.None {
+		return hook(ctx, nil, b.info())
+	}
+	return hook(ctx, s.comm, b.info())
+}
+
+// info is what the build tells its provisioners about itself.
+func (b *Builder) info() provisioners.BuildInfo {
+	info := provisioners.BuildInfo{
+		RunID: b.opts.RunID,
+		ID:    b.opts.BuildID,
+		Name:  b.name,
+		Type:  "docker",
+		User:  b.cfg.ExecUser,
+	}
+	if t, n, ok := strings.Cut(b.name, "."); ok && t == "docker" {
+		info.SourceName = n
+	}
+	return info
+}
+
+func closeComm(_ context.Context, s *state) error {
+	if s.comm != nil {
+		s.comm.Close()
+		s.comm = nil
+	}
+	return nil
+}
+
+// commit commits the container with the template's changes, keeping the
+// base image's CMD and ENTRYPOINT unless a change sets them.
+func (b *Builder) commit(ctx context.Context, s *state) error {
+	resp, err := s.api.ContainerCommit(ctx, s.containerID, container.CommitOptions{
+		Comment: b.cfg.Message,
+		Author:  b.cfg.Author,
+		Changes: b.cfg.Changes,
+		Pause:   true,
+		Config:  commitConfig(s.base),
+	})
+	if err != nil {
+		return fmt.Errorf("commit container %s: %w", short(s.containerID), err)
+	}
+	s.imageID = resp.ID
+	s.ui.Say(fmt.Sprintf("committed image %s", resp.ID))
+	s.art = b.imageArtifact(s, resp.ID)
+	return nil
+}
+
+// commitConfig is the configuration a commit starts from before the
+// changes apply. The engine fills what it leaves empty from the
+// container's own configuration, which runs the keep-alive entrypoint:
+// so the base image's Cmd and Entrypoint are set here explicitly, an
+// absent Entrypoint as an empty, non-nil list (which the engine keeps).
+// The engine applies the changes with the Dockerfile parser of `docker
+// commit --change`, and, like a Dockerfile, an ENTRYPOINT change clears
+// the inherited CMD.
+func commitConfig(base image.InspectResponse) *container.Config {
+	cfg := &container.Config{Entrypoint: strslice.StrSlice{}}
+	if base.Config == nil {
+		return cfg
+	}
+	cfg.Cmd = base.Config.Cmd
+	if len(base.Config.Entrypoint) > 0 {
+		cfg.Entrypoint = base.Config.Entrypoint
+	}
+	return cfg
+}
+
+// removeFailedImage removes the committed image when the build failed
+// after the commit (cancelled during a later step).
+func removeFailedImage(ctx context.Context, s *state) error {
+	if s.imageID == "" || !builder.Failed(ctx) {
+		return nil
+	}
+	if _, err := s.api.ImageRemove(ctx, s.imageID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove image %s: %w", s.imageID, err)
+	}
+	s.imageID = ""
+	s.art = nil
+	return nil
+}
+
+func (b *Builder) parent(s *state) *artifacts.Parent {
+	p := &artifacts.Parent{ImageID: s.base.ID, Ref: b.cfg.Image}
+	p.ImageDigest = repoDigest(b.cfg.Image, s.base.RepoDigests)
+	return p
+}
+
+// repoDigest picks, from an image's repo digests ("repo@sha256:..."),
+// the digest for ref's repository, else the first one.
+func repoDigest(ref string, digests []string) string {
+	repo := ref
+	if i := strings.LastIndex(repo, "@"); i >= 0 {
+		repo = repo[:i]
+	} else if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+	for _, d := range digests {
+		if r, dg, ok := strings.Cut(d, "@"); ok && r == repo {
+			return dg
+		}
+	}
+	if len(digests) > 0 {
+		_, dg, _ := strings.Cut(digests[0], "@")
+		return dg
+	}
+	return ""
+}
+
+func (b *Builder) imageArtifact(s *state, id string) *artifacts.Artifact {
+	newAPI := b.newAPI
+	return &artifacts.Artifact{
+		Builder: "docker",
+		Build:   b.name,
+		ID:      id,
+		Items: []artifacts.Item{{
+			ExternalIdentifier: id,
+			Digest:             id,
+			MediaType:          MediaTypeImageConfig,
+		}},
+		Parent:  b.parent(s),
+		State:   map[string]string{"image_id": id},
+		Destroy: func(ctx context.Context) error { return removeImage(ctx, newAPI, id, true) },
+	}
+}
+
+// removeImage removes an image (force: with all its tags) or, given a
+// tagged reference, only that tag.
+func removeImage(ctx context.Context, newAPI func() (dockerAPI, error), ref string, force bool) error {
+	api, err := connect(ctx, newAPI)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	if _, err := api.ImageRemove(ctx, ref, image.RemoveOptions{Force: force, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove image %s: %w", ref, err)
+	}
+	return nil
+}
+
+// export streams the container's file system to export_path, written
+// atomically, hashing it on the way.
+func (b *Builder) export(ctx context.Context, s *state) error {
+	dst := b.cfg.ExportPath
+	s.ui.Say(fmt.Sprintf("exporting container %s to %s", short(s.containerID), dst))
+	rc, err := s.api.ContainerExport(ctx, s.containerID)
+	if err != nil {
+		return fmt.Errorf("export container %s: %w", short(s.containerID), err)
+	}
+	defer rc.Close()
+	sum, size, err := writeFileAtomic(dst, rc)
+	if err != nil {
+		return fmt.Errorf("export container %s: %w", short(s.containerID), err)
+	}
+	abs, err := filepath.Abs(dst)
+	if err != nil {
+		abs = dst
+	}
+	s.art = &artifacts.Artifact{
+		Builder: "docker",
+		Build:   b.name,
+		ID:      dst,
+		Files:   []string{abs},
+		Items: []artifacts.Item{{
+			ExternalIdentifier: dst,
+			Digest:             sum,
+			Size:               size,
+			Format:             "tar",
+			MediaType:          MediaTypeTar,
+			Path:               abs,
+		}},
+		Parent:  b.parent(s),
+		State:   map[string]string{"export_path": abs},
+		Destroy: func(context.Context) error { return removeFile(abs) },
+	}
+	return nil
+}
+
+// writeFileAtomic writes r to path through a temporary file in the same
+// directory renamed into place, and returns the content's "sha256:<hex>"
+// digest and size. A reader of path never sees a partial file.
+func writeFileAtomic(dst string, r io.Reader) (digest string, size int64, err error) {
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", 0, err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return "", 0, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	h := sha256.New()
+	size, err = io.Copy(io.MultiWriter(f, h), r)
+	if err != nil {
+		return "", 0, err
+	}
+	if err = f.Sync(); err != nil {
+		return "", 0, err
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return "", 0, err
+	}
+	if err = f.Close(); err != nil {
+		return "", 0, err
+	}
+	if err = os.Rename(f.Name(), dst); err != nil {
+		return "", 0, err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), size, nil
+}
+
+func removeFile(p string) error {
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// short is the 12-character form of an id, as docker prints it.
+func short(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// containerPath resolves p against dir the way the container sees it.
+func containerPath(dir, p string) string {
+	if path.IsAbs(p) {
+		return path.Clean(p)
+	}
+	return path.Join(dir, p)
+}

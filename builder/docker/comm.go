@@ -1,0 +1,522 @@
+package docker
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/bake-tool/bake/provisioners"
+)
+
+// execComm is the docker communicator: commands run through the engine's
+// exec API, files move as tar streams through its archive API. Nothing
+// runs the docker CLI.
+type execComm struct {
+	api         dockerAPI
+	containerID string
+	// user is exec_user: commands run as this user, and with fixOwner
+	// uploads are owned by it.
+	user     string
+	fixOwner bool
+	// workdir is the container's working directory, against which
+	// relative paths resolve.
+	workdir string
+
+	ownerOnce sync.Once
+	uid, gid  int
+	ownerErr  error
+}
+
+var _ provisioners.Communicator = (*execComm)(nil)
+
+// Run runs cmd.Command with /bin/sh -c as the exec user, streaming its
+// output as the engine delivers it, and returns the exit code that exec
+// inspect reports.
+func (c *execComm) Run(ctx context.Context, cmd *provisioners.Cmd) (int, error) {
+	created, err := c.api.ContainerExecCreate(ctx, c.containerID, container.ExecOptions{
+		User:         c.user,
+		AttachStdin:  cmd.Stdin != nil,
+		AttachStdout: true,
+		AttachStderr: true,
+		Cmd:          []string{"/bin/sh", "-c", cmd.Command},
+	})
+	if err != nil {
+		return -1, c.execError("create exec", err)
+	}
+	resp, err := c.api.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return -1, c.execError("start exec", err)
+	}
+	defer resp.Close()
+	// The hijacked connection does not watch ctx: close it on cancel.
+	stop := context.AfterFunc(ctx, func() { resp.Conn.Close() })
+	defer stop()
+
+	if cmd.Stdin != nil {
+		go func() {
+			io.Copy(resp.Conn, cmd.Stdin)
+			resp.CloseWrite()
+		}()
+	}
+	stdout, stderr := cmd.Stdout, cmd.Stderr
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	if _, err := stdcopy.StdCopy(stdout, stderr, resp.Reader); err != nil {
+		if ctx.Err() != nil {
+			return -1, fmt.Errorf("run %q: %w", cmd.Command, context.Cause(ctx))
+		}
+		return -1, fmt.Errorf("run %q: %w: %w", cmd.Command, provisioners.ErrDisconnected, err)
+	}
+	if ctx.Err() != nil {
+		return -1, fmt.Errorf("run %q: %w", cmd.Command, context.Cause(ctx))
+	}
+	// The output ends when the process exits; the engine may record the
+	// exit code a moment later.
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		insp, err := c.api.ContainerExecInspect(ctx, created.ID)
+		if err != nil {
+			return -1, c.execError("inspect exec", err)
+		}
+		if !insp.Running {
+			return insp.ExitCode, nil
+		}
+		select {
+		case <-ctx.Done():
+			return -1, fmt.Errorf("run %q: %w", cmd.Command, context.Cause(ctx))
+		case <-time.After(delay):
+		}
+	}
+}
+
+// execError wraps an exec API error; a container that is gone or stopped
+// is reported as a lost connection.
+func (c *execComm) execError(what string, err error) error {
+	if cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) {
+		return fmt.Errorf("%s in container %s: %w: %w", what, short(c.containerID), provisioners.ErrDisconnected, err)
+	}
+	return fmt.Errorf("%s in container %s: %w", what, short(c.containerID), err)
+}
+
+// owner returns the uid and gid uploads get: the exec user's, resolved
+// once in the container, or -1 when uploads keep the engine's default
+// (root) because fix_upload_owner is off.
+func (c *execComm) owner(ctx context.Context) (uid, gid int, err error) {
+	if !c.fixOwner {
+		return -1, -1, nil
+	}
+	c.ownerOnce.Do(func() {
+		var out, errOut strings.Builder
+		code, err := c.Run(ctx, &provisioners.Cmd{Command: "id -u; id -g", Stdout: &out, Stderr: &errOut})
+		if err != nil {
+			c.ownerErr = fmt.Errorf("find the uid of exec_user %q: %w", c.user, err)
+			return
+		}
+		fields := strings.Fields(out.String())
+		if code != 0 || len(fields) != 2 {
+			c.ownerErr = fmt.Errorf("find the uid of exec_user %q: `id -u; id -g` exited %d: %s", c.user, code, strings.TrimSpace(errOut.String()+out.String()))
+			return
+		}
+		c.uid, c.ownerErr = strconv.Atoi(fields[0])
+		if c.ownerErr == nil {
+			c.gid, c.ownerErr = strconv.Atoi(fields[1])
+		}
+	})
+	if c.ownerErr != nil {
+		// Try again on the next upload (ctx may have been cancelled).
+		err := c.ownerErr
+		c.ownerOnce = sync.Once{}
+		c.ownerErr = nil
+		return 0, 0, err
+	}
+	return c.uid, c.gid, nil
+}
+
+// copyIn sends the tar stream that write produces to the container,
+// extracting it at "/" so that the entries' paths are absolute in the
+// container: missing parent directories are made by the engine and
+// existing ones are left as they are.
+func (c *execComm) copyIn(ctx context.Context, write func(tw *tar.Writer) error) error {
+	pr, pw := io.Pipe()
+	go func() {
+		tw := tar.NewWriter(pw)
+		err := write(tw)
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	err := c.api.CopyToContainer(ctx, c.containerID, "/", pr, container.CopyToContainerOptions{CopyUIDGID: c.fixOwner})
+	pr.CloseWithError(errors.New("copy ended"))
+	if err != nil && ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+// header fills in a tar header's owner for the container.
+func header(name string, mode int64, size int64, uid, gid int) *tar.Header {
+	h := &tar.Header{Name: name, Mode: mode, Size: size, ModTime: time.Now(), Format: tar.FormatPAX}
+	if uid >= 0 {
+		h.Uid, h.Gid = uid, gid
+	}
+	return h
+}
+
+// mkdir creates dir (and its parents) unless it exists, owned by the
+// upload owner.
+func (c *execComm) mkdir(ctx context.Context, dir string) error {
+	dir = containerPath(c.workdir, dir)
+	if _, err := c.api.ContainerStatPath(ctx, c.containerID, dir); err == nil {
+		return nil
+	} else if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("stat %s: %w", dir, err)
+	}
+	return c.copyIn(ctx, func(tw *tar.Writer) error {
+		h := header(strings.TrimPrefix(dir, "/")+"/", 0o755, 0, -1, -1)
+		h.Typeflag = tar.TypeDir
+		return tw.WriteHeader(h)
+	})
+}
+
+// Upload writes src to the file dst in the container.
+func (c *execComm) Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) error {
+	dst = containerPath(c.workdir, dst)
+	if mode == 0 {
+		mode = 0o644
+	}
+	uid, gid, err := c.owner(ctx)
+	if err != nil {
+		return err
+	}
+	src, size, cleanup, err := sized(src)
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", dst, err)
+	}
+	defer cleanup()
+	err = c.copyIn(ctx, func(tw *tar.Writer) error {
+		h := header(strings.TrimPrefix(dst, "/"), int64(mode.Perm()), size, uid, gid)
+		h.Typeflag = tar.TypeReg
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		n, err := io.Copy(tw, src)
+		if err == nil && n != size {
+			err = fmt.Errorf("source gave %d bytes, expected %d", n, size)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", dst, err)
+	}
+	return nil
+}
+
+// sized returns r with its length, which a tar header needs before the
+// content: from Stat for files, Len for in-memory readers, else by
+// spooling r to a temporary file.
+func sized(r io.Reader) (io.Reader, int64, func(), error) {
+	nop := func() {}
+	switch v := r.(type) {
+	case interface{ Len() int }:
+		return r, int64(v.Len()), nop, nil
+	case *os.File:
+		fi, err := v.Stat()
+		if err == nil && fi.Mode().IsRegular() {
+			off, err := v.Seek(0, io.SeekCurrent)
+			if err == nil {
+				return r, fi.Size() - off, nop, nil
+			}
+		}
+	}
+	f, err := os.CreateTemp("", "bake-upload-*")
+	if err != nil {
+		return nil, 0, nop, err
+	}
+	cleanup := func() { f.Close(); os.Remove(f.Name()) }
+	n, err := io.Copy(f, r)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		cleanup()
+		return nil, 0, nop, err
+	}
+	return f, n, cleanup, nil
+}
+
+// UploadDir copies the local directory src into the container: its
+// contents into dst when src ends in "/", else the directory itself into
+// dst.
+func (c *execComm) UploadDir(ctx context.Context, dst, src string) error {
+	dst = containerPath(c.workdir, dst)
+	target := dst
+	if !strings.HasSuffix(src, "/") && !strings.HasSuffix(src, string(filepath.Separator)) {
+		target = path.Join(dst, filepath.Base(src))
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("upload directory %s: %w", src, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("upload directory %s: not a directory", src)
+	}
+	uid, gid, err := c.owner(ctx)
+	if err != nil {
+		return err
+	}
+	// The target directory's own entry is sent only when it is new, so
+	// that an existing directory (/usr/local, /tmp) keeps its mode and
+	// owner.
+	_, statErr := c.api.ContainerStatPath(ctx, c.containerID, target)
+	if statErr != nil && !cerrdefs.IsNotFound(statErr) {
+		return fmt.Errorf("upload directory %s: stat %s: %w", src, target, statErr)
+	}
+	includeRoot := statErr != nil
+	prefix := strings.TrimPrefix(target, "/")
+	err = c.copyIn(ctx, func(tw *tar.Writer) error {
+		return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(src, p)
+			if err != nil {
+				return err
+			}
+			if rel == "." && !includeRoot {
+				return nil
+			}
+			name := path.Join(prefix, filepath.ToSlash(rel))
+			return writeEntry(tw, p, name, d, uid, gid)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("upload directory %s to %s: %w", src, target, err)
+	}
+	return nil
+}
+
+// writeEntry writes the local file p to tw as name.
+func writeEntry(tw *tar.Writer, p, name string, d fs.DirEntry, uid, gid int) error {
+	fi, err := d.Info()
+	if err != nil {
+		return err
+	}
+	link := ""
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if link, err = os.Readlink(p); err != nil {
+			return err
+		}
+	}
+	h, err := tar.FileInfoHeader(fi, link)
+	if err != nil {
+		return err
+	}
+	h.Name = name
+	h.Uname, h.Gname = "", ""
+	h.Uid, h.Gid = 0, 0
+	if uid >= 0 {
+		h.Uid, h.Gid = uid, gid
+	}
+	h.Format = tar.FormatPAX
+	switch h.Typeflag {
+	case tar.TypeDir:
+		h.Name += "/"
+		return tw.WriteHeader(h)
+	case tar.TypeSymlink:
+		return tw.WriteHeader(h)
+	case tar.TypeReg:
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.CopyN(tw, f, h.Size)
+		return err
+	default:
+		return nil // sockets, devices, fifos are not uploaded
+	}
+}
+
+// Download writes the container's file src to dst.
+func (c *execComm) Download(ctx context.Context, src string, dst io.Writer) error {
+	src = containerPath(c.workdir, src)
+	for range 8 { // follow a few symbolic links
+		rc, stat, err := c.api.CopyFromContainer(ctx, c.containerID, src)
+		if err != nil {
+			return fmt.Errorf("download %s: %w", src, err)
+		}
+		if stat.Mode.IsDir() {
+			rc.Close()
+			return fmt.Errorf("download %s: is a directory", src)
+		}
+		if stat.Mode&os.ModeSymlink != 0 && stat.LinkTarget != "" {
+			rc.Close()
+			src = containerPath(path.Dir(src), stat.LinkTarget)
+			continue
+		}
+		err = func() error {
+			defer rc.Close()
+			tr := tar.NewReader(rc)
+			h, err := tr.Next()
+			if err != nil {
+				return err
+			}
+			if h.Typeflag != tar.TypeReg {
+				return fmt.Errorf("not a regular file")
+			}
+			_, err = io.Copy(dst, tr)
+			return err
+		}()
+		if err != nil {
+			if ctx.Err() != nil {
+				err = context.Cause(ctx)
+			}
+			return fmt.Errorf("download %s: %w", src, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("download %s: too many symbolic links", src)
+}
+
+// DownloadDir copies the container's directory src to the local dst: its
+// contents into dst when src ends in "/", else the directory itself into
+// dst.
+func (c *execComm) DownloadDir(ctx context.Context, src, dst string) error {
+	contents := strings.HasSuffix(src, "/")
+	src = containerPath(c.workdir, src)
+	rc, stat, err := c.api.CopyFromContainer(ctx, c.containerID, src)
+	if err != nil {
+		return fmt.Errorf("download directory %s: %w", src, err)
+	}
+	defer rc.Close()
+	if !stat.Mode.IsDir() {
+		return fmt.Errorf("download directory %s: not a directory", src)
+	}
+	if err := untar(ctx, tar.NewReader(rc), dst, contents); err != nil {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+		return fmt.Errorf("download directory %s to %s: %w", src, dst, err)
+	}
+	return nil
+}
+
+// untar extracts the archive the engine made of one directory into dst:
+// with contents, the archive's top directory is dropped so its entries go
+// straight into dst. Entries must stay inside dst.
+func untar(ctx context.Context, tr *tar.Reader, dst string, contents bool) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	type dirTime struct {
+		path string
+		mod  time.Time
+	}
+	var dirs []dirTime
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		name := path.Clean(strings.TrimPrefix(h.Name, "/"))
+		if contents {
+			_, rest, ok := strings.Cut(name, "/")
+			if !ok {
+				continue // the top directory itself
+			}
+			name = rest
+		}
+		if !filepath.IsLocal(filepath.FromSlash(name)) {
+			return fmt.Errorf("archive entry %q leaves the destination", h.Name)
+		}
+		target := filepath.Join(dst, filepath.FromSlash(name))
+		mode := fs.FileMode(h.Mode).Perm()
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+			if err := os.Chmod(target, mode|0o700); err != nil {
+				return err
+			}
+			dirs = append(dirs, dirTime{target, h.ModTime})
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			if err := os.Chmod(target, mode); err != nil {
+				return err
+			}
+			os.Chtimes(target, h.ModTime, h.ModTime)
+		case tar.TypeSymlink:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			os.Remove(target)
+			if err := os.Symlink(h.Linkname, target); err != nil {
+				return err
+			}
+		case tar.TypeLink:
+			old := path.Clean(strings.TrimPrefix(h.Linkname, "/"))
+			if contents {
+				_, old, _ = strings.Cut(old, "/")
+			}
+			if !filepath.IsLocal(filepath.FromSlash(old)) {
+				return fmt.Errorf("archive link %q leaves the destination", h.Linkname)
+			}
+			os.Remove(target)
+			if err := os.Link(filepath.Join(dst, filepath.FromSlash(old)), target); err != nil {
+				return err
+			}
+		}
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		os.Chtimes(dirs[i].path, dirs[i].mod, dirs[i].mod)
+	}
+	return nil
+}
+
+// Close releases nothing: every call opens and closes its own
+// connection. It is idempotent.
+func (c *execComm) Close() error { return nil }

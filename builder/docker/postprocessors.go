@@ -1,0 +1,377 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/docker/docker/api/types/image"
+
+	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/templates"
+)
+
+// The post-processor types this package implements.
+const (
+	KindTag    = "docker-tag"
+	KindPush   = "docker-push"
+	KindSave   = "docker-save"
+	KindImport = "docker-import"
+)
+
+// NewPostProcessor is the engine's constructor for the docker
+// post-processors: kind is the block type ("docker-tag", "docker-push",
+// "docker-save", "docker-import") and cfg its prepared config
+// (*TagConfig, *PushConfig, *SaveConfig, *ImportConfig). info is the
+// build the artifact comes from.
+func NewPostProcessor(kind string, cfg templates.Config, info provisioners.BuildInfo) (artifacts.PostProcessor, error) {
+	var pp artifacts.PostProcessor
+	ok := false
+	switch kind {
+	case KindTag:
+		var c *TagConfig
+		if c, ok = cfg.(*TagConfig); ok {
+			pp = &TagPostProcessor{cfg: c, newAPI: newEngineClient}
+		}
+	case KindPush:
+		var c *PushConfig
+		if c, ok = cfg.(*PushConfig); ok {
+			pp = &PushPostProcessor{cfg: c, newAPI: newEngineClient}
+		}
+	case KindSave:
+		var c *SaveConfig
+		if c, ok = cfg.(*SaveConfig); ok {
+			pp = &SavePostProcessor{cfg: c, newAPI: newEngineClient}
+		}
+	case KindImport:
+		var c *ImportConfig
+		if c, ok = cfg.(*ImportConfig); ok {
+			pp = &ImportPostProcessor{cfg: c, build: info.Name, newAPI: newEngineClient}
+		}
+	default:
+		return nil, fmt.Errorf("unknown docker post-processor %q", kind)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s post-processor: config is %T", kind, cfg)
+	}
+	return pp, nil
+}
+
+// imageOf returns the local image id an artifact stands for, or an error
+// saying that the post-processor needs an image.
+func imageOf(kind string, in *artifacts.Artifact) (string, error) {
+	if in == nil {
+		return "", fmt.Errorf("%s needs an image artifact, and there is none", kind)
+	}
+	if id := in.State["image_id"]; id != "" {
+		return id, nil
+	}
+	return "", fmt.Errorf("%s needs a docker image, but got a %s artifact %s (use commit = true, or docker-import after export_path)", kind, in.Builder, in.ID)
+}
+
+// imageItem returns the index of in's item for the local image.
+func imageItem(in *artifacts.Artifact, id string) int {
+	for i, it := range in.Items {
+		if it.ExternalIdentifier == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// derive copies in for a post-processor's output, without its Destroy.
+func derive(in *artifacts.Artifact, builderName string) *artifacts.Artifact {
+	out := *in
+	out.Builder = builderName
+	out.Items = slices.Clone(in.Items)
+	for i := range out.Items {
+		out.Items[i].Tags = slices.Clone(out.Items[i].Tags)
+	}
+	out.Files = slices.Clone(in.Files)
+	out.State = map[string]string{}
+	for k, v := range in.State {
+		out.State[k] = v
+	}
+	out.Destroy = nil
+	return &out
+}
+
+// TagPostProcessor is docker-tag: it tags the image as repository:tag for
+// each tag. Its artifact is the same image with the tags; removing it
+// removes only those tags.
+type TagPostProcessor struct {
+	cfg    *TagConfig
+	newAPI func() (dockerAPI, error)
+}
+
+// PostProcess tags in's image.
+func (p *TagPostProcessor) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+	id, err := imageOf(KindTag, in)
+	if err != nil {
+		return nil, false, err
+	}
+	api, err := connect(ctx, p.newAPI)
+	if err != nil {
+		return nil, false, err
+	}
+	defer api.Close()
+	var refs []string
+	for _, tag := range p.cfg.Tags {
+		ref := p.cfg.Repository + ":" + tag
+		if err := api.ImageTag(ctx, id, ref); err != nil {
+			return nil, false, fmt.Errorf("tag image %s as %s: %w", short(id), ref, err)
+		}
+		ui.Say(fmt.Sprintf("tagged %s as %s", short(id), ref))
+		refs = append(refs, ref)
+	}
+	out := derive(in, KindTag)
+	if i := imageItem(out, id); i >= 0 {
+		for _, r := range refs {
+			if !slices.Contains(out.Items[i].Tags, r) {
+				out.Items[i].Tags = append(out.Items[i].Tags, r)
+			}
+		}
+	}
+	out.State["tags"] = strings.Join(append(strings.Fields(in.State["tags"]), refs...), " ")
+	newAPI := p.newAPI
+	out.Destroy = func(ctx context.Context) error {
+		for _, r := range refs {
+			if err := removeImage(ctx, newAPI, r, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// The input is the same image: removing it would take the tags away.
+	return out, true, nil
+}
+
+// PushPostProcessor is docker-push: it pushes every tag of its input
+// through the engine and records the pushed manifest digests.
+type PushPostProcessor struct {
+	cfg    *PushConfig
+	newAPI func() (dockerAPI, error)
+}
+
+// pushAux is the engine's record of one pushed tag.
+type pushAux struct {
+	Tag    string `json:"Tag"`
+	Digest string `json:"Digest"`
+	Size   int64  `json:"Size"`
+}
+
+// PostProcess pushes in's tags.
+func (p *PushPostProcessor) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+	id, err := imageOf(KindPush, in)
+	if err != nil {
+		return nil, false, err
+	}
+	var tags []string
+	if i := imageItem(in, id); i >= 0 {
+		tags = in.Items[i].Tags
+	}
+	if len(tags) == 0 {
+		return nil, false, fmt.Errorf("docker-push: image %s has no tag to push; put a docker-tag post-processor before docker-push", short(id))
+	}
+	api, err := connect(ctx, p.newAPI)
+	if err != nil {
+		return nil, false, err
+	}
+	defer api.Close()
+	lg := login{Enabled: p.cfg.Login, Server: p.cfg.LoginServer, Username: p.cfg.LoginUsername, Password: p.cfg.LoginPassword}
+
+	out := derive(in, KindPush)
+	out.Items = slices.DeleteFunc(out.Items, func(it artifacts.Item) bool { return it.ExternalIdentifier == id })
+	byRepo := map[string]int{} // repository -> index in out.Items
+	var pushed []string
+	for _, tag := range tags {
+		named, err := reference.ParseNormalizedNamed(tag)
+		if err != nil {
+			return nil, false, fmt.Errorf("docker-push: tag %q: %w", tag, err)
+		}
+		auth, err := lg.authFor(tag)
+		if err != nil {
+			return nil, false, err
+		}
+		ui.Say(fmt.Sprintf("pushing %s", tag))
+		rc, err := api.ImagePush(ctx, tag, image.PushOptions{RegistryAuth: auth})
+		var aux pushAux
+		if err == nil {
+			err = readProgress(rc, func(m progressMessage) {
+				if len(m.Aux) > 0 {
+					json.Unmarshal(m.Aux, &aux)
+				}
+			})
+			rc.Close()
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("push %s: %w", tag, err)
+		}
+		if aux.Digest == "" {
+			return nil, false, fmt.Errorf("push %s: the engine reported no digest", tag)
+		}
+		repo := named.Name()
+		uri := repo + "@" + aux.Digest
+		ui.Say(fmt.Sprintf("pushed %s", uri))
+		mediaType := MediaTypeManifest
+		if d, err := api.DistributionInspect(ctx, uri, auth); err == nil && d.Descriptor.MediaType != "" {
+			mediaType = d.Descriptor.MediaType
+		}
+		if i, ok := byRepo[repo]; ok && out.Items[i].Digest == aux.Digest {
+			out.Items[i].Tags = append(out.Items[i].Tags, tag)
+		} else {
+			byRepo[repo] = len(out.Items)
+			out.Items = append(out.Items, artifacts.Item{
+				ExternalIdentifier: id,
+				URI:                uri,
+				Digest:             aux.Digest,
+				Size:               aux.Size,
+				MediaType:          mediaType,
+				Tags:               []string{tag},
+			})
+		}
+		if !slices.Contains(pushed, uri) {
+			pushed = append(pushed, uri)
+		}
+	}
+	out.State["repo_digests"] = strings.Join(pushed, " ")
+	return out, false, nil
+}
+
+// SavePostProcessor is docker-save: it writes the image (with its tags)
+// to a tar file in `docker save` format, atomically.
+type SavePostProcessor struct {
+	cfg    *SaveConfig
+	newAPI func() (dockerAPI, error)
+}
+
+// PostProcess saves in's image to the configured path.
+func (p *SavePostProcessor) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+	id, err := imageOf(KindSave, in)
+	if err != nil {
+		return nil, false, err
+	}
+	api, err := connect(ctx, p.newAPI)
+	if err != nil {
+		return nil, false, err
+	}
+	defer api.Close()
+	// Save the tags when there are some, so that `docker load` restores
+	// them; else the bare image id.
+	refs := []string{id}
+	if i := imageItem(in, id); i >= 0 && len(in.Items[i].Tags) > 0 {
+		refs = in.Items[i].Tags
+	}
+	ui.Say(fmt.Sprintf("saving %s to %s", strings.Join(refs, ", "), p.cfg.Path))
+	rc, err := api.ImageSave(ctx, refs)
+	if err != nil {
+		return nil, false, fmt.Errorf("save image %s: %w", short(id), err)
+	}
+	defer rc.Close()
+	sum, size, err := writeFileAtomic(p.cfg.Path, rc)
+	if err != nil {
+		return nil, false, fmt.Errorf("save image %s to %s: %w", short(id), p.cfg.Path, err)
+	}
+	abs, err := filepath.Abs(p.cfg.Path)
+	if err != nil {
+		abs = p.cfg.Path
+	}
+	out := &artifacts.Artifact{
+		Builder: KindSave,
+		Build:   in.Build,
+		ID:      p.cfg.Path,
+		Files:   []string{abs},
+		Items: []artifacts.Item{{
+			ExternalIdentifier: p.cfg.Path,
+			Digest:             sum,
+			Size:               size,
+			Format:             "docker-archive",
+			MediaType:          MediaTypeTar,
+			Path:               abs,
+		}},
+		Parent:  in.Parent,
+		State:   map[string]string{"image_id": id, "path": abs},
+		Destroy: func(context.Context) error { return removeFile(abs) },
+	}
+	return out, false, nil
+}
+
+// ImportPostProcessor is docker-import: it imports an exported container
+// file system (the docker builder's export_path) as an image.
+type ImportPostProcessor struct {
+	cfg    *ImportConfig
+	build  string
+	newAPI func() (dockerAPI, error)
+}
+
+// PostProcess imports in's tar file.
+func (p *ImportPostProcessor) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+	var file string
+	if in != nil {
+		for _, it := range in.Items {
+			if it.Path != "" && (it.Format == "tar" || strings.HasSuffix(it.Path, ".tar")) {
+				file = it.Path
+				break
+			}
+		}
+		if file == "" && len(in.Files) == 1 {
+			file = in.Files[0]
+		}
+	}
+	if file == "" {
+		return nil, false, fmt.Errorf("docker-import needs a tar file artifact (docker export_path), got %s", in)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, false, fmt.Errorf("docker-import: %w", err)
+	}
+	defer f.Close()
+	api, err := connect(ctx, p.newAPI)
+	if err != nil {
+		return nil, false, err
+	}
+	defer api.Close()
+	ref := p.cfg.Repository + ":" + p.cfg.Tag
+	ui.Say(fmt.Sprintf("importing %s as %s", file, ref))
+	rc, err := api.ImageImport(ctx, image.ImportSource{Source: f, SourceName: "-"}, ref,
+		image.ImportOptions{Changes: p.cfg.Changes, Platform: p.cfg.Platform})
+	if err == nil {
+		err = readProgress(rc, nil)
+		rc.Close()
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("import %s as %s: %w", file, ref, err)
+	}
+	insp, err := api.ImageInspect(ctx, ref)
+	if err != nil {
+		return nil, false, fmt.Errorf("inspect imported image %s: %w", ref, err)
+	}
+	id := insp.ID
+	ui.Say(fmt.Sprintf("imported %s as %s", short(id), ref))
+	build := in.Build
+	if build == "" {
+		build = p.build
+	}
+	newAPI := p.newAPI
+	out := &artifacts.Artifact{
+		Builder: KindImport,
+		Build:   build,
+		ID:      id,
+		Items: []artifacts.Item{{
+			ExternalIdentifier: id,
+			Digest:             id,
+			MediaType:          MediaTypeImageConfig,
+			Tags:               []string{ref},
+		}},
+		Parent:  in.Parent,
+		State:   map[string]string{"image_id": id, "tags": ref},
+		Destroy: func(ctx context.Context) error { return removeImage(ctx, newAPI, id, true) },
+	}
+	return out, false, nil
+}
