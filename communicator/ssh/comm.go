@@ -273,7 +273,8 @@ func (c *Comm) Upload(ctx context.Context, dst string, src io.Reader, mode fs.Fi
 // UploadDir copies the local directory src into dst on the machine,
 // creating dst if needed. As with rsync, "src/" copies the contents of src
 // into dst and "src" copies src itself to dst/src. Permission bits are
-// kept. With SFTP, symbolic links are recreated as links; SCP has no links
+// kept. Existing files are overwritten in place: as with cp and scp, a
+// read-only file in the way stops any user but root. With SFTP, symbolic links are recreated as links; SCP has no links
 // and copies what they point to.
 func (c *Comm) UploadDir(ctx context.Context, dst, src string) error {
 	cn, err := c.connection(ctx)
