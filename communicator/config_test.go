@@ -28,6 +28,7 @@ func TestPrepareRules(t *testing.T) {
 		{Src: "communicator = \"none\"\nssh_username = \"x\"", Want: `"ssh_username" only applies to the SSH communicator`, Line: 2, Warning: true},
 		{Src: "ssh_port = 0", Want: `"ssh_port" must be a TCP port from 1 to 65535, not 0`, Line: 1},
 		{Src: "ssh_port = 70000", Want: "not 70000", Line: 1},
+		{Name: "bad port said once", Src: "ssh_port = \"ssh\"", Want: "number required", Line: 1},
 		{Src: "ssh_bastion_host = \"b\"\nssh_bastion_username = \"u\"\nssh_bastion_port = -1\nssh_bastion_password = \"p\"", Want: `"ssh_bastion_port" must be a TCP port`, Line: 3},
 		{Src: "ssh_username = \"u\"\nssh_private_key_file = \"/nonexistent/id_ed25519\"", Want: `there is no file "/nonexistent/id_ed25519"`, Line: 2},
 		{Src: fmt.Sprintf("ssh_private_key_file = %q", filepath.Dir(key)), Want: "is a directory, not a file", Line: 1},

@@ -37,6 +37,10 @@ type Body struct {
 	// depend on build.* values only known while the build runs). Decode
 	// leaves their fields at the zero value; Prepare must not judge them.
 	Unknown map[string]bool
+	// Invalid names the attributes whose value could not be decoded (a
+	// wrong type, a failed expression); Decode already reported them, so
+	// Known is false for them and Prepare does not judge them again.
+	Invalid map[string]bool
 }
 
 // Has reports whether the attribute or nested block name was written.
@@ -53,9 +57,11 @@ func (b *Body) Has(name string) bool {
 // IsUnknown reports whether the attribute's value is not yet known.
 func (b *Body) IsUnknown(name string) bool { return b != nil && b.Unknown[name] }
 
-// Known reports whether the attribute name was written and its value is
-// known, i.e. whether Prepare can judge it now.
-func (b *Body) Known(name string) bool { return b.Has(name) && !b.IsUnknown(name) }
+// Known reports whether the attribute name was written, decoded and its
+// value is known, i.e. whether Prepare can judge it now.
+func (b *Body) Known(name string) bool {
+	return b.Has(name) && !b.IsUnknown(name) && !b.Invalid[name]
+}
 
 // ElementRange returns the range of the i-th element of the list attribute
 // name when the template wrote it as a literal list, else Range(name).
@@ -384,7 +390,7 @@ func decodeStruct(body hcl.Body, ectx *hcl.EvalContext, typ string, defRange hcl
 		}
 	}
 	b := &Body{Type: typ, DefRange: defRange, Attrs: map[string]*hcl.Attribute{},
-		Blocks: map[string][]*Body{}, Unknown: map[string]bool{}}
+		Blocks: map[string][]*Body{}, Unknown: map[string]bool{}, Invalid: map[string]bool{}}
 	content, diags := body.Content(schema)
 	if content == nil {
 		return b, diags
@@ -407,6 +413,7 @@ func decodeStruct(body hcl.Body, ectx *hcl.EvalContext, typ string, defRange hcl
 		val, vdiags := attr.Expr.Value(ectx)
 		diags = append(diags, vdiags...)
 		if vdiags.HasErrors() {
+			b.Invalid[t.name] = true
 			continue
 		}
 		if !val.IsWhollyKnown() {
@@ -418,6 +425,7 @@ func decodeStruct(body hcl.Body, ectx *hcl.EvalContext, typ string, defRange hcl
 			continue
 		}
 		if err := assign(field, val); err != nil {
+			b.Invalid[t.name] = true
 			r := attr.Expr.Range()
 			diags = append(diags, &hcl.Diagnostic{
 				Severity:    hcl.DiagError,

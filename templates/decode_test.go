@@ -126,6 +126,12 @@ func TestBodyPrepareHelpers(t *testing.T) {
 	if d := b.CheckTextTemplate(nil, "image", "{{.X"); len(d) != 1 || d[0].Subject.Start.Line != 1 {
 		t.Errorf("CheckTextTemplate: %v", d)
 	}
+	var bad testConfig
+	fb, _ := hclsyntax.ParseConfig([]byte("image = \"x\"\nwait = \"soon\"\n"), "t.hcl", hcl.InitialPos)
+	bb, diags := Decode(fb.Body, nil, "test", hcl.Range{}, &bad)
+	if !diags.HasErrors() || bb.Known("wait") || !bb.Has("wait") {
+		t.Errorf("an attribute that failed to decode must be written but not Known: %v", diags)
+	}
 	if err := CheckReadable("decode.go", false); err != nil {
 		t.Error(err)
 	}

@@ -46,6 +46,7 @@ func TestPrepare(t *testing.T) {
 		{Src: base + "net_device = \"e1001\"", Want: `Did you mean "e1000"?`, Line: 4},
 		{Src: base + "cpus = 0", Want: `"cpus" must be at least 1, not 0`, Line: 4},
 		{Src: base + "memory = 4", Want: `"memory" must be at least 16, not 4`, Line: 4},
+		{Name: "bad memory said once", Src: base + "memory = \"lots\"", Want: "number required", Line: 4},
 		{Src: base + "qemuargs = [\n  [\"-m\", \"1024\"],\n  [\"m\", \"1\"],\n]", Want: "entry 2 does not start with a switch", Line: 6},
 		{Src: base + "host_port_min = 5000\nhost_port_max = 4000", Want: `"host_port_min" (5000) is greater than "host_port_max" (4000)`, Line: 5},
 		{Src: base + "host_port_min = 5000", Want: `"host_port_min" (5000) is greater than "host_port_max" (4444)`, Line: 4},

@@ -39,7 +39,7 @@ func Ctx() *hcl.EvalContext {
 }
 
 // Decode parses src, decodes it into cfg as a block of the kind typ named
-// "test", and runs Prepare. It returns all diagnostics and the Body.
+// "test", and runs Prepare (even after decode errors, as the loader does). It returns all diagnostics and the Body.
 func Decode(t testing.TB, typ, src string, cfg templates.Config) (*templates.Body, hcl.Diagnostics) {
 	t.Helper()
 	f, diags := hclsyntax.ParseConfig([]byte(src), "test.hcl", hcl.InitialPos)
@@ -49,9 +49,8 @@ func Decode(t testing.TB, typ, src string, cfg templates.Config) (*templates.Bod
 	def := hcl.Range{Filename: "test.hcl", Start: hcl.InitialPos, End: hcl.InitialPos}
 	b, diags := templates.Decode(f.Body, Ctx(), typ, def, cfg)
 	b.Name = "test"
-	if diags.HasErrors() {
-		return b, diags
-	}
+	// Like the loader, run Prepare even after decode errors: it must not
+	// panic or pile a second error onto an attribute that failed.
 	return b, append(diags, cfg.Prepare(b)...)
 }
 
@@ -82,6 +81,17 @@ func Run(t *testing.T, typ string, newCfg func() templates.Config, cases []Case)
 
 func check(t *testing.T, tc Case, diags hcl.Diagnostics) {
 	t.Helper()
+	seen := map[hcl.Pos]string{}
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError || d.Subject == nil {
+			continue
+		}
+		if prev, ok := seen[d.Subject.Start]; ok {
+			t.Errorf("two errors at line %d col %d (one problem should be said once):\n  %s\n  %s",
+				d.Subject.Start.Line, d.Subject.Start.Column, prev, d.Summary+": "+d.Detail)
+		}
+		seen[d.Subject.Start] = d.Summary + ": " + d.Detail
+	}
 	if tc.Want == "" {
 		if diags.HasErrors() {
 			t.Fatalf("want no error, got:\n%s", Format(diags))
