@@ -242,6 +242,7 @@ func (l *loader) validate(d *varDecl) {
 		if cond == nil || msg == nil {
 			continue
 		}
+		badRef := false
 		for _, t := range cond.Expr.Variables() {
 			if t.RootName() != "var" || len(t) < 2 {
 				continue
@@ -249,7 +250,11 @@ func (l *loader) validate(d *varDecl) {
 			if a, ok := t[1].(hcl.TraverseAttr); ok && a.Name != v.Name {
 				l.errorf(t.SourceRange().Ptr(), "Invalid reference in variable validation",
 					"The condition for variable %q can only refer to the variable itself, var.%s.", v.Name, v.Name)
+				badRef = true
 			}
+		}
+		if badRef {
+			continue
 		}
 		res, diags := cond.Expr.Value(ectx)
 		if diags.HasErrors() {

@@ -1,0 +1,3 @@
+build { # ERROR: Build has no sources
+  name = "empty"
+}

@@ -1,0 +1,5 @@
+source "docker" "x" {
+  image   = "debian"
+  commit  = true
+  discard = true # ERROR: Conflicting options
+}

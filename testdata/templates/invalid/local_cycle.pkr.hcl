@@ -1,0 +1,5 @@
+locals {
+  a = "${local.c}-a"
+  b = "${local.a}-b" # ERROR: Circular reference | local.a → local.c → local.b → local.a
+  c = "${local.b}-c"
+}

@@ -1,0 +1,3 @@
+source "docker" "x" { # ERROR: Missing required option | "image"
+  commit = true
+}

@@ -1,0 +1,8 @@
+variable "image" {
+  default = "debian"
+}
+
+source "docker" "x" {
+  image  = var.image
+  commit = true
+}

@@ -1,0 +1,2 @@
+image  = "ubuntu"
+imgae  = "typo" # WARNING: Undeclared variable | Did you mean "image"?

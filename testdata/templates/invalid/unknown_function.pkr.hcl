@@ -1,0 +1,4 @@
+source "docker" "x" {
+  image  = uppercase("debian") # ERROR: Call to unknown function
+  commit = true
+}

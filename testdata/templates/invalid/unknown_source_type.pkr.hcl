@@ -1,0 +1,3 @@
+source "dockr" "x" { # ERROR: Unknown source type | Did you mean "docker"?
+  image = "debian"
+}

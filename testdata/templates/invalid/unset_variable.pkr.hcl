@@ -1,0 +1,3 @@
+variable "region" { # ERROR: Unset variable | PKR_VAR_region
+  type = string
+}

@@ -1,0 +1,4 @@
+variable "count" {
+  type    = number
+  default = "many" # ERROR: Invalid value for variable | number required
+}
