@@ -36,9 +36,9 @@ type execComm struct {
 	// relative paths resolve.
 	workdir string
 
-	ownerOnce sync.Once
-	uid, gid  int
-	ownerErr  error
+	ownerMu    sync.Mutex
+	ownerKnown bool
+	uid, gid   int
 }
 
 var _ provisioners.Communicator = (*execComm)(nil)
@@ -122,30 +122,27 @@ func (c *execComm) owner(ctx context.Context) (uid, gid int, err error) {
 	if !c.fixOwner {
 		return -1, -1, nil
 	}
-	c.ownerOnce.Do(func() {
-		var out, errOut strings.Builder
-		code, err := c.Run(ctx, &provisioners.Cmd{Command: "id -u; id -g", Stdout: &out, Stderr: &errOut})
-		if err != nil {
-			c.ownerErr = fmt.Errorf("find the uid of exec_user %q: %w", c.user, err)
-			return
-		}
-		fields := strings.Fields(out.String())
-		if code != 0 || len(fields) != 2 {
-			c.ownerErr = fmt.Errorf("find the uid of exec_user %q: `id -u; id -g` exited %d: %s", c.user, code, strings.TrimSpace(errOut.String()+out.String()))
-			return
-		}
-		c.uid, c.ownerErr = strconv.Atoi(fields[0])
-		if c.ownerErr == nil {
-			c.gid, c.ownerErr = strconv.Atoi(fields[1])
-		}
-	})
-	if c.ownerErr != nil {
-		// Try again on the next upload (ctx may have been cancelled).
-		err := c.ownerErr
-		c.ownerOnce = sync.Once{}
-		c.ownerErr = nil
-		return 0, 0, err
+	c.ownerMu.Lock()
+	defer c.ownerMu.Unlock()
+	if c.ownerKnown {
+		return c.uid, c.gid, nil
 	}
+	var out, errOut strings.Builder
+	code, err := c.Run(ctx, &provisioners.Cmd{Command: "id -u; id -g", Stdout: &out, Stderr: &errOut})
+	if err != nil {
+		return 0, 0, fmt.Errorf("find the uid of exec_user %q: %w", c.user, err)
+	}
+	fields := strings.Fields(out.String())
+	if code != 0 || len(fields) != 2 {
+		return 0, 0, fmt.Errorf("find the uid of exec_user %q: `id -u; id -g` exited %d: %s", c.user, code, strings.TrimSpace(errOut.String()+out.String()))
+	}
+	if c.uid, err = strconv.Atoi(fields[0]); err != nil {
+		return 0, 0, fmt.Errorf("find the uid of exec_user %q: %w", c.user, err)
+	}
+	if c.gid, err = strconv.Atoi(fields[1]); err != nil {
+		return 0, 0, fmt.Errorf("find the gid of exec_user %q: %w", c.user, err)
+	}
+	c.ownerKnown = true
 	return c.uid, c.gid, nil
 }
 
