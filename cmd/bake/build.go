@@ -1,11 +1,395 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"crypto"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+	"golang.org/x/term"
+
+	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/builder"
+	"github.com/bake-tool/bake/internal/engine"
+	"github.com/bake-tool/bake/internal/kinds"
+	"github.com/bake-tool/bake/templates"
 )
 
+const buildSynopsis = `[flags] TEMPLATE
+
+Runs every build of TEMPLATE (a file or a directory) in parallel and writes
+a signed run manifest.
+
+Example:
+  bake build -var region=eu-west-1 -only 'docker.*' -sign-key bake.key .`
+
+type buildFlags struct {
+	templateFlags
+	parallel          int
+	onError           string
+	force             bool
+	timestampUI       bool
+	color             bool
+	debug             bool
+	jsonOut           bool
+	logDir            string
+	manifest          string
+	signKey           string
+	cleanupTimeout    time.Duration
+}
+
 func runBuild(ctx context.Context, env *cliEnv, args []string) int {
-	fmt.Fprintln(env.stderr, "bake build: not implemented yet")
-	return exitUsage
+	var f buildFlags
+	fs := newFlagSet("build", buildSynopsis, env.stderr)
+	f.register(fs)
+	fs.IntVar(&f.parallel, "parallel-builds", 0, "run at most N builds at once (0: no limit)")
+	fs.StringVar(&f.onError, "on-error", "cleanup", "when a build fails: cleanup, abort, ask or run-cleanup-provisioner")
+	fs.BoolVar(&f.force, "force", false, "replace existing outputs (output directories, AMIs with the same name)")
+	fs.BoolVar(&f.timestampUI, "timestamp-ui", false, "prefix every output line with a UTC timestamp")
+	fs.BoolVar(&f.color, "color", true, "colour output (off when stdout is not a terminal or NO_COLOR is set)")
+	fs.BoolVar(&f.debug, "debug", false, "pause after each step until Enter is pressed (runs builds one at a time)")
+	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON event per line on stdout instead of text")
+	fs.StringVar(&f.logDir, "log-dir", "", "also write one log file per build into this directory")
+	fs.StringVar(&f.manifest, "manifest", "bake-manifest.sigstore.json", "where to write the run manifest (\"\" for none)")
+	fs.StringVar(&f.signKey, "sign-key", "", "sign the run manifest with this private key (or $BAKE_SIGN_KEY)")
+	fs.DurationVar(&f.cleanupTimeout, "cleanup-timeout", 5*time.Minute, "how long each build's cleanup may take")
+	pos, code, ok := parseVerbFlags(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(env.stderr, "bake build: expected exactly one template path (a file or a directory)")
+		fs.Usage()
+		return exitUsage
+	}
+	var onError builder.OnError
+	switch f.onError {
+	case "cleanup", "abort", "ask", "run-cleanup-provisioner":
+		onError = builder.OnError(f.onError)
+	default:
+		fmt.Fprintf(env.stderr, "bake build: -on-error=%s: want cleanup, abort, ask or run-cleanup-provisioner\n", f.onError)
+		return exitUsage
+	}
+	if f.parallel < 0 {
+		fmt.Fprintln(env.stderr, "bake build: -parallel-builds must be 0 (no limit) or more")
+		return exitUsage
+	}
+	f.signKey = signKeyPath(f.signKey, env.environ)
+	// Read the key before any build runs: a wrong password should not cost
+	// a build.
+	var signer crypto.Signer
+	if f.signKey != "" && f.manifest != "" {
+		var err error
+		signer, err = loadSigner(f.signKey, env.environ)
+		if err != nil {
+			fmt.Fprintf(env.stderr, "bake build: -sign-key: %s\n", err)
+			return exitUsage
+		}
+	}
+
+	now := time.Now()
+	lopts := f.loadOptions(ctx, env)
+	lopts.ExecuteData, lopts.Now = true, now
+	plan, diags := templates.Load(pos[0], lopts)
+	if len(diags) > 0 {
+		writeDiagnostics(env, plan, diags) // errors, or warnings worth seeing
+	}
+	if diags.HasErrors() || plan == nil {
+		return exitUsage
+	}
+	selected, sdiags := plan.Select(f.only.values, f.except.values)
+	if sdiags.HasErrors() {
+		writeDiagnostics(env, plan, sdiags)
+		return exitUsage
+	}
+	if len(selected) == 0 {
+		fmt.Fprintln(env.stderr, "bake build: no builds to run")
+		return exitUsage
+	}
+	jobs, err := engine.Jobs(plan, selected, kinds.Registry())
+	if err != nil {
+		fmt.Fprintf(env.stderr, "bake build: %s\n", err)
+		return exitUsage
+	}
+	if f.debug {
+		f.parallel = 1
+	}
+
+	runID := uuid.NewString()
+	names := make([]string, len(jobs))
+	for i, j := range jobs {
+		names[i] = j.Name
+	}
+	color := f.color && isTerminal(env.stdout) && !hasEnv(env.environ, "NO_COLOR")
+	var sinks []engine.Sink
+	if f.jsonOut {
+		sinks = append(sinks, newJSONRenderer(env.stdout).event)
+	} else {
+		sinks = append(sinks, newHumanRenderer(env.stdout, color, f.timestampUI, names).event)
+	}
+	if f.logDir != "" {
+		ld, err := newLogDir(f.logDir)
+		if err != nil {
+			fmt.Fprintf(env.stderr, "bake build: -log-dir: %s\n", err)
+			return exitUsage
+		}
+		defer ld.Close()
+		sinks = append(sinks, ld.event)
+	}
+	redactor := engine.NewRedactor(plan.SensitiveValues())
+	sink := func(e engine.Event) {
+		for _, s := range sinks {
+			s(e)
+		}
+	}
+	emit := func(e engine.Event) {
+		e.Time = time.Now()
+		sink(redactor.Event(e))
+	}
+
+	// Signals: the first cancels the run (cleanups still run), the second
+	// gives cleanups a few more seconds, the third stops them.
+	runCtx, cancelRun := context.WithCancelCause(ctx)
+	defer cancelRun(nil)
+	cleanupCtx, cancelCleanup := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelCleanup()
+	interrupted := make(chan struct{})
+	sigs := make(chan os.Signal, 3)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		n := 0
+		for sig := range sigs {
+			n++
+			switch n {
+			case 1:
+				close(interrupted)
+				emit(engine.Event{Type: engine.EventMessage, Message: fmt.Sprintf("%s received: stopping builds and cleaning up (press Ctrl-C again to hurry cleanup)", sig)})
+				cancelRun(fmt.Errorf("interrupted by %s", sig))
+			case 2:
+				emit(engine.Event{Type: engine.EventMessage, Message: "second interrupt: cleanups get 5 more seconds; anything not removed by then is listed"})
+				time.AfterFunc(5*time.Second, cancelCleanup)
+			default:
+				cancelCleanup()
+			}
+		}
+	}()
+
+	opts := engine.Options{
+		RunID: runID, Parallel: f.parallel, Force: f.force, OnError: onError,
+		Sink: sink, Redactor: redactor, CleanupContext: cleanupCtx, CleanupTimeout: f.cleanupTimeout,
+	}
+	prompt := &prompter{in: env.stdin, out: env.stderr}
+	if onError == builder.OnErrorAsk {
+		if !isTerminal(env.stdin) && !hasEnv(env.environ, "BAKE_ASK_NO_TTY") {
+			fmt.Fprintln(env.stderr, "bake build: -on-error=ask needs a terminal on stdin; failing builds will be cleaned up")
+		} else {
+			opts.Ask = prompt.ask
+		}
+	}
+	if f.debug {
+		opts.Pause = prompt.pause
+	}
+	emit(engine.Event{Type: engine.EventRunStarted, Message: fmt.Sprintf("run %s: %d build(s): %s", runID, len(jobs), strings.Join(names, ", "))})
+	results := engine.Run(runCtx, jobs, opts)
+
+	code = exitOK
+	for _, r := range results {
+		switch r.Status {
+		case engine.StatusFailed:
+			code = max(code, exitFailed)
+		case engine.StatusCancelled:
+			if runCtx.Err() != nil {
+				code = exitInterrupted
+			} else {
+				code = max(code, exitFailed)
+			}
+		}
+	}
+	select {
+	case <-interrupted:
+		code = exitInterrupted
+	default:
+	}
+
+	if f.manifest != "" {
+		if err := writeRunManifest(f.manifest, pos[0], plan, runID, now, results, signer, redactor); err != nil {
+			emit(engine.Event{Type: engine.EventError, Error: "run manifest: " + err.Error()})
+			code = max(code, exitFailed)
+		} else if !f.jsonOut {
+			state := "signed"
+			if signer == nil {
+				state = "UNSIGNED (no -sign-key)"
+			}
+			fmt.Fprintf(env.stdout, "==> run manifest (%s): %s\n", state, f.manifest)
+		}
+	}
+	if f.jsonOut {
+		emit(engine.Event{Type: engine.EventRunFinished, Status: statusWord(code), Message: f.manifest})
+	} else {
+		printSummary(env.stdout, results, redactor, color)
+	}
+	return code
+}
+
+func statusWord(code int) string {
+	switch code {
+	case exitOK:
+		return "succeeded"
+	case exitInterrupted:
+		return "interrupted"
+	}
+	return "failed"
+}
+
+func printSummary(w io.Writer, results []engine.Result, r *engine.Redactor, color bool) {
+	var ok, bad []engine.Result
+	for _, res := range results {
+		if res.Status == engine.StatusSucceeded {
+			ok = append(ok, res)
+		} else {
+			bad = append(bad, res)
+		}
+	}
+	if len(ok) > 0 {
+		fmt.Fprintln(w, "\n==> Builds finished. The artifacts of successful builds are:")
+		for _, res := range ok {
+			if len(res.Artifacts) == 0 {
+				fmt.Fprintf(w, "--> %s: no artifact\n", res.Name)
+			}
+			for _, a := range res.Artifacts {
+				fmt.Fprintf(w, "--> %s: %s\n", res.Name, r.String(a.String()))
+			}
+		}
+	}
+	if len(bad) > 0 {
+		fmt.Fprintln(w, "\n==> Some builds didn't complete successfully and had errors:")
+		for _, res := range bad {
+			msg := ""
+			if res.Err != nil {
+				msg = r.String(res.Err.Error())
+			}
+			fmt.Fprintf(w, "--> %s (%s): %s\n", res.Name, res.Status, msg)
+			for _, l := range res.Left {
+				fmt.Fprintf(w, "    left in place: %s\n", r.String(l))
+			}
+		}
+	}
+}
+
+func writeRunManifest(path, template string, plan *templates.Plan, runID string, now time.Time, results []engine.Result, signer crypto.Signer, r *engine.Redactor) error {
+	files := make([]string, 0, len(plan.Files))
+	for name := range plan.Files {
+		files = append(files, name)
+	}
+	digest, err := artifacts.TemplateDigest(files)
+	if err != nil {
+		return err
+	}
+	vars := map[string]any{}
+	for _, v := range plan.Variables {
+		if v.Sensitive {
+			continue
+		}
+		vars[v.Name] = ctyjson.SimpleJSONValue{Value: v.Value}
+	}
+	abs, _ := filepath.Abs(template)
+	info := artifacts.RunInfo{
+		RunID: runID, Bucket: filepath.Base(abs), CreatedAt: now, BakeVersion: version,
+		TemplatePath: template, TemplateSHA256: digest, Variables: vars, Sensitive: plan.SensitiveValues(),
+		Redact: r.String,
+	}
+	var records []artifacts.BuildRecord
+	for _, res := range results {
+		records = append(records, artifacts.BuildRecord{
+			Name: res.Name, Builder: res.Type, Status: artifacts.BuildStatus(res.Status), Err: res.Err,
+			Started: res.Started, Finished: res.Finished, Artifacts: res.Artifacts,
+		})
+	}
+	stmt, merr := artifacts.NewRunManifest(info, records)
+	if err := artifacts.WriteRunManifest(path, stmt, signer); err != nil {
+		return errors.Join(merr, err)
+	}
+	return merr
+}
+
+// prompter serialises questions on the terminal between parallel builds.
+type prompter struct {
+	mu  sync.Mutex
+	in  io.Reader
+	out io.Writer
+	rd  *bufio.Reader
+}
+
+func (p *prompter) readLine(ctx context.Context) (string, error) {
+	if p.rd == nil {
+		p.rd = bufio.NewReader(p.in)
+	}
+	type res struct {
+		s   string
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		s, err := p.rd.ReadString('\n')
+		ch <- res{strings.TrimSpace(s), err}
+	}()
+	select {
+	case r := <-ch:
+		return r.s, r.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+func (p *prompter) ask(ctx context.Context, build, step string, err error) builder.Decision {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		fmt.Fprintf(p.out, "\n%s: step %q failed: %s\n[c] clean up, [a] abort (leave everything), [r] retry the step: ", build, step, err)
+		ans, rerr := p.readLine(ctx)
+		if rerr != nil {
+			return builder.DecideCleanup
+		}
+		switch strings.ToLower(ans) {
+		case "c", "cleanup":
+			return builder.DecideCleanup
+		case "a", "abort":
+			return builder.DecideAbort
+		case "r", "retry":
+			return builder.DecideRetry
+		}
+	}
+}
+
+func (p *prompter) pause(ctx context.Context, build, step string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.out, "%s: paused after %q; press Enter to continue\n", build, step)
+	_, err := p.readLine(ctx)
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func hasEnv(environ []string, key string) bool {
+	v, ok := environValue(environ, key)
+	return ok && v != ""
 }
