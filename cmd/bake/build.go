@@ -36,17 +36,17 @@ Example:
 
 type buildFlags struct {
 	templateFlags
-	parallel          int
-	onError           string
-	force             bool
-	timestampUI       bool
-	color             bool
-	debug             bool
-	jsonOut           bool
-	logDir            string
-	manifest          string
-	signKey           string
-	cleanupTimeout    time.Duration
+	parallel       int
+	onError        string
+	force          bool
+	timestampUI    bool
+	color          bool
+	debug          bool
+	jsonOut        bool
+	logDir         string
+	manifest       string
+	signKey        string
+	cleanupTimeout time.Duration
 }
 
 func runBuild(ctx context.Context, env *cliEnv, args []string) int {
