@@ -272,7 +272,7 @@ func (l *loader) decodeBuildSource(bs *BuildSource) {
 
 var provisionerMetaSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "only"}, {Name: "except"}, {Name: "override"},
-	{Name: "pause_before"}, {Name: "max_retries"}, {Name: "timeout"},
+	{Name: "pause_before"}, {Name: "max_retries"}, {Name: "timeout"}, {Name: "name"},
 }}
 
 var postProcessorMetaSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
@@ -324,6 +324,8 @@ func (l *loader) provisioner(b *Build, blk *hcl.Block) *Provisioner {
 	l.diags = append(l.diags, diags...)
 	p.body = rest
 	p.Only, p.Except = l.onlyExcept(b, meta, ectx)
+	p.Name, diags = stringAttr(meta.Attributes["name"], ectx)
+	l.diags = append(l.diags, diags...)
 	if a := meta.Attributes["pause_before"]; a != nil {
 		p.PauseBefore = l.durationAttr(a, ectx)
 	}

@@ -449,3 +449,28 @@ func jsonOf(t *testing.T, v cty.Value) string {
 	}
 	return string(b)
 }
+
+func TestLoadJSON(t *testing.T) {
+	plan, diags := loadMap(t, map[string]string{
+		"t/a.pkr.json": `{
+  "variable": {"image": {"default": "debian"}},
+  "source": {"box": {"one": {"image": "${var.image}"}}},
+  "build": [{
+    "sources": ["source.box.one"],
+    "provisioner": [{"shell": {"inline": ["echo ${source.name}"], "name": "hello"}}]
+  }]
+}`,
+	}, LoadOptions{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	bs := plan.Builds[0].Sources[0]
+	if bs.Config.(*tSource).Image != "debian" {
+		t.Errorf("image %+v", bs.Config)
+	}
+	p := plan.Builds[0].Provisioners[0]
+	cfg, _, d := plan.DecodeProvisioner(p, bs, BuildValues{})
+	if d.HasErrors() || cfg.(*tProv).Inline[0] != "echo one" || p.Name != "hello" {
+		t.Errorf("provisioner %+v %v %q", cfg, d, p.Name)
+	}
+}

@@ -195,6 +195,8 @@ func (bs *BuildSource) matches(name string) bool {
 // Provisioner is one provisioner (or error-cleanup-provisioner) block.
 type Provisioner struct {
 	Type string
+	// Name is the name meta-argument, "" when not set.
+	Name string
 	// Only and Except name build sources ("type.name"); empty means all.
 	Only, Except []string
 	// Override lists the source names that have an override entry.
