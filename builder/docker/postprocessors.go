@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/image"
 
@@ -140,16 +141,36 @@ func (p *TagPostProcessor) PostProcess(ctx context.Context, ui provisioners.UI, 
 	}
 	out.State["tags"] = strings.Join(append(strings.Fields(in.State["tags"]), refs...), " ")
 	newAPI := p.newAPI
-	out.Destroy = func(ctx context.Context) error {
-		for _, r := range refs {
-			if err := removeImage(ctx, newAPI, r, false); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	out.Destroy = func(ctx context.Context) error { return untag(ctx, newAPI, id, refs) }
 	// The input is the same image: removing it would take the tags away.
 	return out, true, nil
+}
+
+// untag removes refs from image id. The engine deletes an image with its
+// last name, so a tag that is the image's only name stays: the image
+// belongs to the build's artifact, which the engine may still keep.
+func untag(ctx context.Context, newAPI func() (dockerAPI, error), id string, refs []string) error {
+	api, err := connect(ctx, newAPI)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	for _, r := range refs {
+		insp, err := api.ImageInspect(ctx, id)
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("inspect image %s: %w", short(id), err)
+		}
+		if len(insp.RepoTags) < 2 || !slices.Contains(insp.RepoTags, r) {
+			continue
+		}
+		if _, err := api.ImageRemove(ctx, r, image.RemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("remove tag %s: %w", r, err)
+		}
+	}
+	return nil
 }
 
 // PushPostProcessor is docker-push: it pushes every tag of its input
@@ -296,7 +317,7 @@ func (p *SavePostProcessor) PostProcess(ctx context.Context, ui provisioners.UI,
 			Path:               abs,
 		}},
 		Parent:  in.Parent,
-		State:   map[string]string{"image_id": id, "path": abs},
+		State:   map[string]string{"source_image_id": id, "path": abs},
 		Destroy: func(context.Context) error { return removeFile(abs) },
 	}
 	return out, false, nil
