@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -72,10 +73,34 @@ func connect(ctx context.Context, newAPI func() (dockerAPI, error)) (dockerAPI, 
 	if _, err := api.Ping(ctx); err != nil {
 		host := api.DaemonHost()
 		api.Close()
-		return nil, fmt.Errorf("cannot reach the Docker engine at %s: %w", host, err)
+		return nil, &unreachableError{host: host, err: err}
 	}
 	return api, nil
 }
+
+// unreachableError says that the engine did not answer, naming its
+// address; it wraps the client's error.
+type unreachableError struct {
+	host string
+	err  error
+}
+
+func (e *unreachableError) Error() string {
+	if !client.IsErrConnectionFailed(e.err) {
+		return fmt.Sprintf("cannot reach the Docker engine at %s: %v", e.host, e.err)
+	}
+	// The client's own text repeats the address and drops the cause; for
+	// a unix socket, say what is wrong with it.
+	cause := "is dockerd running?"
+	if sock, ok := strings.CutPrefix(e.host, "unix://"); ok {
+		if _, err := os.Stat(sock); err != nil {
+			cause = err.Error()
+		}
+	}
+	return fmt.Sprintf("cannot reach the Docker engine at %s: %s (start dockerd, or point DOCKER_HOST at it)", e.host, cause)
+}
+
+func (e *unreachableError) Unwrap() error { return e.err }
 
 // login is a registry login from the login* options.
 type login struct {

@@ -134,6 +134,10 @@ func TestBuildCommit(t *testing.T) {
 		if d := (<-firstAt).Sub(t0); d > time.Second {
 			t.Errorf("first output line arrived after %s, not as it was written", d)
 		}
+		var fromStdin bytes.Buffer
+		if code, err := comm.Run(ctx, &provisioners.Cmd{Command: "tr a-z A-Z", Stdin: strings.NewReader("piped in\n"), Stdout: &fromStdin}); err != nil || code != 0 || fromStdin.String() != "PIPED IN\n" {
+			t.Errorf("stdin: %d, %v, %q", code, err, fromStdin.String())
+		}
 		if code, err := comm.Run(ctx, &provisioners.Cmd{Command: "exit 7"}); err != nil || code != 7 {
 			t.Errorf("exit 7: got %d, %v", code, err)
 		}
@@ -493,7 +497,11 @@ func TestBuildFailures(t *testing.T) {
 	}, {
 		name: "engine unreachable",
 		env:  map[string]string{"DOCKER_HOST": "unix:///nonexistent.sock"},
-		want: []string{"cannot reach the Docker engine at unix:///nonexistent.sock"},
+		want: []string{"cannot reach the Docker engine at unix:///nonexistent.sock: stat /nonexistent.sock: no such file or directory"},
+	}, {
+		name: "engine unreachable over tcp",
+		env:  map[string]string{"DOCKER_HOST": "tcp://127.0.0.1:1"},
+		want: []string{"cannot reach the Docker engine at tcp://127.0.0.1:1"},
 	}, {
 		name: "changes the engine rejects",
 		cfg:  func(c *Config) { c.Changes = []string{"EXPOSE not-a-port"} },
