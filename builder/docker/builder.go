@@ -272,9 +272,12 @@ func leftContainer(s *state) string {
 // provision makes container_dir and the communicator, then calls the
 // hook.
 func (b *Builder) provision(ctx context.Context, s *state, hook builder.Hook) error {
-	workdir := "/"
-	if s.base.Config != nil && s.base.Config.WorkingDir != "" {
-		workdir = s.base.Config.WorkingDir
+	workdir, imageUser := "/", ""
+	if s.base.Config != nil {
+		if s.base.Config.WorkingDir != "" {
+			workdir = s.base.Config.WorkingDir
+		}
+		imageUser = s.base.Config.User
 	}
 	s.comm = &execComm{
 		api:         s.api,
@@ -282,6 +285,7 @@ func (b *Builder) provision(ctx context.Context, s *state, hook builder.Hook) er
 		user:        b.cfg.ExecUser,
 		fixOwner:    b.cfg.FixUploadOwner == nil || *b.cfg.FixUploadOwner,
 		workdir:     workdir,
+		imageUser:   imageUser,
 	}
 	if dir := b.cfg.ContainerDir; dir != "" {
 		if err := s.comm.mkdir(ctx, dir); err != nil {

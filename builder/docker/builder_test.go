@@ -635,3 +635,84 @@ func asRoot(comm provisioners.Communicator) *execComm {
 	c := comm.(*execComm)
 	return &execComm{api: c.api, containerID: c.containerID, workdir: c.workdir}
 }
+
+// TestBuildParallel: two builds of one run proceed side by side.
+func TestBuildParallel(t *testing.T) {
+	api := engine(t)
+	ctx := testContext(t)
+	runID := newRunID(t, api)
+	errs := make(chan error, 2)
+	for _, name := range []string{"left", "right"} {
+		go func() {
+			cfg := testConfig()
+			cfg.Discard = true
+			_, err := New(cfg, testOptions(runID, name)).Build(ctx, newUI(t), func(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo) error {
+				var out bytes.Buffer
+				code, err := comm.Run(ctx, &provisioners.Cmd{Command: "sleep 1; echo " + info.Name, Stdout: &out})
+				if err == nil && (code != 0 || strings.TrimSpace(out.String()) != "docker."+name) {
+					err = fmt.Errorf("%s: exit %d, output %q", name, code, out.String())
+				}
+				return err
+			})
+			errs <- err
+		}()
+	}
+	t0 := time.Now()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if d := time.Since(t0); d > 10*time.Second {
+		t.Errorf("two builds took %s", d)
+	}
+}
+
+// BenchmarkReferenceBuild is the reference build at the package
+// level: 10 commands each writing a file, one directory of 10 × 100 KB
+// files uploaded, commit.
+func BenchmarkReferenceBuild(b *testing.B) {
+	ctx := context.Background()
+	api, err := connect(ctx, newEngineClient)
+	if err != nil {
+		b.Skip(err)
+	}
+	defer api.Close()
+	dir := b.TempDir()
+	for i := range 10 {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d", i)), bytes.Repeat([]byte{'x'}, 100<<10), 0o644)
+	}
+	cfg := testConfig()
+	cfg.Commit = true
+	var runs, uploads time.Duration
+	for i := 0; i < b.N; i++ {
+		runID := fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i)
+		art, err := New(cfg, testOptions(runID, "bench")).Build(ctx, nopUI{}, func(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo) error {
+			t0 := time.Now()
+			for n := range 10 {
+				code, err := comm.Run(ctx, &provisioners.Cmd{Command: fmt.Sprintf("echo %d > /s%d", n, n)})
+				if err != nil || code != 0 {
+					return fmt.Errorf("run: %d %v", code, err)
+				}
+			}
+			t1 := time.Now()
+			runs += t1.Sub(t0)
+			err := comm.UploadDir(ctx, "/srv", dir)
+			uploads += time.Since(t1)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		api.ImageRemove(ctx, art.ID, image.RemoveOptions{Force: true})
+	}
+	b.ReportMetric(float64(runs.Microseconds())/float64(b.N*10)/1000, "ms/exec")
+	b.ReportMetric(float64(uploads.Microseconds())/float64(b.N)/1000, "ms/upload")
+}
+
+type nopUI struct{}
+
+func (nopUI) Say(string)        {}
+func (nopUI) Error(string)      {}
+func (nopUI) Stdout() io.Writer { return io.Discard }
+func (nopUI) Stderr() io.Writer { return io.Discard }

@@ -32,6 +32,9 @@ type execComm struct {
 	// uploads are owned by it.
 	user     string
 	fixOwner bool
+	// imageUser is the image's USER, whom commands run as when user is
+	// empty.
+	imageUser string
 	// workdir is the container's working directory, against which
 	// relative paths resolve.
 	workdir string
@@ -127,6 +130,14 @@ func (c *execComm) owner(ctx context.Context) (uid, gid int, err error) {
 	if c.ownerKnown {
 		return c.uid, c.gid, nil
 	}
+	user := c.user
+	if user == "" {
+		user = c.imageUser
+	}
+	if uid, gid, ok := knownOwner(user); ok {
+		c.uid, c.gid, c.ownerKnown = uid, gid, true
+		return uid, gid, nil
+	}
 	var out, errOut strings.Builder
 	code, err := c.Run(ctx, &provisioners.Cmd{Command: "id -u; id -g", Stdout: &out, Stderr: &errOut})
 	if err != nil {
@@ -144,6 +155,22 @@ func (c *execComm) owner(ctx context.Context) (uid, gid int, err error) {
 	}
 	c.ownerKnown = true
 	return c.uid, c.gid, nil
+}
+
+// knownOwner returns the uid and gid of user when they can be told
+// without asking the container: root, or numeric "uid:gid".
+func knownOwner(user string) (uid, gid int, ok bool) {
+	switch user {
+	case "", "root", "0", "root:root", "0:0":
+		return 0, 0, true
+	}
+	u, g, found := strings.Cut(user, ":")
+	if !found {
+		return 0, 0, false
+	}
+	uid, err1 := strconv.Atoi(u)
+	gid, err2 := strconv.Atoi(g)
+	return uid, gid, err1 == nil && err2 == nil
 }
 
 // copyIn sends the tar stream that write produces to the container,

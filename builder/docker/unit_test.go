@@ -181,3 +181,15 @@ func TestSized(t *testing.T) {
 func imageWith(entrypoint, cmd []string) image.InspectResponse {
 	return image.InspectResponse{Config: &dockerspec.DockerOCIImageConfig{ImageConfig: ocispec.ImageConfig{Entrypoint: entrypoint, Cmd: cmd}}}
 }
+
+func TestKnownOwner(t *testing.T) {
+	for user, want := range map[string][3]int{
+		"": {0, 0, 1}, "root": {0, 0, 1}, "0:0": {0, 0, 1}, "1000:100": {1000, 100, 1},
+		"builder": {0, 0, 0}, "1000": {0, 0, 0}, "builder:staff": {0, 0, 0},
+	} {
+		uid, gid, ok := knownOwner(user)
+		if ok != (want[2] == 1) || (ok && (uid != want[0] || gid != want[1])) {
+			t.Errorf("knownOwner(%q) = %d, %d, %v", user, uid, gid, ok)
+		}
+	}
+}
