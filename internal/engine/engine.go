@@ -311,8 +311,8 @@ func (r *jobRun) run(ctx context.Context) ([]*artifacts.Artifact, error) {
 	}
 	var info provisioners.BuildInfo
 	hook := func(ctx context.Context, comm provisioners.Communicator, bi provisioners.BuildInfo) error {
-		info = bi
-		return r.provision(ctx, comm, bi)
+		info = r.completeInfo(bi)
+		return r.provision(ctx, comm, info)
 	}
 	art, err := b.Build(ctx, r.ui, hook)
 	if err != nil {
@@ -328,6 +328,24 @@ func (r *jobRun) run(ctx context.Context) ([]*artifacts.Artifact, error) {
 		art.Build = r.job.Name
 	}
 	return r.postProcess(ctx, art, info)
+}
+
+// completeInfo fills in what the engine knows of the build and the
+// builder may have left out.
+func (r *jobRun) completeInfo(bi provisioners.BuildInfo) provisioners.BuildInfo {
+	base := r.baseInfo()
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{
+		{&bi.RunID, base.RunID}, {&bi.ID, base.ID}, {&bi.Name, base.Name}, {&bi.BuildName, base.BuildName},
+		{&bi.Type, base.Type}, {&bi.SourceName, base.SourceName},
+	} {
+		if *f.dst == "" {
+			*f.dst = f.src
+		}
+	}
+	return bi
 }
 
 func (r *jobRun) baseInfo() provisioners.BuildInfo {
