@@ -1,0 +1,266 @@
+package shelllocal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/provisioners/internal/script"
+	"github.com/bake-tool/bake/provisioners/shell"
+	"github.com/bake-tool/bake/templates"
+)
+
+// DefaultKillGrace is how long a cancelled command's process group has
+// between SIGTERM and SIGKILL.
+const DefaultKillGrace = 5 * time.Second
+
+// ExecuteData is what each element of execute_command is rendered with.
+type ExecuteData struct {
+	// Script is the path of the script to run: a temporary file for
+	// inline and command, else the script file as written.
+	Script string
+	// Vars are the environment variables, each rendered with
+	// env_var_format (default "KEY='value' "), sorted by name.
+	Vars string
+}
+
+// Provisioner is the shell-local provisioner: it runs inline commands, a
+// command, or script files on the machine bake runs on, through
+// execute_command.
+//
+// Each command runs in its own process group. When ctx is cancelled the
+// whole group gets SIGTERM, then SIGKILL after a grace period, and
+// Provision returns only when nothing of it is left running, so that no
+// grandchild survives Ctrl-C. A command that exits normally may leave
+// background processes behind on purpose; they are not killed.
+type Provisioner struct {
+	cfg *Config
+	// KillGrace is the time between SIGTERM and SIGKILL on cancel;
+	// DefaultKillGrace when zero.
+	KillGrace time.Duration
+}
+
+var _ provisioners.Provisioner = (*Provisioner)(nil)
+
+// New returns the provisioner for cfg, a Config that went through Prepare.
+func New(cfg *Config) *Provisioner { return &Provisioner{cfg: cfg} }
+
+// NewProvisioner is the engine's constructor for the "shell-local"
+// provisioner type: cfg must be a prepared *Config.
+func NewProvisioner(cfg templates.Config, _ provisioners.BuildInfo) (provisioners.Provisioner, error) {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return nil, fmt.Errorf("shell-local provisioner: config is %T, not *shelllocal.Config", cfg)
+	}
+	return New(c), nil
+}
+
+// Provision runs the block's commands on this host. Besides
+// environment_vars and env, each gets PACKER_BUILD_NAME,
+// PACKER_BUILDER_TYPE, BAKE_BUILD_NAME, BAKE_BUILD_TYPE and BAKE_RUN_ID.
+// comm is not used.
+func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, _ provisioners.Communicator, info provisioners.BuildInfo) error {
+	return p.run(ctx, ui, script.BuildEnv(info))
+}
+
+// PostProcessor is the shell-local post-processor: it runs the block's
+// commands on this host once the build has its artifact, and returns
+// that artifact unchanged. Besides the provisioner's variables, the
+// commands get BAKE_ARTIFACT_ID, BAKE_ARTIFACT_BUILDER and
+// BAKE_ARTIFACT_FILES (the artifact's files, one per line).
+type PostProcessor struct {
+	Provisioner
+	info provisioners.BuildInfo
+}
+
+var _ artifacts.PostProcessor = (*PostProcessor)(nil)
+
+// NewPost returns the post-processor for cfg, a Config that went through
+// Prepare, in the build info describes.
+func NewPost(cfg *Config, info provisioners.BuildInfo) *PostProcessor {
+	return &PostProcessor{Provisioner: Provisioner{cfg: cfg}, info: info}
+}
+
+// NewPostProcessor is the engine's constructor for the "shell-local"
+// post-processor type: cfg must be a prepared *Config.
+func NewPostProcessor(cfg templates.Config, info provisioners.BuildInfo) (artifacts.PostProcessor, error) {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return nil, fmt.Errorf("shell-local post-processor: config is %T, not *shelllocal.Config", cfg)
+	}
+	return NewPost(c, info), nil
+}
+
+// PostProcess runs the commands and returns in, which is always kept.
+func (pp *PostProcessor) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+	env := script.BuildEnv(pp.info)
+	if in != nil {
+		env["BAKE_ARTIFACT_ID"] = in.ID
+		env["BAKE_ARTIFACT_BUILDER"] = in.Builder
+		env["BAKE_ARTIFACT_FILES"] = strings.Join(in.Files, "\n")
+	}
+	if err := pp.run(ctx, ui, env); err != nil {
+		return nil, false, err
+	}
+	return in, true, nil
+}
+
+// local is one script to run.
+type local struct {
+	name string // for messages and errors
+	path string
+}
+
+func (p *Provisioner) run(ctx context.Context, ui provisioners.UI, base map[string]string) error {
+	c := p.cfg
+	if len(c.OnlyOn) > 0 && !slices.Contains(c.OnlyOn, runtime.GOOS) {
+		ui.Say(fmt.Sprintf("skipping shell-local: only_on does not include %s", runtime.GOOS))
+		return nil
+	}
+	env := script.Env(base, c.EnvironmentVars, c.Env)
+	format := c.EnvVarFormat
+	if format == "" {
+		format = shell.DefaultEnvVarFormat
+	}
+	vars := script.Render(format, env)
+	execute := c.ExecuteCommand
+	if len(execute) == 0 {
+		execute = DefaultExecuteCommand
+	}
+
+	scripts, cleanup, err := p.scripts()
+	defer cleanup()
+	if err != nil {
+		return err
+	}
+	for _, s := range scripts {
+		argv := make([]string, len(execute))
+		for i, a := range execute {
+			if argv[i], err = script.Expand(a, ExecuteData{Script: s.path, Vars: vars}); err != nil {
+				return err
+			}
+		}
+		ui.Say("running local " + s.name)
+		status, err := p.exec(ctx, ui, argv, script.Strings(env))
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		if err := script.Check(s.name, status, c.ValidExitCodes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scripts returns the scripts to run; cleanup removes the temporary ones.
+func (p *Provisioner) scripts() ([]local, func(), error) {
+	c := p.cfg
+	var temps []string
+	cleanup := func() {
+		for _, t := range temps {
+			os.Remove(t)
+		}
+	}
+	var lines []string
+	name := ""
+	switch {
+	case len(c.Inline) > 0:
+		lines, name = c.Inline, "inline commands"
+	case c.Command != "":
+		lines, name = []string{c.Command}, "command"
+	case c.Script != "":
+		return []local{{name: c.Script, path: c.Script}}, cleanup, nil
+	case len(c.Scripts) > 0:
+		out := make([]local, len(c.Scripts))
+		for i, s := range c.Scripts {
+			out[i] = local{name: s, path: s}
+		}
+		return out, cleanup, nil
+	default:
+		return nil, cleanup, errors.New("shell-local has nothing to run: set inline, command, script or scripts")
+	}
+	shebang := c.InlineShebang
+	if shebang == "" {
+		shebang = DefaultInlineShebang
+	}
+	ext := c.TempfileExtension
+	if ext != "" && !strings.HasPrefix(ext, ".") {
+		ext = "." + ext
+	}
+	f, err := os.CreateTemp("", "bake-shell-local-*"+ext)
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("write %s to a temporary script: %w", name, err)
+	}
+	temps = append(temps, f.Name())
+	_, err = f.Write(script.Inline(shebang, lines))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o700)
+	}
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("write %s to a temporary script: %w", name, err)
+	}
+	return []local{{name: name, path: f.Name()}}, cleanup, nil
+}
+
+// exec runs argv in its own process group with output streamed to ui and
+// returns its exit status (128+n for a process killed by signal n).
+func (p *Provisioner) exec(ctx context.Context, ui provisioners.UI, argv, env []string) (int, error) {
+	grace := p.KillGrace
+	if grace <= 0 {
+		grace = DefaultKillGrace
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = ui.Stdout(), ui.Stderr()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	}
+	// Bounds the wait for output pipes a background process still holds,
+	// after the command exits or is cancelled.
+	cmd.WaitDelay = grace
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		if cmd.Process != nil {
+			killGroup(cmd.Process.Pid, grace)
+		}
+		return -1, fmt.Errorf("cancelled: %w", context.Cause(ctx))
+	}
+	var exit *exec.ExitError
+	switch {
+	case err == nil, errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil:
+		return cmd.ProcessState.ExitCode(), nil
+	case errors.As(err, &exit):
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return exit.ExitCode(), nil
+	default:
+		return -1, fmt.Errorf("run %s: %w", argv[0], err)
+	}
+}
+
+// killGroup waits up to grace for the process group pgid, already sent
+// SIGTERM, to be gone, then kills what is left of it.
+func killGroup(pgid int, grace time.Duration) {
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if syscall.Kill(-pgid, 0) != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+}
