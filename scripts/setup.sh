@@ -10,7 +10,7 @@ set -eu
 FIXTURES=${BAKE_FIXTURES:-/var/cache/bake-fixtures}
 REGISTRY_ADDR=${BAKE_TEST_REGISTRY:-127.0.0.1:5000}
 BASE_IMAGE=${BAKE_BASE_IMAGE:-bake.local/debian:bookworm}
-PACKAGES="curl docker.io docker-registry openssh-server openssh-client qemu-system-x86 qemu-utils debootstrap e2fsprogs jq openssl ca-certificates hyperfine"
+PACKAGES="curl docker.io docker-registry openssh-server openssh-client qemu-system-x86 qemu-utils debootstrap e2fsprogs xorriso jq openssl ca-certificates hyperfine"
 
 log() { echo "setup: $*" >&2; }
 
@@ -97,3 +97,4 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
 	docker import -c 'CMD ["/bin/bash"]' "$tarball" "$BASE_IMAGE" >/dev/null
 fi
 log "ready: docker $(docker version --format '{{.Server.Version}}'), registry $REGISTRY_ADDR, base image $BASE_IMAGE"
+"$(dirname "$0")/qemu-fixture.sh" >/dev/null # the qemu builder tests' guest, cached
