@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -253,14 +254,56 @@ func (p *Provisioner) exec(ctx context.Context, ui provisioners.UI, argv, env []
 }
 
 // killGroup waits up to grace for the process group pgid, already sent
-// SIGTERM, to be gone, then kills what is left of it.
+// SIGTERM, to be gone, then kills what is left of it and waits (briefly)
+// for the kernel to finish it.
 func killGroup(pgid int, grace time.Duration) {
-	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) {
-		if syscall.Kill(-pgid, 0) != nil {
-			return
+	if waitGroup(pgid, grace) {
+		return
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	waitGroup(pgid, 2*time.Second)
+}
+
+// waitGroup polls until no live process of group pgid is left or d has
+// passed, and reports whether the group is gone.
+func waitGroup(pgid int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if !groupAlive(pgid) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+}
+
+// groupAlive reports whether a process of group pgid still runs. On Linux
+// it reads /proc, so that zombies (dead, waiting for whoever adopted them
+// to reap them) do not count; elsewhere it asks kill(2).
+func groupAlive(pgid int) bool {
+	if syscall.Kill(-pgid, 0) != nil {
+		return false
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+			return true
+		}
+	}
+	return false
 }
