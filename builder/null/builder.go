@@ -1,0 +1,188 @@
+package null
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/builder"
+	"github.com/bake-tool/bake/communicator"
+	"github.com/bake-tool/bake/communicator/ssh"
+	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/templates"
+)
+
+// ArtifactID is the ID of the null builder's artifact.
+const ArtifactID = "null"
+
+// Builder is the null source: it creates nothing. With communicator =
+// "ssh" it connects to the existing machine at ssh_host, runs the
+// provisioners through that connection and closes it; with "none" the
+// provisioners get a nil communicator (shell-local, breakpoint). Its
+// artifact is a placeholder with ID "null", so that post-processors
+// (shell-local, manifest) run after it as they would after any build.
+type Builder struct {
+	cfg  *Config
+	opts builder.Options
+	// name is the build's "type.name".
+	name string
+	// connect opens the SSH communicator; tests may replace it.
+	connect func(ctx context.Context, cfg ssh.Config) (provisioners.Communicator, error)
+}
+
+var _ builder.Builder = (*Builder)(nil)
+
+// New returns the builder for cfg, a Config that went through Prepare.
+func New(cfg *Config, opts builder.Options) *Builder {
+	name := strings.TrimPrefix(opts.BuildID, opts.RunID+"-")
+	if name == "" {
+		name = "null"
+	}
+	return &Builder{cfg: cfg, opts: opts, name: name, connect: connectSSH}
+}
+
+// NewBuilder is the engine's constructor for the "null" source type: cfg
+// must be a prepared *Config.
+func NewBuilder(cfg templates.Config, opts builder.Options) (builder.Builder, error) {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return nil, fmt.Errorf("null builder: config is %T, not *null.Config", cfg)
+	}
+	return New(c, opts), nil
+}
+
+func connectSSH(ctx context.Context, cfg ssh.Config) (provisioners.Communicator, error) {
+	return ssh.Connect(ctx, cfg, nil)
+}
+
+// state is what the null builder's steps share.
+type state struct {
+	comm provisioners.Communicator
+	info provisioners.BuildInfo
+}
+
+// Build connects (for SSH), calls hook, and disconnects, on every path.
+func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Hook) (*artifacts.Artifact, error) {
+	s := &state{info: b.info()}
+	var steps []builder.Step[state]
+	if b.cfg.Type == communicator.SSH {
+		steps = append(steps, builder.Step[state]{
+			Name:    "connect over SSH",
+			Run:     func(ctx context.Context, s *state) error { return b.connectStep(ctx, ui, s) },
+			Cleanup: closeComm,
+		})
+	}
+	steps = append(steps, builder.Step[state]{
+		Name: "provision",
+		Run:  func(ctx context.Context, s *state) error { return hook(ctx, s.comm, s.info) },
+	})
+	if err := builder.RunSteps(ctx, b.opts, ui, s, steps); err != nil {
+		return nil, err
+	}
+	return &artifacts.Artifact{Builder: "null", Build: b.name, ID: ArtifactID}, nil
+}
+
+func (b *Builder) connectStep(ctx context.Context, ui provisioners.UI, s *state) error {
+	if d := b.cfg.PauseBeforeConnecting; d > 0 {
+		ui.Say(fmt.Sprintf("waiting %s before connecting (pause_before_connecting)", d))
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	cfg, err := sshConfig(&b.cfg.SSHConfig)
+	if err != nil {
+		return err
+	}
+	ui.Say(fmt.Sprintf("connecting to %s as %s over SSH", cfg.Addr(), cfg.User))
+	comm, err := b.connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	s.comm = comm
+	s.info.SSHPrivateKey = string(cfg.PrivateKey)
+	ui.Say("connected to " + cfg.Addr())
+	return nil
+}
+
+func closeComm(_ context.Context, s *state) error {
+	if s.comm == nil {
+		return nil
+	}
+	err := s.comm.Close()
+	s.comm = nil
+	if err != nil {
+		return fmt.Errorf("close SSH connection: %w", err)
+	}
+	return nil
+}
+
+// info is what the build tells its provisioners about itself.
+func (b *Builder) info() provisioners.BuildInfo {
+	info := provisioners.BuildInfo{
+		RunID: b.opts.RunID,
+		ID:    b.opts.BuildID,
+		Name:  b.name,
+		Type:  "null",
+	}
+	if t, n, ok := strings.Cut(b.name, "."); ok && t == "null" {
+		info.SourceName = n
+	}
+	if b.cfg.Type == communicator.SSH {
+		c := b.cfg.SSHConfig
+		info.Host, info.Port, info.User, info.Password = c.Host, c.Port, c.Username, c.Password
+		if info.Port == 0 {
+			info.Port = communicator.DefaultSSHPort
+		}
+	}
+	return info
+}
+
+// sshConfig turns the template's SSH options into the SSH communicator's
+// connection settings, reading the private key files.
+func sshConfig(c *communicator.SSHConfig) (ssh.Config, error) {
+	cfg := ssh.Config{
+		Host:              c.Host,
+		Port:              c.Port,
+		User:              c.Username,
+		Password:          c.Password,
+		Timeout:           c.Timeout,
+		HandshakeAttempts: c.HandshakeAttempts,
+		KeepAliveInterval: c.KeepAliveInterval,
+		FileTransfer:      c.FileTransferMethod,
+		PTY:               c.Pty,
+	}
+	// In the template 0 turns keep-alives off; in ssh.Config it means the
+	// default and a negative interval turns them off.
+	if cfg.KeepAliveInterval == 0 {
+		cfg.KeepAliveInterval = -1
+	}
+	if c.PrivateKeyFile != "" {
+		key, err := os.ReadFile(templates.ExpandHome(c.PrivateKeyFile))
+		if err != nil {
+			return cfg, fmt.Errorf("read ssh_private_key_file: %w", err)
+		}
+		cfg.PrivateKey = key
+	}
+	if c.AgentAuth && cfg.Password == "" && len(cfg.PrivateKey) == 0 {
+		return cfg, fmt.Errorf(`ssh_agent_auth is not supported yet: set "ssh_private_key_file" or "ssh_password" for %s`, c.Username)
+	}
+	if c.BastionHost != "" {
+		bc := &ssh.BastionConfig{Host: c.BastionHost, Port: c.BastionPort, User: c.BastionUsername, Password: c.BastionPassword}
+		if c.BastionPrivateKeyFile != "" {
+			key, err := os.ReadFile(templates.ExpandHome(c.BastionPrivateKeyFile))
+			if err != nil {
+				return cfg, fmt.Errorf("read ssh_bastion_private_key_file: %w", err)
+			}
+			bc.PrivateKey = key
+		}
+		cfg.Bastion = bc
+	}
+	return cfg, nil
+}
