@@ -45,7 +45,8 @@ func Constructor(in io.Reader) func(cfg templates.Config, info provisioners.Buil
 	}
 }
 
-// Provision shows the note and waits for Enter, or for ctx to be done.
+// Provision shows the note and waits for Enter, or for ctx to be done. A
+// read still in progress when ctx is done is abandoned: the run is ending.
 func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, _ provisioners.Communicator, _ provisioners.BuildInfo) error {
 	switch {
 	case p.cfg.Disable:
