@@ -219,7 +219,9 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 	}
 	diags = b.AtMostOne(diags, "http_directory", "http_content")
 	if !b.Has("http_bind_address") {
-		c.HTTPBindAddress = "0.0.0.0"
+		// Loopback, not Packer's 0.0.0.0: a guest on qemu's user-mode network
+		// reaches the host's loopback at 10.0.2.2, and nothing else needs the files.
+		c.HTTPBindAddress = "127.0.0.1"
 	}
 	diags = portRange(b, diags, "http_port_min", "http_port_max", &c.HTTPPortMin, &c.HTTPPortMax, DefaultHTTPPortMin, DefaultHTTPPortMax)
 

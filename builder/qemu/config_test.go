@@ -15,13 +15,13 @@ iso_checksum = "none"
 ssh_username = "root"
 `
 
-const sha256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+const emptySHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 func TestPrepare(t *testing.T) {
 	configtest.Run(t, "qemu", func() templates.Config { return new(Config) }, []configtest.Case{
 		{Name: "minimal", Src: base},
 		{Name: "disk image with backing file", Src: base + "disk_image = true\nuse_backing_file = true\ndisk_size = \"10G\"\nformat = \"qcow2\""},
-		{Name: "checksum forms", Src: "iso_url = \"x\"\nssh_username = \"u\"\niso_checksum = \"" + sha256 + "\""},
+		{Name: "checksum forms", Src: "iso_url = \"x\"\nssh_username = \"u\"\niso_checksum = \"" + emptySHA256 + "\""},
 		{Name: "bare digest", Src: "iso_url = \"x\"\nssh_username = \"u\"\niso_checksum = \"d41d8cd98f00b204e9800998ecf8427e\""},
 		{Name: "checksum file", Src: "iso_url = \"x\"\nssh_username = \"u\"\niso_checksum = \"file:https://example.com/SHA256SUMS\""},
 		{Name: "iso_urls", Src: "iso_urls = [\"a\", \"b\"]\niso_checksum = \"none\"\nssh_username = \"u\""},
