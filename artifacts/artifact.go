@@ -10,22 +10,22 @@ import (
 type Artifact struct {
 	// Builder is the source type that made it ("docker", "qemu", ...), or the
 	// post-processor type for artifacts a post-processor made.
-	Builder string
+	Builder string `json:"builder"`
 	// Build is the "type.name" of the build that made it.
-	Build string
+	Build string `json:"build"`
 	// ID is the artifact's primary identifier: an image id, an AMI list, a
 	// file path.
-	ID string
+	ID string `json:"id"`
 	// Items are the things a deployer can fetch, each one subject of the run
 	// manifest.
-	Items []Item
+	Items []Item `json:"items,omitempty"`
 	// Files are local files the artifact consists of (export tars, disks).
-	Files []string
+	Files []string `json:"files,omitempty"`
 	// Parent is the base the build started from, as resolved.
-	Parent *Parent
+	Parent *Parent `json:"parent,omitempty"`
 	// State holds builder-specific facts later post-processors read, e.g.
 	// "image_id" or "region:us-east-1".
-	State map[string]string
+	State map[string]string `json:"state,omitempty"`
 
 	// Destroy, when set, removes the artifact; the engine calls it when a
 	// post-processor does not keep its input.
