@@ -117,7 +117,11 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintln(env.stderr, "bake build: no builds to run")
 		return exitUsage
 	}
-	jobs, err := engine.Jobs(plan, selected, kinds.Registry())
+	var terminal io.Reader
+	if isTerminal(env.stdin) {
+		terminal = env.stdin
+	}
+	jobs, err := engine.Jobs(plan, selected, kinds.Registry(terminal))
 	if err != nil {
 		fmt.Fprintf(env.stderr, "bake build: %s\n", err)
 		return exitUsage
