@@ -8,6 +8,8 @@ require (
 	github.com/zclconf/go-cty v1.20.0
 )
 
+require golang.org/x/time v0.16.0 // indirect
+
 require (
 	github.com/Microsoft/go-winio v0.6.4 // indirect
 	github.com/aws/aws-sdk-go-v2 v1.48.0

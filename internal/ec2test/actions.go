@@ -882,7 +882,7 @@ func runInstances(s *Server, r *region, p params) (*result, *apiError) {
 	now := time.Now()
 	in := &Instance{ID: newID("i"), Region: r.name, ImageID: imgID, InstanceType: p.get("InstanceType"), KeyName: p.get("KeyName"),
 		SubnetID: subnet.ID, VPCID: subnet.VPCID, AZ: subnet.AZ, GroupIDs: groupIDs, PrivateIP: s.opts.PrivateIP,
-		UserData: p.get("UserData"), ShutdownBehavior: p.get("InstanceInitiatedShutdownBehavior"), LaunchTime: now.UTC(),
+		UserData: p.get("UserData"), ClientToken: p.get("ClientToken"), ShutdownBehavior: p.get("InstanceInitiatedShutdownBehavior"), LaunchTime: now.UTC(),
 		BlockDevices: overlay(img.BlockDevices, parseBlockDevices(p)), Tags: p.tagSpecs("instance")}
 	if associate == "true" || associate == "" && subnet.MapPublicIP {
 		in.PublicIP = s.opts.PublicIP
@@ -933,7 +933,8 @@ func describeInstances(s *Server, r *region, p params) (*result, *apiError) {
 		hit, err := matches(p.filters(), attrs{"instance-id": {in.ID}, "instance-state-name": {in.State},
 			"instance-state-code": {strconv.Itoa(stateCodes[in.State])}, "image-id": {in.ImageID}, "key-name": {in.KeyName},
 			"vpc-id": {in.VPCID}, "subnet-id": {in.SubnetID}, "instance.group-id": in.GroupIDs, "instance-type": {in.InstanceType},
-			"availability-zone": {in.AZ}, "ip-address": {in.PublicIP}, "private-ip-address": {in.PrivateIP}}, in.Tags)
+			"availability-zone": {in.AZ}, "ip-address": {in.PublicIP}, "private-ip-address": {in.PrivateIP},
+			"client-token": {in.ClientToken}}, in.Tags)
 		if err != nil {
 			return nil, err
 		}

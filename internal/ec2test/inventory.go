@@ -19,6 +19,7 @@ type Instance struct {
 	PublicIP           string
 	PrivateIP          string
 	UserData           string // base64, as sent
+	ClientToken        string
 	IAMInstanceProfile string
 	ShutdownBehavior   string
 	LaunchTime         time.Time

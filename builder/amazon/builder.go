@@ -1,0 +1,289 @@
+package amazon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/builder"
+	"github.com/bake-tool/bake/communicator/ssh"
+	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/templates"
+)
+
+// Tags bake puts on every EC2 object it creates (instance, volumes, key
+// pair, security group, AMIs, snapshots), so that anything a crash left
+// behind can be found:
+//
+//	aws ec2 describe-instances --filters Name=tag:bake:run-id,Values=RUN
+const (
+	TagRunID = "bake:run-id"
+	TagBuild = "bake:build"
+)
+
+// BuilderType is the source type this package builds.
+const BuilderType = "amazon-ebs"
+
+// Builder is the amazon-ebs source: it launches an EC2 instance from the
+// source AMI, hands it to the provisioners over SSH, stops it and makes an
+// AMI of it, copied to ami_regions and shared as asked.
+type Builder struct {
+	cfg  *Config
+	opts builder.Options
+	// name is the build's "type.name".
+	name string
+
+	tuning tuning
+	// newClient makes the EC2 client of a region.
+	newClient func(ctx context.Context, region string) (ec2API, error)
+	// checkIPURL answers with the caller's public address, to restrict the
+	// temporary security group to it.
+	checkIPURL string
+
+	mu      sync.Mutex
+	clients map[string]ec2API
+}
+
+var _ builder.Builder = (*Builder)(nil)
+
+// New returns the builder for cfg, a Config that went through Prepare.
+func New(cfg *Config, opts builder.Options) *Builder {
+	name := strings.TrimPrefix(opts.BuildID, opts.RunID+"-")
+	if name == "" {
+		name = BuilderType
+	}
+	b := &Builder{cfg: cfg, opts: opts, name: name, checkIPURL: "https://checkip.amazonaws.com", clients: map[string]ec2API{}}
+	b.newClient = func(ctx context.Context, region string) (ec2API, error) {
+		return newEC2(ctx, &b.cfg.AccessConfig, region, b.tuning)
+	}
+	return b
+}
+
+// NewBuilder is the engine's constructor for the "amazon-ebs" source type:
+// cfg must be a prepared *Config.
+func NewBuilder(cfg templates.Config, opts builder.Options) (builder.Builder, error) {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return nil, fmt.Errorf("amazon-ebs builder: config is %T, not *amazon.Config", cfg)
+	}
+	return New(c, opts), nil
+}
+
+// client returns the EC2 client of region, made once.
+func (b *Builder) client(ctx context.Context, region string) (ec2API, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c := b.clients[region]; c != nil {
+		return c, nil
+	}
+	c, err := b.newClient(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	b.clients[region] = c
+	return c, nil
+}
+
+// madeAMI is an AMI this build registered.
+type madeAMI struct {
+	region, id string
+}
+
+// state is what the build's steps share.
+type state struct {
+	ui   provisioners.UI
+	ec2  ec2API // the build region's client
+	inst poller
+	img  poller
+
+	// existing are the AMIs, by region, that already carry ami_name and
+	// that force_deregister replaces.
+	existing map[string][]string
+
+	source types.Image
+
+	vpcID, subnetID, az string
+	groupIDs            []string // security groups the instance runs in
+
+	keyName    string // key pair the instance gets
+	tempKey    bool   // keyName is the temporary key pair, to delete
+	privateKey []byte
+	publicKey  string
+
+	groupName string // temporary security group, to delete
+	groupID   string
+
+	clientToken string // set once RunInstances was attempted
+	instanceID  string
+	instance    types.Instance
+	host        string
+
+	comm *ssh.Comm
+
+	mu    sync.Mutex // guards the fields below during parallel copies
+	made  []madeAMI  // every AMI registered, deregistered again on failure
+	amis  map[string]string
+	snaps map[string][]string
+}
+
+// Build runs the steps. Every instance, key pair and security group it
+// made is gone when it returns; after a failure, so are the AMIs and
+// snapshots it made.
+func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Hook) (*artifacts.Artifact, error) {
+	s := &state{ui: ui, existing: map[string][]string{}, amis: map[string]string{}, snaps: map[string][]string{}}
+	s.inst, s.img = pollers(&b.cfg.AccessConfig, b.tuning.withDefaults().pollUnit)
+	steps := []builder.Step[state]{
+		{Name: "check region and AMI name", Run: b.precheck},
+		{Name: "find source AMI", Run: b.findSource},
+		{Name: "find network", Run: b.findNetwork},
+	}
+	if b.needsTempKey() {
+		steps = append(steps, builder.Step[state]{Name: "create temporary key pair", Run: b.createKeyPair, Cleanup: b.deleteKeyPair, Leftover: b.leftKeyPair})
+	}
+	if b.needsTempGroup() {
+		steps = append(steps, builder.Step[state]{Name: "create temporary security group", Run: b.createGroup, Cleanup: b.deleteGroup, Leftover: b.leftGroup})
+	}
+	steps = append(steps,
+		builder.Step[state]{Name: "launch instance", Run: b.launch, Cleanup: b.terminate, Leftover: b.leftInstance},
+		builder.Step[state]{Name: "provision", Run: func(ctx context.Context, s *state) error { return b.provision(ctx, s, hook) }, Cleanup: closeComm},
+	)
+	if !b.cfg.SkipCreateAMI {
+		steps = append(steps,
+			builder.Step[state]{Name: "stop instance", Run: b.stop},
+			builder.Step[state]{Name: "create AMI", Run: b.createAMI, Cleanup: b.removeAMIs, Leftover: b.leftAMIs},
+		)
+		if len(b.cfg.AMIRegions) > 0 {
+			steps = append(steps, builder.Step[state]{Name: "copy AMI to regions", Run: b.copyAMI})
+		}
+		if b.sharing() {
+			steps = append(steps, builder.Step[state]{Name: "share AMI", Run: b.share})
+		}
+	}
+	if err := builder.RunSteps(ctx, b.opts, ui, s, steps); err != nil {
+		return nil, err
+	}
+	if b.cfg.SkipCreateAMI {
+		return nil, nil
+	}
+	return b.artifact(s), nil
+}
+
+// regions returns the build region followed by ami_regions.
+func (b *Builder) regions() []string {
+	return append([]string{b.cfg.Region}, b.cfg.AMIRegions...)
+}
+
+// tags returns extra with the run's tags added, sorted by key.
+func (b *Builder) tags(extra map[string]string) []types.Tag {
+	m := maps.Clone(extra)
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[TagRunID] = b.opts.RunID
+	m[TagBuild] = b.name
+	keys := slices.Sorted(maps.Keys(m))
+	out := make([]types.Tag, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
+	}
+	return out
+}
+
+func (b *Builder) tagSpec(rt types.ResourceType, extra map[string]string) types.TagSpecification {
+	return types.TagSpecification{ResourceType: rt, Tags: b.tags(extra)}
+}
+
+// runFilters select what this build made by its tags.
+func (b *Builder) runFilters() []types.Filter {
+	return []types.Filter{
+		{Name: aws.String("tag:" + TagRunID), Values: []string{b.opts.RunID}},
+		{Name: aws.String("tag:" + TagBuild), Values: []string{b.name}},
+	}
+}
+
+// tempName returns a name for a temporary resource: bake_, the build id,
+// a random suffix.
+func (b *Builder) tempName() string {
+	r := make([]byte, 4)
+	_, _ = rand.Read(r)
+	id := b.opts.BuildID
+	if id == "" {
+		id = b.name
+	}
+	id = strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
+			return c
+		}
+		return '_'
+	}, id)
+	if len(id) > 80 {
+		id = id[:80]
+	}
+	return "bake_" + id + "_" + hex.EncodeToString(r)
+}
+
+// artifact describes the AMIs: one item per region, the build region
+// first.
+func (b *Builder) artifact(s *state) *artifacts.Artifact {
+	art := &artifacts.Artifact{
+		Builder: BuilderType,
+		Build:   b.name,
+		Parent: &artifacts.Parent{
+			Ref:        b.cfg.SourceAMI,
+			SourceAMIs: map[string]string{b.cfg.Region: aws.ToString(s.source.ImageId)},
+		},
+		State: map[string]string{"source_ami": aws.ToString(s.source.ImageId), "ami_name": b.cfg.AMIName},
+	}
+	if art.Parent.Ref == "" {
+		art.Parent.Ref = aws.ToString(s.source.Name)
+	}
+	var ids []string
+	for _, r := range b.regions() {
+		id := s.amis[r]
+		if id == "" {
+			continue
+		}
+		ids = append(ids, r+":"+id)
+		art.Items = append(art.Items, artifacts.Item{
+			ExternalIdentifier: id,
+			Region:             r,
+			URI:                amiARN(r, id),
+			Format:             "ami",
+		})
+		art.State["region:"+r] = id
+		snaps := slices.Clone(s.snaps[r])
+		sort.Strings(snaps)
+		art.State["snapshots:"+r] = strings.Join(snaps, ",")
+	}
+	art.ID = strings.Join(ids, ",")
+	made := make([]madeAMI, 0, len(s.amis))
+	for _, r := range b.regions() {
+		if id := s.amis[r]; id != "" {
+			made = append(made, madeAMI{region: r, id: id})
+		}
+	}
+	art.Destroy = func(ctx context.Context) error { return b.deregister(ctx, made, false) }
+	return art
+}
+
+// amiARN returns the ARN of an AMI.
+func amiARN(region, id string) string {
+	partition := "aws"
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		partition = "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		partition = "aws-us-gov"
+	}
+	return "arn:" + partition + ":ec2:" + region + "::image/" + id
+}

@@ -1,0 +1,219 @@
+package amazon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go"
+	"golang.org/x/time/rate"
+)
+
+// ec2API is the subset of the EC2 client that this package uses; tests
+// run it against internal/ec2test through the real SDK.
+type ec2API interface {
+	DescribeRegions(ctx context.Context, in *ec2.DescribeRegionsInput, opts ...func(*ec2.Options)) (*ec2.DescribeRegionsOutput, error)
+	DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, opts ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
+	DescribeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInput, opts ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
+	DescribeVpcs(ctx context.Context, in *ec2.DescribeVpcsInput, opts ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error)
+	DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, opts ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
+	CreateKeyPair(ctx context.Context, in *ec2.CreateKeyPairInput, opts ...func(*ec2.Options)) (*ec2.CreateKeyPairOutput, error)
+	DeleteKeyPair(ctx context.Context, in *ec2.DeleteKeyPairInput, opts ...func(*ec2.Options)) (*ec2.DeleteKeyPairOutput, error)
+	CreateSecurityGroup(ctx context.Context, in *ec2.CreateSecurityGroupInput, opts ...func(*ec2.Options)) (*ec2.CreateSecurityGroupOutput, error)
+	AuthorizeSecurityGroupIngress(ctx context.Context, in *ec2.AuthorizeSecurityGroupIngressInput, opts ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error)
+	DeleteSecurityGroup(ctx context.Context, in *ec2.DeleteSecurityGroupInput, opts ...func(*ec2.Options)) (*ec2.DeleteSecurityGroupOutput, error)
+	RunInstances(ctx context.Context, in *ec2.RunInstancesInput, opts ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
+	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, opts ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+	StopInstances(ctx context.Context, in *ec2.StopInstancesInput, opts ...func(*ec2.Options)) (*ec2.StopInstancesOutput, error)
+	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, opts ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+	CreateImage(ctx context.Context, in *ec2.CreateImageInput, opts ...func(*ec2.Options)) (*ec2.CreateImageOutput, error)
+	CopyImage(ctx context.Context, in *ec2.CopyImageInput, opts ...func(*ec2.Options)) (*ec2.CopyImageOutput, error)
+	DeregisterImage(ctx context.Context, in *ec2.DeregisterImageInput, opts ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error)
+	ModifyImageAttribute(ctx context.Context, in *ec2.ModifyImageAttributeInput, opts ...func(*ec2.Options)) (*ec2.ModifyImageAttributeOutput, error)
+	DescribeSnapshots(ctx context.Context, in *ec2.DescribeSnapshotsInput, opts ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error)
+	DeleteSnapshot(ctx context.Context, in *ec2.DeleteSnapshotInput, opts ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error)
+	ModifySnapshotAttribute(ctx context.Context, in *ec2.ModifySnapshotAttributeInput, opts ...func(*ec2.Options)) (*ec2.ModifySnapshotAttributeOutput, error)
+	CreateTags(ctx context.Context, in *ec2.CreateTagsInput, opts ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+}
+
+var _ ec2API = (*ec2.Client)(nil)
+
+// DefaultMaxAttempts is how many times bake sends one EC2 request when
+// max_retries is not set: enough to ride out a burst of throttling
+// (RequestLimitExceeded) with the SDK's exponential backoff.
+const DefaultMaxAttempts = 12
+
+// Tuning is how the clients of a build retry and pace their requests. Its
+// zero value means the defaults; tests shorten the waits.
+type tuning struct {
+	// maxBackoff caps the SDK's backoff between two attempts (20s).
+	maxBackoff time.Duration
+	// pollUnit is the length of one aws_polling delay_seconds (1s).
+	pollUnit time.Duration
+	// rate and burst are the shared request budget per account and
+	// endpoint (RequestBudget, RequestBurst).
+	rate  float64
+	burst int
+}
+
+// The shared request budget: bake's parallel builds against one account and
+// endpoint together send at most RequestBudget requests per second, with
+// bursts of RequestBurst. EC2 throttles per account and region; staying
+// under the budget keeps RequestLimitExceeded rare, and the retryer absorbs
+// the rest.
+const (
+	RequestBudget = 10.0
+	RequestBurst  = 20
+)
+
+func (t tuning) withDefaults() tuning {
+	if t.maxBackoff == 0 {
+		t.maxBackoff = 20 * time.Second
+	}
+	if t.pollUnit == 0 {
+		t.pollUnit = time.Second
+	}
+	if t.rate == 0 {
+		t.rate = RequestBudget
+	}
+	if t.burst == 0 {
+		t.burst = RequestBurst
+	}
+	return t
+}
+
+// budgets holds the process-wide token buckets, one per access key and
+// endpoint host, shared by every build of the process.
+var budgets = struct {
+	sync.Mutex
+	m map[string]*rate.Limiter
+}{m: map[string]*rate.Limiter{}}
+
+func budgetFor(key string, t tuning) *rate.Limiter {
+	budgets.Lock()
+	defer budgets.Unlock()
+	l := budgets.m[key]
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(t.rate), t.burst)
+		budgets.m[key] = l
+	}
+	return l
+}
+
+var accessKeyRE = regexp.MustCompile(`Credential=([^/]+)/[0-9]+/([^/]+)/`)
+
+// budgetedClient is an HTTP client that takes a token from the shared
+// budget of the request's account and endpoint before each attempt, so
+// retries count against the budget too.
+type budgetedClient struct {
+	next   aws.HTTPClient
+	tuning tuning
+}
+
+func (c budgetedClient) Do(req *http.Request) (*http.Response, error) {
+	key := req.URL.Host
+	if m := accessKeyRE.FindStringSubmatch(req.Header.Get("Authorization")); m != nil {
+		key = m[1] + "@" + req.URL.Host + "/" + m[2]
+	}
+	if err := budgetFor(key, c.tuning).Wait(req.Context()); err != nil {
+		return nil, fmt.Errorf("wait for the request budget: %w", err)
+	}
+	return c.next.Do(req)
+}
+
+// newEC2 returns an EC2 client for region: credentials from the access
+// options or the standard chain, the custom endpoint if any, the retryer
+// and the shared request budget.
+func newEC2(ctx context.Context, ac *AccessConfig, region string, t tuning) (*ec2.Client, error) {
+	cfg, err := loadAWSConfig(ctx, ac, region, t)
+	if err != nil {
+		return nil, err
+	}
+	return ec2.NewFromConfig(cfg, func(o *ec2.Options) {
+		if ac.CustomEndpointEC2 != "" {
+			o.BaseEndpoint = aws.String(ac.CustomEndpointEC2)
+		}
+	}), nil
+}
+
+// loadAWSConfig resolves the SDK configuration. Region may be empty for
+// the chain's (AWS_REGION, the profile's region).
+func loadAWSConfig(ctx context.Context, ac *AccessConfig, region string, t tuning) (aws.Config, error) {
+	t = t.withDefaults()
+	attempts := DefaultMaxAttempts
+	if ac.MaxRetries > 0 {
+		attempts = ac.MaxRetries + 1
+	}
+	var base aws.HTTPClient = awshttpClient(ac.InsecureSkipTLSVerify)
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithHTTPClient(budgetedClient{next: base, tuning: t}),
+		awsconfig.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = attempts
+				o.MaxBackoff = t.maxBackoff
+				o.Backoff = retry.NewExponentialJitterBackoff(t.maxBackoff)
+				// The shared budget paces requests; the SDK's own retry
+				// quota would fail builds in a long throttling burst.
+				o.RateLimiter = ratelimit.None
+			})
+		}),
+	}
+	if region != "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	if ac.Profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(ac.Profile))
+	}
+	if ac.SharedCredentialsFile != "" {
+		opts = append(opts, awsconfig.WithSharedCredentialsFiles([]string{ac.SharedCredentialsFile}))
+	}
+	if ac.AccessKey != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(ac.AccessKey, ac.SecretKey, ac.Token)))
+	}
+	if ac.SkipMetadataAPICheck {
+		opts = append(opts, awsconfig.WithEC2IMDSClientEnableState(imds.ClientDisabled))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, errors.New("no AWS region: set region, AWS_REGION or a profile's region")
+	}
+	return cfg, nil
+}
+
+func awshttpClient(insecure bool) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if insecure {
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by insecure_skip_tls_verify
+	}
+	return &http.Client{Transport: tr}
+}
+
+// errorCode returns the EC2 error code of err, or "".
+func errorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// isNotFound reports whether err says the resource does not exist.
+func isNotFound(err error) bool {
+	c := errorCode(err)
+	return len(c) > 9 && c[len(c)-9:] == ".NotFound"
+}

@@ -1,0 +1,403 @@
+package amazon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bake-tool/bake/builder"
+	"github.com/bake-tool/bake/provisioners"
+)
+
+// info is what the build tells its provisioners about itself.
+func (b *Builder) info(s *state) provisioners.BuildInfo {
+	info := provisioners.BuildInfo{
+		RunID:         b.opts.RunID,
+		ID:            b.opts.BuildID,
+		Name:          b.name,
+		Type:          BuilderType,
+		Host:          s.host,
+		Port:          b.cfg.Port,
+		User:          b.cfg.Username,
+		Password:      b.cfg.Password,
+		SSHPublicKey:  s.publicKey,
+		SSHPrivateKey: string(s.privateKey),
+	}
+	if info.Port == 0 {
+		info.Port = 22
+	}
+	if t, n, ok := strings.Cut(b.name, "."); ok && t == BuilderType {
+		info.SourceName = n
+	}
+	return info
+}
+
+func (b *Builder) encrypt() bool { return b.cfg.EncryptBoot != nil && *b.cfg.EncryptBoot }
+
+func (b *Builder) sharing() bool {
+	c := b.cfg
+	return len(c.AMIUsers)+len(c.AMIGroups)+len(c.SnapshotUsers)+len(c.SnapshotGroups) > 0
+}
+
+// record notes an AMI this build registered, before waiting for it, so
+// that a failed build deregisters it whatever happens next.
+func (s *state) record(region, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.made = append(s.made, madeAMI{region: region, id: id})
+}
+
+// forget drops an AMI the build removed itself.
+func (s *state) forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.made = slices.DeleteFunc(s.made, func(m madeAMI) bool { return m.id == id })
+}
+
+// createAMI replaces the AMIs force_deregister allows to replace, makes
+// the AMI of the stopped instance, waits for it, and with encrypt_boot
+// replaces it by an encrypted copy.
+func (b *Builder) createAMI(ctx context.Context, s *state) error {
+	var old []madeAMI
+	for _, r := range b.regions() {
+		for _, id := range s.existing[r] {
+			old = append(old, madeAMI{region: r, id: id})
+		}
+	}
+	if len(old) > 0 {
+		s.ui.Say(fmt.Sprintf("deregistering %d AMIs named %q (force_deregister)", len(old), b.cfg.AMIName))
+		if err := b.deregister(ctx, old, b.cfg.ForceDeleteSnapshot); err != nil {
+			return fmt.Errorf("force_deregister: %w", err)
+		}
+		clear(s.existing)
+	}
+
+	name := b.cfg.AMIName
+	if b.encrypt() {
+		name = b.tempName() // the encrypted copy takes ami_name
+	}
+	in := &ec2.CreateImageInput{
+		InstanceId:          aws.String(s.instanceID),
+		Name:                aws.String(name),
+		BlockDeviceMappings: blockDevices(b.cfg.AMIBlockDeviceMappings),
+		TagSpecifications: []types.TagSpecification{
+			b.tagSpec(types.ResourceTypeImage, b.cfg.Tags),
+			b.tagSpec(types.ResourceTypeSnapshot, b.snapshotTags()),
+		},
+	}
+	if b.cfg.AMIDescription != "" {
+		in.Description = aws.String(b.cfg.AMIDescription)
+	}
+	out, err := s.ec2.CreateImage(ctx, in)
+	if err != nil {
+		return fmt.Errorf("create AMI %q from instance %s: %w", name, s.instanceID, err)
+	}
+	id := aws.ToString(out.ImageId)
+	s.record(b.cfg.Region, id)
+	s.ui.Say(fmt.Sprintf("created AMI %s in %s, waiting for it to be available", id, b.cfg.Region))
+	img, err := b.waitImage(ctx, s, s.ec2, b.cfg.Region, id)
+	if err != nil {
+		return err
+	}
+	if b.encrypt() {
+		enc, encImg, err := b.copyImage(ctx, s, s.ec2, b.cfg.Region, id, b.cfg.KMSKeyID)
+		if err != nil {
+			return fmt.Errorf("encrypt AMI %s: %w", id, err)
+		}
+		if err := b.deregister(ctx, []madeAMI{{region: b.cfg.Region, id: id}}, true); err != nil {
+			return fmt.Errorf("remove unencrypted AMI %s: %w", id, err)
+		}
+		s.forget(id)
+		id, img = enc, encImg
+	}
+	s.amis[b.cfg.Region] = id
+	s.snaps[b.cfg.Region] = snapshotIDs(img)
+	return nil
+}
+
+func (b *Builder) snapshotTags() map[string]string {
+	if len(b.cfg.SnapshotTags) > 0 {
+		return b.cfg.SnapshotTags
+	}
+	return b.cfg.Tags
+}
+
+func snapshotIDs(img types.Image) []string {
+	var ids []string
+	for _, m := range img.BlockDeviceMappings {
+		if m.Ebs != nil && m.Ebs.SnapshotId != nil {
+			ids = append(ids, *m.Ebs.SnapshotId)
+		}
+	}
+	return ids
+}
+
+// waitImage waits until the AMI is available and returns its description.
+func (b *Builder) waitImage(ctx context.Context, s *state, c ec2API, region, id string) (types.Image, error) {
+	var img types.Image
+	err := s.img.wait(ctx, "AMI "+id+" in "+region, func(ctx context.Context) (string, bool, error) {
+		out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+		if isNotFound(err) {
+			return "not yet visible", false, nil
+		}
+		if err != nil {
+			return "", false, err
+		}
+		if len(out.Images) == 0 {
+			return "not yet visible", false, nil
+		}
+		img = out.Images[0]
+		switch img.State {
+		case types.ImageStateAvailable:
+			return string(img.State), true, nil
+		case types.ImageStateFailed, types.ImageStateError, types.ImageStateInvalid, types.ImageStateDeregistered:
+			reason := ""
+			if img.StateReason != nil {
+				reason = ": " + aws.ToString(img.StateReason.Message)
+			}
+			return string(img.State), false, fmt.Errorf("AMI %s in %s is %s%s", id, region, img.State, reason)
+		}
+		return string(img.State), false, nil
+	})
+	return img, err
+}
+
+// copyImage copies the build region's AMI src into the region of c,
+// tagged and encrypted as configured, and waits for the copy.
+func (b *Builder) copyImage(ctx context.Context, s *state, c ec2API, region, src, kmsKey string) (string, types.Image, error) {
+	in := &ec2.CopyImageInput{
+		SourceRegion:  aws.String(b.cfg.Region),
+		SourceImageId: aws.String(src),
+		Name:          aws.String(b.cfg.AMIName),
+		TagSpecifications: []types.TagSpecification{
+			b.tagSpec(types.ResourceTypeImage, b.cfg.Tags),
+			b.tagSpec(types.ResourceTypeSnapshot, b.snapshotTags()),
+		},
+	}
+	if b.cfg.AMIDescription != "" {
+		in.Description = aws.String(b.cfg.AMIDescription)
+	}
+	if b.encrypt() {
+		in.Encrypted = aws.Bool(true)
+		if kmsKey != "" {
+			in.KmsKeyId = aws.String(kmsKey)
+		}
+	}
+	out, err := c.CopyImage(ctx, in)
+	if err != nil {
+		return "", types.Image{}, fmt.Errorf("copy AMI %s to %s: %w", src, region, err)
+	}
+	id := aws.ToString(out.ImageId)
+	s.record(region, id)
+	s.ui.Say(fmt.Sprintf("copying AMI %s to %s as %s", src, region, id))
+	img, err := b.waitImage(ctx, s, c, region, id)
+	return id, img, err
+}
+
+// copyAMI copies the AMI to every ami_regions region in parallel.
+func (b *Builder) copyAMI(ctx context.Context, s *state) error {
+	src := s.amis[b.cfg.Region]
+	g, gctx := errgroup.WithContext(ctx)
+	for _, r := range b.cfg.AMIRegions {
+		g.Go(func() error {
+			c, err := b.client(gctx, r)
+			if err != nil {
+				return err
+			}
+			id, img, err := b.copyImage(gctx, s, c, r, src, b.cfg.RegionKMSKeyIDs[r])
+			if err != nil {
+				return err
+			}
+			s.mu.Lock()
+			s.amis[r], s.snaps[r] = id, snapshotIDs(img)
+			s.mu.Unlock()
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// share grants launch permission on every AMI and create-volume
+// permission on its snapshots.
+func (b *Builder) share(ctx context.Context, s *state) error {
+	c := b.cfg
+	var launch []types.LaunchPermission
+	for _, u := range c.AMIUsers {
+		launch = append(launch, types.LaunchPermission{UserId: aws.String(u)})
+	}
+	for _, g := range c.AMIGroups {
+		launch = append(launch, types.LaunchPermission{Group: types.PermissionGroup(g)})
+	}
+	var volume []types.CreateVolumePermission
+	for _, u := range c.SnapshotUsers {
+		volume = append(volume, types.CreateVolumePermission{UserId: aws.String(u)})
+	}
+	for _, g := range c.SnapshotGroups {
+		volume = append(volume, types.CreateVolumePermission{Group: types.PermissionGroup(g)})
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, r := range b.regions() {
+		id, snaps := s.amis[r], s.snaps[r]
+		g.Go(func() error {
+			rc, err := b.client(gctx, r)
+			if err != nil {
+				return err
+			}
+			if len(launch) > 0 {
+				_, err := rc.ModifyImageAttribute(gctx, &ec2.ModifyImageAttributeInput{
+					ImageId:          aws.String(id),
+					LaunchPermission: &types.LaunchPermissionModifications{Add: launch},
+				})
+				if err != nil {
+					return fmt.Errorf("share AMI %s in %s: %w", id, r, err)
+				}
+			}
+			if len(volume) > 0 {
+				for _, sn := range snaps {
+					_, err := rc.ModifySnapshotAttribute(gctx, &ec2.ModifySnapshotAttributeInput{
+						SnapshotId:             aws.String(sn),
+						Attribute:              types.SnapshotAttributeNameCreateVolumePermission,
+						OperationType:          types.OperationTypeAdd,
+						CreateVolumePermission: &types.CreateVolumePermissionModifications{Add: volume},
+					})
+					if err != nil {
+						return fmt.Errorf("share snapshot %s in %s: %w", sn, r, err)
+					}
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// removeAMIs deregisters, after a failed or cancelled build, every AMI
+// the build registered (including one whose wait gave up) and deletes
+// their snapshots.
+func (b *Builder) removeAMIs(ctx context.Context, s *state) error {
+	if !builder.Failed(ctx) {
+		return nil
+	}
+	s.mu.Lock()
+	made := slices.Clone(s.made)
+	s.mu.Unlock()
+	regions := map[string]bool{}
+	for _, m := range made {
+		regions[m.region] = true
+	}
+	if err := b.deregister(ctx, made, true); err != nil {
+		return err
+	}
+	// Snapshots of an AMI that never listed them (a copy cut short) carry
+	// the build's tags.
+	var errs []error
+	for _, r := range sortedKeys(boolKeys(regions)) {
+		if err := b.sweepSnapshots(ctx, r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.made = nil
+	clear(s.amis)
+	s.mu.Unlock()
+	return nil
+}
+
+func boolKeys(m map[string]bool) map[string]string {
+	out := map[string]string{}
+	for k := range m {
+		out[k] = ""
+	}
+	return out
+}
+
+func (b *Builder) leftAMIs(s *state) string {
+	var lines []string
+	for _, m := range s.made {
+		lines = append(lines, fmt.Sprintf("AMI %s in %s and its snapshots: aws ec2 deregister-image --region %s --image-id %s --delete-associated-snapshots",
+			m.id, m.region, m.region, m.id))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// deregister deregisters the AMIs and, with snapshots, deletes the
+// snapshots they list.
+func (b *Builder) deregister(ctx context.Context, amis []madeAMI, snapshots bool) error {
+	var errs []error
+	for _, m := range amis {
+		c, err := b.client(ctx, m.region)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var snaps []string
+		if snapshots {
+			out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{m.id}})
+			switch {
+			case isNotFound(err):
+				continue
+			case err != nil:
+				errs = append(errs, fmt.Errorf("describe AMI %s in %s: %w", m.id, m.region, err))
+			default:
+				for _, img := range out.Images {
+					snaps = append(snaps, snapshotIDs(img)...)
+				}
+			}
+		}
+		err = b.retryCleanup(ctx, func(ctx context.Context) error {
+			_, err := c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(m.id)})
+			return err
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("deregister AMI %s in %s: %w", m.id, m.region, err))
+			continue
+		}
+		for _, sn := range snaps {
+			if err := b.deleteSnapshot(ctx, c, m.region, sn); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (b *Builder) deleteSnapshot(ctx context.Context, c ec2API, region, id string) error {
+	err := b.retryCleanup(ctx, func(ctx context.Context) error {
+		_, err := c.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(id)})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete snapshot %s in %s: %w", id, region, err)
+	}
+	return nil
+}
+
+// sweepSnapshots deletes the snapshots in region that carry this build's
+// tags.
+func (b *Builder) sweepSnapshots(ctx context.Context, region string) error {
+	c, err := b.client(ctx, region)
+	if err != nil {
+		return err
+	}
+	out, err := c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: b.runFilters()})
+	if err != nil {
+		return fmt.Errorf("look for this build's snapshots in %s: %w", region, err)
+	}
+	var errs []error
+	for _, sn := range out.Snapshots {
+		if err := b.deleteSnapshot(ctx, c, region, aws.ToString(sn.SnapshotId)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
