@@ -57,6 +57,10 @@ type StepEvent struct {
 	Err     error
 	Elapsed time.Duration
 	Detail  string // for "left": what remains and how to remove it
+	// AfterFailure marks cleanup events of a build that failed or was
+	// cancelled, which the user wants to see; routine cleanups after a
+	// success are not worth a line of output.
+	AfterFailure bool
 }
 
 // Options are the run-wide settings every builder's step runner follows.
@@ -201,11 +205,11 @@ func cleanup[S any](ctx context.Context, opts Options, steps []Step[S], state *S
 		}
 		t0 := time.Now()
 		if err := st.Cleanup(cctx, state); err != nil {
-			emit(StepEvent{Step: st.Name, Phase: "cleanup-failed", Err: err, Elapsed: time.Since(t0)})
+			emit(StepEvent{Step: st.Name, Phase: "cleanup-failed", Err: err, Elapsed: time.Since(t0), AfterFailure: runErr != nil})
 			errs = append(errs, fmt.Errorf("clean up after %s: %w", st.Name, err))
 			continue
 		}
-		emit(StepEvent{Step: st.Name, Phase: "cleanup", Elapsed: time.Since(t0)})
+		emit(StepEvent{Step: st.Name, Phase: "cleanup", Elapsed: time.Since(t0), AfterFailure: runErr != nil})
 	}
 	return errors.Join(errs...)
 }

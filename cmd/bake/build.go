@@ -175,12 +175,17 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	go func() {
 		n := 0
 		for sig := range sigs {
+			_ = sig
 			n++
 			switch n {
 			case 1:
 				close(interrupted)
-				emit(engine.Event{Type: engine.EventMessage, Message: fmt.Sprintf("%s received: stopping builds and cleaning up (press Ctrl-C again to hurry cleanup)", sig)})
-				cancelRun(fmt.Errorf("interrupted by %s", sig))
+				name := "SIGINT"
+				if sig == syscall.SIGTERM {
+					name = "SIGTERM"
+				}
+				emit(engine.Event{Type: engine.EventMessage, Message: name + " received: stopping builds and cleaning up (press Ctrl-C again to hurry cleanup)"})
+				cancelRun(fmt.Errorf("interrupted (%s)", name))
 			case 2:
 				emit(engine.Event{Type: engine.EventMessage, Message: "second interrupt: cleanups get 5 more seconds; anything not removed by then is listed"})
 				time.AfterFunc(5*time.Second, cancelCleanup)

@@ -33,10 +33,11 @@ type humanRenderer struct {
 	timestamp bool
 	colors    map[string]string
 	width     int
+	lastErr   map[string]string
 }
 
 func newHumanRenderer(w io.Writer, color, timestamp bool, builds []string) *humanRenderer {
-	h := &humanRenderer{w: w, color: color, timestamp: timestamp, colors: map[string]string{}}
+	h := &humanRenderer{w: w, color: color, timestamp: timestamp, colors: map[string]string{}, lastErr: map[string]string{}}
 	for i, b := range builds {
 		h.colors[b] = palette[i%len(palette)]
 		h.width = max(h.width, len(b))
@@ -87,11 +88,22 @@ func (h *humanRenderer) event(e engine.Event) {
 	case engine.EventStepStarted:
 		h.line(e.Build, "==>", e.Step+"...", false)
 	case engine.EventStepFailed:
-		h.line(e.Build, "==>", fmt.Sprintf("%s failed: %s", e.Step, e.Error), true)
+		// An outer step fails with its inner step's error: say it once.
+		h.mu.Lock()
+		last := h.lastErr[e.Build]
+		h.lastErr[e.Build] = e.Error
+		h.mu.Unlock()
+		if last != "" && strings.Contains(e.Error, last) {
+			h.line(e.Build, "==>", e.Step+" failed", true)
+		} else {
+			h.line(e.Build, "==>", fmt.Sprintf("%s failed: %s", e.Step, e.Error), true)
+		}
 	case engine.EventCleanup:
+		// Cleanups after a success are routine; after a failure or an
+		// interrupt the user wants to see what was removed.
 		if e.Error != "" {
 			h.line(e.Build, "==>", e.Message+": "+e.Error, true)
-		} else {
+		} else if e.Status != "" {
 			h.line(e.Build, "==>", e.Message, false)
 		}
 	case engine.EventLeft:
@@ -121,7 +133,11 @@ type jsonRenderer struct {
 	enc *json.Encoder
 }
 
-func newJSONRenderer(w io.Writer) *jsonRenderer { return &jsonRenderer{enc: json.NewEncoder(w)} }
+func newJSONRenderer(w io.Writer) *jsonRenderer {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // "<sensitive>" stays readable for jq and grep
+	return &jsonRenderer{enc: enc}
+}
 
 func (j *jsonRenderer) event(e engine.Event) {
 	j.mu.Lock()

@@ -175,6 +175,7 @@ type jobRun struct {
 	step      string
 	stepStart time.Time
 	left      []string
+	cleanups  int
 }
 
 func (r *jobRun) setStep(name string) {
@@ -212,6 +213,12 @@ func runJob(ctx context.Context, job *Job, opts Options, sink Sink) Result {
 		res.Status = StatusCancelled
 	default:
 		res.Status = StatusFailed
+	}
+	if res.Status == StatusCancelled {
+		r.mu.Lock()
+		n := r.cleanups
+		r.mu.Unlock()
+		r.emit(Event{Type: EventMessage, Message: fmt.Sprintf("cancelled: stopped running commands and ran %d cleanup step(s)", n)})
 	}
 	fin := Event{Type: EventBuildFinished, Status: res.Status, Elapsed: res.Finished.Sub(res.Started).Seconds()}
 	if err != nil {
@@ -287,6 +294,9 @@ func (r *jobRun) stepEvent(e builder.StepEvent) {
 	case "cleanup":
 		ev.Type = EventCleanup
 		ev.Message = "cleaned up after " + e.Step
+		r.mu.Lock()
+		r.cleanups++
+		r.mu.Unlock()
 	case "cleanup-failed":
 		ev.Type = EventCleanup
 		ev.Message = "cleanup after " + e.Step + " failed"
@@ -300,6 +310,9 @@ func (r *jobRun) stepEvent(e builder.StepEvent) {
 	}
 	if e.Err != nil {
 		ev.Error = r.errText(e.Err)
+	}
+	if e.AfterFailure && ev.Type == EventCleanup {
+		ev.Status = StatusFailed
 	}
 	r.emit(ev)
 }
@@ -415,16 +428,18 @@ func (r *jobRun) runProvisioner(ctx context.Context, comm provisioners.Communica
 }
 
 func (r *jobRun) provisionOnce(ctx context.Context, prov provisioners.Provisioner, comm provisioners.Communicator, info provisioners.BuildInfo, p *ProvisionerStep) error {
+	var timedOut error
 	if p.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, p.Timeout, fmt.Errorf("timed out after %s (timeout)", p.Timeout))
+		timedOut = fmt.Errorf("timed out after %s (timeout)", p.Timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, p.Timeout, timedOut)
 		defer cancel()
 	}
 	err := prov.Provision(ctx, r.ui, comm, info)
 	r.ui.flush()
-	if err != nil && ctx.Err() != nil && context.Cause(ctx) != ctx.Err() {
-		// Say why the context ended (the provisioner's timeout).
-		return fmt.Errorf("%w: %w", context.Cause(ctx), err)
+	if err != nil && timedOut != nil && context.Cause(ctx) == timedOut {
+		// Say why the provisioner stopped: its own timeout.
+		return fmt.Errorf("%w: %w", timedOut, err)
 	}
 	return err
 }
