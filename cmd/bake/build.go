@@ -293,6 +293,9 @@ func printSummary(w io.Writer, results []engine.Result, r *engine.Redactor, colo
 			for _, l := range res.Left {
 				fmt.Fprintf(w, "    left in place: %s\n", r.String(l))
 			}
+			for _, l := range res.Remaining {
+				fmt.Fprintf(w, "    may remain (cleanup failed): %s\n", r.String(l))
+			}
 		}
 	}
 }

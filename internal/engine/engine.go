@@ -87,6 +87,9 @@ type Result struct {
 	Artifacts []*artifacts.Artifact
 	// Left lists what -on-error=abort left in place.
 	Left []string
+	// Remaining lists the cleanups that failed (or were cut short by a
+	// second interrupt), each naming what may remain.
+	Remaining []string
 }
 
 // Options are the run-wide settings of Run.
@@ -175,6 +178,7 @@ type jobRun struct {
 	step      string
 	stepStart time.Time
 	left      []string
+	remaining []string
 	cleanups  int
 }
 
@@ -205,6 +209,7 @@ func runJob(ctx context.Context, job *Job, opts Options, sink Sink) Result {
 	res.Finished = time.Now()
 	res.Artifacts = arts
 	res.Left = r.left
+	res.Remaining = r.remaining
 	res.Err = err
 	switch {
 	case err == nil:
@@ -300,6 +305,9 @@ func (r *jobRun) stepEvent(e builder.StepEvent) {
 	case "cleanup-failed":
 		ev.Type = EventCleanup
 		ev.Message = "cleanup after " + e.Step + " failed"
+		r.mu.Lock()
+		r.remaining = append(r.remaining, e.Step+": "+r.errText(e.Err))
+		r.mu.Unlock()
 	case "left":
 		ev.Type = EventLeft
 		r.mu.Lock()
