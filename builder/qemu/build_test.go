@@ -220,3 +220,42 @@ ssh_timeout      = "20s"
 	}
 	assertNoLeftovers(t, runID, outDir)
 }
+
+// TestShutdownForced: without a communicator the build presses the power
+// button; a guest that ignores it (here: its kernel panicked) is stopped
+// by force after shutdown_timeout, with a warning, and the disk is still
+// converted once qemu has exited.
+func TestShutdownForced(t *testing.T) {
+	g := fixture(t)
+	outDir := filepath.Join(t.TempDir(), "out")
+	src := strings.Replace(guestSrc(g, g.Disk, outDir, `
+use_backing_file = true
+communicator     = "none"
+shutdown_timeout = "3s"
+format           = "qcow2"
+`), "quiet", "init=/bin/false", 1)
+	src = strings.Replace(src, `ssh_username     = "root"`, "", 1)
+	b, runID := newBuilder(t, src, builder.Options{})
+	ui := newUI(t)
+	t0 := time.Now()
+	art, err := b.Build(context.Background(), ui, func(_ context.Context, comm provisioners.Communicator, _ provisioners.BuildInfo) error {
+		if comm != nil {
+			return fmt.Errorf("communicator %T with communicator = none", comm)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	t.Logf("took %s", time.Since(t0).Round(time.Second))
+	text := ui.text()
+	for _, want := range []string{"power-button press", "error: qemu did not exit within 3s (shutdown_timeout)", "stopping it by force"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if img := qemuInfo(t, art.ID); img.Format != "qcow2" {
+		t.Errorf("output %+v", img)
+	}
+	assertNoLeftovers(t, runID, "")
+}

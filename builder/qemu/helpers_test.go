@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/internal/configtest"
@@ -180,3 +182,7 @@ func assertNoLeftovers(t *testing.T, runID, outDir string) {
 		}
 	}
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func sleepMs(ms int) { time.Sleep(time.Duration(ms) * time.Millisecond) }

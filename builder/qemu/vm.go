@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -42,8 +43,8 @@ func startVM(ctx context.Context, binary string, argv []string, qmp string) (*vm
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = stopGrace
 	if err := cmd.Start(); err != nil {
-		if errors.Is(err, exec.ErrNotFound) {
-			return nil, fmt.Errorf("start qemu: %s is not installed (Debian: qemu-system-x86): %w", binary, err)
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("start qemu: %s not found (qemu_binary; Debian's package is qemu-system-x86): %w", binary, err)
 		}
 		return nil, fmt.Errorf("start qemu: %w", err)
 	}
