@@ -272,7 +272,7 @@ func (b *Builder) artifact(s *state) *artifacts.Artifact {
 			made = append(made, madeAMI{region: r, id: id})
 		}
 	}
-	art.Destroy = func(ctx context.Context) error { return b.deregister(ctx, made, false) }
+	art.Destroy = func(ctx context.Context) error { return b.deregister(ctx, made, true) }
 	return art
 }
 

@@ -2,7 +2,6 @@ package amazon
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
@@ -156,9 +156,13 @@ func loadAWSConfig(ctx context.Context, ac *AccessConfig, region string, t tunin
 	if ac.MaxRetries > 0 {
 		attempts = ac.MaxRetries + 1
 	}
-	var base aws.HTTPClient = awshttpClient(ac.InsecureSkipTLSVerify)
 	opts := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithHTTPClient(budgetedClient{next: base, tuning: t}),
+		// A buildable client, so that AWS_CA_BUNDLE still applies.
+		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			if ac.InsecureSkipTLSVerify {
+				tr.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // asked for by insecure_skip_tls_verify
+			}
+		})),
 		awsconfig.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = attempts
@@ -189,18 +193,11 @@ func loadAWSConfig(ctx context.Context, ac *AccessConfig, region string, t tunin
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
+	cfg.HTTPClient = budgetedClient{next: cfg.HTTPClient, tuning: t}
 	if cfg.Region == "" {
 		return aws.Config{}, errors.New("no AWS region: set region, AWS_REGION or a profile's region")
 	}
 	return cfg, nil
-}
-
-func awshttpClient(insecure bool) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if insecure {
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by insecure_skip_tls_verify
-	}
-	return &http.Client{Transport: tr}
 }
 
 // errorCode returns the EC2 error code of err, or "".

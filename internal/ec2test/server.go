@@ -245,11 +245,16 @@ func (s *Server) Calls() []Call {
 	return append([]Call(nil), s.calls...)
 }
 
-// MaxCallsIn returns the largest number of calls the server received in
-// any window of length d: MaxCallsIn(time.Second) is the peak calls per
-// second.
-func (s *Server) MaxCallsIn(d time.Duration) int {
-	calls := s.Calls()
+// MaxCallsIn returns the largest number of calls the server received for
+// region (every region when empty) in any window of length d:
+// MaxCallsIn(time.Second, "") is the peak calls per second.
+func (s *Server) MaxCallsIn(d time.Duration, region string) int {
+	var calls []Call
+	for _, c := range s.Calls() {
+		if region == "" || c.Region == region {
+			calls = append(calls, c)
+		}
+	}
 	best, j := 0, 0
 	for i := range calls {
 		for calls[i].Time.Sub(calls[j].Time) >= d {

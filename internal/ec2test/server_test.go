@@ -224,7 +224,7 @@ func TestFaults(t *testing.T) {
 	if codes[0] != "" || codes[1] != "RequestLimitExceeded" || codes[2] != "RequestLimitExceeded" || codes[3] != "" {
 		t.Fatalf("codes %q", codes)
 	}
-	if got := s.MaxCallsIn(time.Minute); got != 4 {
+	if got := s.MaxCallsIn(time.Minute, ""); got != 4 {
 		t.Fatalf("MaxCallsIn = %d", got)
 	}
 	// Region from the credential scope.
