@@ -201,7 +201,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	prompt := &prompter{in: env.stdin, out: env.stderr}
 	if onError == builder.OnErrorAsk {
-		if !isTerminal(env.stdin) && !hasEnv(env.environ, "BAKE_ASK_NO_TTY") {
+		if !isTerminal(env.stdin) {
 			fmt.Fprintln(env.stderr, "bake build: -on-error=ask needs a terminal on stdin; failing builds will be cleaned up")
 		} else {
 			opts.Ask = prompt.ask
@@ -338,27 +338,35 @@ func writeRunManifest(path, template string, plan *templates.Plan, runID string,
 
 // prompter serialises questions on the terminal between parallel builds.
 type prompter struct {
-	mu  sync.Mutex
-	in  io.Reader
-	out io.Writer
-	rd  *bufio.Reader
+	mu      sync.Mutex
+	in      io.Reader
+	out     io.Writer
+	rd      *bufio.Reader
+	pending chan lineResult // a read still waiting for input after a cancel
 }
 
+type lineResult struct {
+	s   string
+	err error
+}
+
+// readLine reads one line, or gives up when ctx ends; a read that was
+// given up on is picked up by the next call rather than raced.
 func (p *prompter) readLine(ctx context.Context) (string, error) {
 	if p.rd == nil {
 		p.rd = bufio.NewReader(p.in)
 	}
-	type res struct {
-		s   string
-		err error
+	if p.pending == nil {
+		ch := make(chan lineResult, 1)
+		go func() {
+			s, err := p.rd.ReadString('\n')
+			ch <- lineResult{strings.TrimSpace(s), err}
+		}()
+		p.pending = ch
 	}
-	ch := make(chan res, 1)
-	go func() {
-		s, err := p.rd.ReadString('\n')
-		ch <- res{strings.TrimSpace(s), err}
-	}()
 	select {
-	case r := <-ch:
+	case r := <-p.pending:
+		p.pending = nil
 		return r.s, r.err
 	case <-ctx.Done():
 		return "", ctx.Err()
