@@ -92,6 +92,7 @@ func functions(fsys fileSystem, workDir string, now time.Time, env []string) map
 		"abspath": strFunc(files.abspath), "basename": strFunc(func(s string) (string, error) { return filepath.Base(s), nil }),
 		"dirname": strFunc(func(s string) (string, error) { return filepath.Dir(s), nil }),
 		"file":    strFunc(files.file), "fileexists": files.existsFunc(), "fileset": files.filesetFunc(),
+		"filebase64": strFunc(files.filebase64),
 		"pathexpand": strFunc(files.pathexpand), "env": strFunc(files.getenv),
 		// date and time
 		"formatdate": stdlib.FormatDateFunc, "timeadd": stdlib.TimeAddFunc,
@@ -457,6 +458,15 @@ func (f fileFuncs) file(p string) (string, error) {
 		return "", fmt.Errorf("%s is not valid UTF-8; use filebase64 for binary files", p)
 	}
 	return string(b), nil
+}
+
+// filebase64 returns a file's bytes, base64-encoded, for binary files.
+func (f fileFuncs) filebase64(p string) (string, error) {
+	b, err := f.fs.readFile(f.resolve(p))
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", p, unwrapPath(err))
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
 }
 
 func unwrapPath(err error) error {

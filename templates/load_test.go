@@ -365,6 +365,7 @@ func TestFunctions(t *testing.T) {
 		"basename(\"/a/b\")":                          `"b"`,
 		"dirname(\"/a/b\")":                           `"/a"`,
 		"file(\"dir/a.txt\")":                         `"hello"`,
+		"filebase64(\"dir/a.txt\")":                   `"aGVsbG8="`,
 		"fileexists(\"dir/nope\")":                    `false`,
 		"fileset(\"dir\", \"**/*.txt\")":              `["a.txt","sub/b.txt"]`,
 		"pathexpand(\"~/x\")":                         `"/home/u/x"`,
