@@ -74,7 +74,11 @@ disk_compression = true
 ssh_timeout      = "4m"
 shutdown_command = "poweroff"
 shutdown_timeout = "2m"
+http_content     = { "/greeting" = "served by bake" }
 `), builder.Options{})
+	// The guest learns the HTTP server's address from its kernel command
+	// line, written with Packer's {{ .HTTPIP }}:{{ .HTTPPort }}.
+	b.cfg.QemuArgs[2][1] += " bake.http={{ .HTTPIP }}:{{ .HTTPPort }}"
 	ui := newUI(t)
 	const uploaded = "hello from the build host\n"
 	var info provisioners.BuildInfo
@@ -94,6 +98,16 @@ shutdown_timeout = "2m"
 		}
 		if !strings.HasPrefix(got, uploaded+"600\n") {
 			return fmt.Errorf("uploaded file reads %q", got)
+		}
+		got, err = run(ctx, t, comm, `addr=$(sed -n 's/.*bake\.http=\([^ ]*\).*/\1/p' /proc/cmdline)
+exec 3<>/dev/tcp/${addr%:*}/${addr#*:}
+printf 'GET /greeting HTTP/1.0\r\n\r\n' >&3
+tail -n 1 <&3`)
+		if err != nil {
+			return err
+		}
+		if got != "served by bake" {
+			return fmt.Errorf("the guest got %q from the HTTP server", got)
 		}
 		status, err := comm.Run(ctx, &provisioners.Cmd{Command: "exit 3"})
 		if err != nil || status != 3 {

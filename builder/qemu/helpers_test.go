@@ -32,7 +32,7 @@ var (
 // fixture returns the cached test guest, building it on first use (about
 // 90 s). It skips the test when qemu or root is missing; BAKE_QEMU_FIXTURE
 // may name a ready fixture directory.
-func fixture(t *testing.T) guest {
+func fixture(t testing.TB) guest {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("boots a qemu guest; skipped with -short")
@@ -70,13 +70,13 @@ func fixture(t *testing.T) guest {
 
 // testUI is a provisioners.UI that logs to the test and keeps every line.
 type testUI struct {
-	t  *testing.T
+	t  testing.TB
 	mu sync.Mutex
 	// lines are "say: ...", "error: ...", "out: ..." entries.
 	lines []string
 }
 
-func newUI(t *testing.T) *testUI { return &testUI{t: t} }
+func newUI(t testing.TB) *testUI { return &testUI{t: t} }
 
 func (u *testUI) add(kind, msg string) {
 	u.mu.Lock()
@@ -110,7 +110,7 @@ func (w uiWriter) Write(p []byte) (int, error) {
 
 // newBuilder prepares the HCL body src as a qemu source named "test" and
 // returns its builder with a fresh run id, and that id.
-func newBuilder(t *testing.T, src string, opts builder.Options) (*Builder, string) {
+func newBuilder(t testing.TB, src string, opts builder.Options) (*Builder, string) {
 	t.Helper()
 	cfg := new(Config)
 	configtest.MustPrepare(t, "qemu", src, cfg)
@@ -128,7 +128,7 @@ func newBuilder(t *testing.T, src string, opts builder.Options) (*Builder, strin
 }
 
 // fileSHA256 hashes a file.
-func fileSHA256(t *testing.T, path string) string {
+func fileSHA256(t testing.TB, path string) string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -144,7 +144,7 @@ func fileSHA256(t *testing.T, path string) string {
 
 // copyBase copies the fixture's disk into dir, so that a bug cannot
 // damage the shared cache.
-func copyBase(t *testing.T, disk, dir string) string {
+func copyBase(t testing.TB, disk, dir string) string {
 	t.Helper()
 	dst := filepath.Join(dir, "base.qcow2")
 	if out, err := exec.Command("cp", "--sparse=always", disk, dst).CombinedOutput(); err != nil {
@@ -155,7 +155,7 @@ func copyBase(t *testing.T, disk, dir string) string {
 
 // assertNoLeftovers checks that no process, temporary directory or
 // output directory of the run remains.
-func assertNoLeftovers(t *testing.T, runID, outDir string) {
+func assertNoLeftovers(t testing.TB, runID, outDir string) {
 	t.Helper()
 	if out, err := exec.Command("pgrep", "-af", runID).Output(); err == nil {
 		var procs []string

@@ -1,0 +1,143 @@
+package qemu
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bake-tool/bake/builder"
+	"github.com/bake-tool/bake/provisioners"
+)
+
+// BenchmarkBootToSSH compares the time from qemu's start to a usable SSH
+// connection in a bake build with the bare work: the same qemu command
+// line started by hand, polled every 100 ms for the SSH banner. Run with
+// -benchtime=1x: each iteration boots the guest twice, one at a time.
+func BenchmarkBootToSSH(b *testing.B) {
+	g := fixture(b)
+	var bare, baked time.Duration
+	for range b.N {
+		// bake
+		outDir := filepath.Join(b.TempDir(), "out")
+		bd, _ := newBuilder(b, guestSrc(g, g.Disk, outDir, "use_backing_file = true\nskip_compaction = true\n"), builder.Options{})
+		var start, ready time.Time
+		var argv []string
+		opts := bd.opts
+		opts.Event = func(e builder.StepEvent) {
+			if e.Step == "start qemu" && e.Phase == "start" {
+				start = time.Now()
+			}
+		}
+		bd.opts = opts
+		_, err := bd.Build(context.Background(), newUI(b), func(_ context.Context, comm provisioners.Communicator, _ provisioners.BuildInfo) error {
+			ready = time.Now()
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		baked += ready.Sub(start)
+
+		// bare: the same kind of command line, by hand.
+		dir := b.TempDir()
+		work := filepath.Join(dir, "work.qcow2")
+		if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", g.Disk, work).CombinedOutput(); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+		seedDir := filepath.Join(dir, "cd")
+		os.MkdirAll(seedDir, 0o755)
+		os.WriteFile(filepath.Join(seedDir, "user-data"), []byte(userData("root", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenchmarkOnlyKeyxxxxxxxxxxxxxxxxxxxxxxxxxxx x")), 0o644)
+		os.WriteFile(filepath.Join(seedDir, "meta-data"), []byte(metaData("bench")), 0o644)
+		seed := filepath.Join(dir, "seed.iso")
+		if err := makeISO(context.Background(), seed, "cidata", seedDir); err != nil {
+			b.Fatal(err)
+		}
+		port, err := portAllocator{}.Take(DefaultHostPortMin, DefaultHostPortMax, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		port.Unlisten()
+		argv = []string{"-machine", "pc", "-accel", "tcg", "-smp", "1", "-m", "768M", "-display", "none",
+			"-drive", "file=" + work + ",format=qcow2,if=virtio", "-drive", "file=" + seed + ",media=cdrom,readonly=on",
+			"-netdev", "user,id=n,hostfwd=tcp:127.0.0.1:" + strconv.Itoa(port.Port) + "-:22", "-device", "virtio-net,netdev=n",
+			"-serial", "file:" + filepath.Join(dir, "console.log"),
+			"-kernel", g.Kernel, "-initrd", g.Initrd, "-append", "root=LABEL=bakeroot rw console=ttyS0 quiet"}
+		t0 := time.Now()
+		cmd := exec.Command(DefaultQemuBinary, argv...)
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port.Port))
+		for {
+			if probeBanner(context.Background(), addr, 22) == nil {
+				break
+			}
+			if time.Since(t0) > 5*time.Minute {
+				b.Fatal("bare guest never answered")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		bare += time.Since(t0)
+		cmd.Process.Kill()
+		cmd.Wait()
+		port.Release()
+	}
+	n := float64(b.N)
+	b.ReportMetric(bare.Seconds()/n, "bare-s/op")
+	b.ReportMetric(baked.Seconds()/n, "bake-s/op")
+	b.ReportMetric(100*(baked.Seconds()-bare.Seconds())/bare.Seconds(), "overhead-%")
+}
+
+// BenchmarkConvert compares bake's convert step (qemu-img convert, the
+// rename into place and the sha256 of the output) with a bare qemu-img
+// convert of the same disk. Set BAKE_BENCH_COMPRESS=1 for -c.
+func BenchmarkConvert(b *testing.B) {
+	g := fixture(b)
+	compress := os.Getenv("BAKE_BENCH_COMPRESS") == "1"
+	var bare, baked time.Duration
+	for range b.N {
+		dir := b.TempDir()
+		args := []string{"convert", "-f", "qcow2", "-O", "qcow2"}
+		if compress {
+			args = append(args, "-c")
+		}
+		t0 := time.Now()
+		if out, err := exec.Command("qemu-img", append(args, g.Disk, filepath.Join(dir, "bare.qcow2"))...).CombinedOutput(); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+		bare += time.Since(t0)
+		os.Remove(filepath.Join(dir, "bare.qcow2"))
+
+		src := "iso_url = \"" + g.Disk + "\"\niso_checksum = \"none\"\ndisk_image = true\nssh_username = \"root\"\noutput_directory = \"" + dir + "\"\n"
+		if compress {
+			src += "disk_compression = true\n"
+		}
+		bd, _ := newBuilder(b, src, builder.Options{})
+		s := &state{ui: newUI(b), outDir: dir, work: g.Disk, accel: "tcg"}
+		// convert reads s.work; keep the fixture in place by linking it.
+		s.work = filepath.Join(dir, "work.qcow2")
+		if err := os.Link(g.Disk, s.work); err != nil {
+			if out, err := exec.Command("cp", "--sparse=always", g.Disk, s.work).CombinedOutput(); err != nil {
+				b.Fatalf("%v: %s", err, out)
+			}
+		}
+		t0 = time.Now()
+		if err := bd.convert(context.Background(), s); err != nil {
+			b.Fatal(err)
+		}
+		baked += time.Since(t0)
+		if !strings.HasPrefix(s.art.Items[0].Digest, "sha256:") {
+			b.Fatal("no digest")
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(bare.Seconds()/n, "bare-s/op")
+	b.ReportMetric(baked.Seconds()/n, "bake-s/op")
+	b.ReportMetric(100*(baked.Seconds()-bare.Seconds())/bare.Seconds(), "overhead-%")
+}
