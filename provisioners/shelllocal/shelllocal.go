@@ -197,22 +197,36 @@ func (p *Provisioner) scripts() ([]local, func(), error) {
 	if ext != "" && !strings.HasPrefix(ext, ".") {
 		ext = "." + ext
 	}
-	f, err := os.CreateTemp("", "bake-shell-local-*"+ext)
+	path, err := writeScript(ext, script.Inline(shebang, lines))
+	if path != "" {
+		temps = append(temps, path)
+	}
 	if err != nil {
 		return nil, cleanup, fmt.Errorf("write %s to a temporary script: %w", name, err)
 	}
-	temps = append(temps, f.Name())
-	_, err = f.Write(script.Inline(shebang, lines))
+	return []local{{name: name, path: path}}, cleanup, nil
+}
+
+// writeScript writes an executable temporary script. It holds
+// syscall.ForkLock while the file is open for writing: a process forked by
+// another build in that window would inherit the writable descriptor until
+// its exec, and executing the script meanwhile fails with "text file busy"
+// (seen with 50 parallel builds).
+func writeScript(ext string, content []byte) (string, error) {
+	syscall.ForkLock.Lock()
+	defer syscall.ForkLock.Unlock()
+	f, err := os.CreateTemp("", "bake-shell-local-*"+ext)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(content)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
 		err = os.Chmod(f.Name(), 0o700)
 	}
-	if err != nil {
-		return nil, cleanup, fmt.Errorf("write %s to a temporary script: %w", name, err)
-	}
-	return []local{{name: name, path: f.Name()}}, cleanup, nil
+	return f.Name(), err
 }
 
 // exec runs argv in its own process group with output streamed to ui and

@@ -210,3 +210,23 @@ func TestPostProcessor(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// TestManyInParallel runs inline scripts from many goroutines at once: a
+// script written while another goroutine forks must not fail to execute
+// with "text file busy" (it did with 50 parallel builds).
+func TestManyInParallel(t *testing.T) {
+	cfg := prepare(t, `inline = ["true"]`)
+	errs := make(chan error, 64)
+	for i := 0; i < cap(errs); i++ {
+		go func() { errs <- shelllocal.New(cfg).Provision(t.Context(), testui.New(t), nil, info) }()
+	}
+	var failed []error
+	for i := 0; i < cap(errs); i++ {
+		if err := <-errs; err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) > 0 {
+		t.Fatalf("%d of %d runs failed, first: %v", len(failed), cap(errs), failed[0])
+	}
+}
