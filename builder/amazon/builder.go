@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -170,12 +172,27 @@ func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Ho
 		}
 	}
 	if err := builder.RunSteps(ctx, b.opts, ui, s, steps); err != nil {
+		// Steps that all succeeded followed by a failed cleanup still fail
+		// the build, which then returns no artifact: its AMIs would be
+		// orphans, so they go too.
+		if len(s.made) > 0 && b.opts.OnError != builder.OnErrorAbort && b.opts.OnError != builder.OnErrorCleanupProv {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cleanupTimeout())
+			defer cancel()
+			err = errors.Join(err, b.removeMade(cctx, s))
+		}
 		return nil, err
 	}
 	if b.cfg.SkipCreateAMI {
 		return nil, nil
 	}
 	return b.artifact(s), nil
+}
+
+func (b *Builder) cleanupTimeout() time.Duration {
+	if b.opts.CleanupTimeout > 0 {
+		return b.opts.CleanupTimeout
+	}
+	return 5 * time.Minute
 }
 
 // regions returns the build region followed by ami_regions.

@@ -95,7 +95,9 @@ func (b *Builder) createAMI(ctx context.Context, s *state) error {
 	if b.cfg.AMIDescription != "" {
 		in.Description = aws.String(b.cfg.AMIDescription)
 	}
-	out, err := s.ec2.CreateImage(ctx, in)
+	cctx, cancel := creating(ctx)
+	out, err := s.ec2.CreateImage(cctx, in)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("create AMI %q from instance %s: %w", name, s.instanceID, err)
 	}
@@ -190,7 +192,9 @@ func (b *Builder) copyImage(ctx context.Context, s *state, c ec2API, region, src
 			in.KmsKeyId = aws.String(kmsKey)
 		}
 	}
-	out, err := c.CopyImage(ctx, in)
+	cctx, cancel := creating(ctx)
+	out, err := c.CopyImage(cctx, in)
+	cancel()
 	if err != nil {
 		return "", types.Image{}, fmt.Errorf("copy AMI %s to %s: %w", src, region, err)
 	}
@@ -285,20 +289,42 @@ func (b *Builder) removeAMIs(ctx context.Context, s *state) error {
 	if !builder.Failed(ctx) {
 		return nil
 	}
+	return b.removeMade(ctx, s)
+}
+
+// removeMade deregisters every AMI the build registered and deletes their
+// snapshots.
+func (b *Builder) removeMade(ctx context.Context, s *state) error {
 	s.mu.Lock()
 	made := slices.Clone(s.made)
 	s.mu.Unlock()
-	regions := map[string]bool{}
-	for _, m := range made {
-		regions[m.region] = true
+	// An AMI whose create call was cut short (a parallel copy cancelled in
+	// flight) was never recorded; it carries the build's tags.
+	var errs []error
+	for _, r := range b.regions() {
+		c, err := b.client(ctx, r)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}, Filters: b.runFilters()})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("look for this build's AMIs in %s: %w", r, err))
+			continue
+		}
+		for _, img := range out.Images {
+			m := madeAMI{region: r, id: aws.ToString(img.ImageId)}
+			if !slices.Contains(made, m) {
+				made = append(made, m)
+			}
+		}
 	}
 	if err := b.deregister(ctx, made, true); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	// Snapshots of an AMI that never listed them (a copy cut short) carry
-	// the build's tags.
-	var errs []error
-	for _, r := range sortedKeys(boolKeys(regions)) {
+	// the build's tags too.
+	for _, r := range b.regions() {
 		if err := b.sweepSnapshots(ctx, r); err != nil {
 			errs = append(errs, err)
 		}
@@ -311,14 +337,6 @@ func (b *Builder) removeAMIs(ctx context.Context, s *state) error {
 	clear(s.amis)
 	s.mu.Unlock()
 	return nil
-}
-
-func boolKeys(m map[string]bool) map[string]string {
-	out := map[string]string{}
-	for k := range m {
-		out[k] = ""
-	}
-	return out
 }
 
 func (b *Builder) leftAMIs(s *state) string {

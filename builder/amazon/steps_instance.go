@@ -270,7 +270,9 @@ func (b *Builder) createKeyPair(ctx context.Context, s *state) error {
 	// Recorded before the call: should the answer be lost, the cleanup
 	// still deletes the key pair by name.
 	s.keyName, s.tempKey = name, true
-	out, err := s.ec2.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{
+	cctx, cancel := creating(ctx)
+	defer cancel()
+	out, err := s.ec2.CreateKeyPair(cctx, &ec2.CreateKeyPairInput{
 		KeyName:           aws.String(name),
 		KeyType:           types.KeyType(b.cfg.TemporaryKeyPairType),
 		KeyFormat:         types.KeyFormatPem,
@@ -381,7 +383,9 @@ func (b *Builder) createGroup(ctx context.Context, s *state) error {
 	if s.vpcID != "" {
 		in.VpcId = aws.String(s.vpcID)
 	}
-	out, err := s.ec2.CreateSecurityGroup(ctx, in)
+	cctx, cancel := creating(ctx)
+	out, err := s.ec2.CreateSecurityGroup(cctx, in)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("create security group %s: %w", name, err)
 	}
@@ -429,7 +433,7 @@ func (b *Builder) deleteGroup(ctx context.Context, s *state) error {
 		return nil
 	}
 	id := s.groupID
-	var errOther error
+	others := 0
 	err := s.inst.wait(ctx, "security group "+id+" in "+b.cfg.Region+" to be released", func(ctx context.Context) (string, bool, error) {
 		_, err := s.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(id)})
 		switch code := errorCode(err); {
@@ -437,8 +441,8 @@ func (b *Builder) deleteGroup(ctx context.Context, s *state) error {
 			return "deleted", true, nil
 		case code == "InvalidGroup.InUse" || code == "DependencyViolation":
 			return "in use", false, nil
-		case errOther == nil && ctx.Err() == nil:
-			errOther = err // once more: it may pass
+		case others < 4 && ctx.Err() == nil:
+			others++ // try again: it may pass
 			return "not deleted: " + err.Error(), false, nil
 		default:
 			return "", false, err
@@ -561,7 +565,9 @@ func (b *Builder) launch(ctx context.Context, s *state) error {
 			in.SubnetId = aws.String(s.subnetID)
 		}
 	}
-	out, err := s.ec2.RunInstances(ctx, in)
+	cctx, cancel := creating(ctx)
+	out, err := s.ec2.RunInstances(cctx, in)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("run instance of %s (%s) in %s: %w", aws.ToString(s.source.ImageId), b.cfg.InstanceType, b.cfg.Region, err)
 	}
@@ -670,18 +676,16 @@ func (b *Builder) terminate(ctx context.Context, s *state) error {
 		return nil
 	}
 	id := s.instanceID
+	// Terminating is idempotent: on any failure, terminate and wait again.
 	err := b.retryCleanup(ctx, func(ctx context.Context) error {
 		_, err := s.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
-		return err
+		if err != nil {
+			return err
+		}
+		return b.waitInstance(ctx, s, types.InstanceStateNameTerminated)
 	})
-	if isNotFound(err) {
-		err = nil
-	}
 	if err != nil {
 		return fmt.Errorf("terminate instance %s in %s: %w", id, b.cfg.Region, err)
-	}
-	if err := b.waitInstance(ctx, s, types.InstanceStateNameTerminated); err != nil {
-		return err
 	}
 	s.instanceID = ""
 	return nil
@@ -788,6 +792,13 @@ func (b *Builder) stop(ctx context.Context, s *state) error {
 		}
 	}
 	return b.waitInstance(ctx, s, types.InstanceStateNameStopped)
+}
+
+// creating returns the context of a call that creates something: it is
+// not cancelled with the build, so that a call in flight completes and
+// the build learns the id of what it made, for its cleanup to remove.
+func creating(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 }
 
 // retryCleanup calls fn until it succeeds or reports that the resource is
