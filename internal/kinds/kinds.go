@@ -47,7 +47,7 @@ func All() templates.Kinds {
 			"amazon-ami": {
 				Kind:    kind[amazon.AMIDataConfig](),
 				Type:    amazon.AMIDataType,
-				Execute: notYet("amazon-ami", nil),
+				Execute: notYet("amazon-ami", amazon.ExecuteAMIData),
 			},
 		},
 	}

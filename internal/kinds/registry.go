@@ -6,6 +6,7 @@ import (
 
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/artifacts/postprocessors"
+	"github.com/bake-tool/bake/builder/amazon"
 	"github.com/bake-tool/bake/builder/docker"
 	"github.com/bake-tool/bake/builder/null"
 	"github.com/bake-tool/bake/internal/engine"
@@ -26,8 +27,9 @@ import (
 func Registry(terminal io.Reader) engine.Registry {
 	return engine.Registry{
 		Builders: map[string]engine.BuilderFunc{
-			"docker": docker.NewBuilder,
-			"null":   null.NewBuilder,
+			"docker":     docker.NewBuilder,
+			"null":       null.NewBuilder,
+			"amazon-ebs": amazon.NewBuilder,
 		},
 		Provisioners: map[string]engine.ProvisionerFunc{
 			"shell":       shell.NewProvisioner,
