@@ -124,7 +124,7 @@ func (e *env) assertClean(t *testing.T, runID string) {
 		}
 	}
 	for _, sn := range inv.Snapshots {
-		if sn.Tags[TagRunID] == runID || strings.Contains(sn.Description, "CreateImage") || strings.Contains(sn.Description, "Copied") {
+		if runID != "" && sn.Tags[TagRunID] == runID || strings.Contains(sn.Description, "CreateImage") || strings.Contains(sn.Description, "Copied") {
 			t.Errorf("snapshot left: %s in %s: %s", sn.ID, sn.Region, sn.Description)
 		}
 	}

@@ -1,0 +1,176 @@
+package amazon
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bake-tool/bake/internal/ec2test"
+)
+
+// bake builds the bake binary into a temporary directory.
+func bake(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "bake")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/bake-tool/bake/cmd/bake").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// manifestBuilds decodes the builds of a run manifest (a Sigstore bundle
+// around an in-toto statement).
+func manifestBuilds(t *testing.T, path string) []struct {
+	Name      string
+	Status    string
+	Artifacts []struct {
+		ExternalIdentifier string `json:"externalIdentifier"`
+		Region             string `json:"region"`
+		URI                string `json:"uri"`
+	}
+} {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bundle struct {
+		DSSEEnvelope struct {
+			Payload string `json:"payload"`
+		} `json:"dsseEnvelope"`
+	}
+	if err := json.Unmarshal(raw, &bundle); err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	payload, err := base64.StdEncoding.DecodeString(bundle.DSSEEnvelope.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stmt struct {
+		Predicate struct {
+			Builds []struct {
+				Name      string
+				Status    string
+				Artifacts []struct {
+					ExternalIdentifier string `json:"externalIdentifier"`
+					Region             string `json:"region"`
+					URI                string `json:"uri"`
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(payload, &stmt); err != nil {
+		t.Fatalf("statement: %v\n%s", err, payload)
+	}
+	return stmt.Predicate.Builds
+}
+
+// TestBakeBuild runs testdata/amazon through `bake build` against the EC2
+// test server, then interrupts a second run.
+func TestBakeBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the bake binary")
+	}
+	srv := startSSHD(t)
+	bin := bake(t)
+	template, err := filepath.Abs("../../testdata/amazon/template.pkr.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(t *testing.T, e *env, dir string) *exec.Cmd {
+		marker := filepath.Join(dir, "marker")
+		cmd := exec.Command(bin, "build", "-color=false", "-manifest", filepath.Join(dir, "m.json"),
+			"-var", "endpoint="+e.ec2.URL, "-var", "ssh_port="+strconv.Itoa(srv.Port), "-var", "marker="+marker, template)
+		cmd.Env = append(os.Environ(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		return cmd
+	}
+
+	t.Run("build", func(t *testing.T) {
+		e := newEnv(t, srv, ec2test.Options{})
+		dir := t.TempDir()
+		cmd := run(t, e, dir)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("bake build: %v\n%s", err, out.String())
+		}
+		if !strings.Contains(out.String(), "provisioned by bake on Linux") {
+			t.Errorf("no provisioning output:\n%s", out.String())
+		}
+		inv := e.ec2.Inventory()
+		if len(inv.Instances) != 1 || inv.Instances[0].ImageID != e.newest || inv.Instances[0].State != "terminated" {
+			t.Errorf("instances %+v, want one of %s, terminated", inv.Instances, e.newest)
+		}
+		if len(inv.KeyPairs)+len(inv.SecurityGroups) != 0 {
+			t.Errorf("left: %+v %+v", inv.KeyPairs, inv.SecurityGroups)
+		}
+		calls := strings.Join(e.ec2.Actions(), " ")
+		for _, a := range []string{"CreateKeyPair", "DeleteKeyPair", "CreateSecurityGroup", "DeleteSecurityGroup", "CopyImage", "ModifyImageAttribute"} {
+			if !strings.Contains(calls, a) {
+				t.Errorf("no %s call", a)
+			}
+		}
+		amis := map[string]ec2test.Image{}
+		for _, img := range inv.Images {
+			if img.Name == "golden-debian-12" {
+				amis[img.Region] = img
+				if img.Tags["base"] != e.newest || img.Tags[TagBuild] != "amazon-ebs.golden" || img.Tags[TagRunID] == "" || !img.Public {
+					t.Errorf("AMI %+v", img)
+				}
+			}
+		}
+		if len(amis) != 3 {
+			t.Fatalf("AMIs by region: %+v", amis)
+		}
+		builds := manifestBuilds(t, filepath.Join(dir, "m.json"))
+		if len(builds) != 1 || builds[0].Status != "succeeded" || len(builds[0].Artifacts) != 3 {
+			t.Fatalf("manifest builds: %+v", builds)
+		}
+		for _, a := range builds[0].Artifacts {
+			if a.ExternalIdentifier != amis[a.Region].ID || a.URI != "arn:aws:ec2:"+a.Region+"::image/"+a.ExternalIdentifier {
+				t.Errorf("manifest artifact %+v, AMIs %v", a, amis)
+			}
+		}
+	})
+
+	t.Run("interrupt", func(t *testing.T) {
+		// The instance runs for as long as the image is pending: interrupt
+		// then.
+		e := newEnv(t, srv, ec2test.Options{Delays: ec2test.Delays{ImagePending: ec2test.Forever}})
+		dir := t.TempDir()
+		cmd := run(t, e, dir)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for len(e.ec2.Inventory().Images) < 5 {
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatalf("no AMI pending after 30s:\n%s", out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+			t.Errorf("bake build exited with %v, want 130\n%s", err, out.String())
+		}
+		e.assertClean(t, "")
+	})
+}
