@@ -25,8 +25,8 @@ type AccessConfig struct {
 	SkipCredentialValidation bool   `hcl:"skip_credential_validation"`
 	SkipMetadataAPICheck     bool   `hcl:"skip_metadata_api_check"`
 	InsecureSkipTLSVerify    bool   `hcl:"insecure_skip_tls_verify"`
-	// MaxRetries bounds the retries of a throttled or failed call; 0 keeps
-	// the SDK's default.
+	// MaxRetries bounds the retries of a throttled or failed call; 0 means
+	// bake's default, DefaultMaxAttempts attempts in all.
 	MaxRetries int `hcl:"max_retries"`
 	// Polling sets the waiters' pace and patience.
 	Polling *Polling `hcl:"aws_polling,block"`
