@@ -694,7 +694,7 @@ func (b *Builder) waitSSH(ctx context.Context, s *state) error {
 			select {
 			case <-ctx.Done():
 			case <-s.vm.exited:
-			case <-time.After(time.Second):
+			case <-time.After(250 * time.Millisecond):
 			}
 		}
 	}
