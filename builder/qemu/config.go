@@ -120,7 +120,8 @@ type Config struct {
 	VNCPortMax     int    `hcl:"vnc_port_max"`
 	Headless       bool   `hcl:"headless"`
 
-	// ShutdownCommand stops the guest gracefully; bake then waits up to
+	// ShutdownCommand stops the guest gracefully; without it bake presses
+	// the ACPI power button. Either way bake then waits up to
 	// ShutdownTimeout (default 5m) for qemu to exit before forcing it.
 	ShutdownCommand string        `hcl:"shutdown_command"`
 	ShutdownTimeout time.Duration `hcl:"shutdown_timeout"`
@@ -219,9 +220,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 	}
 	diags = b.AtMostOne(diags, "http_directory", "http_content")
 	if !b.Has("http_bind_address") {
-		// Loopback, not Packer's 0.0.0.0: a guest on qemu's user-mode network
-		// reaches the host's loopback at 10.0.2.2, and nothing else needs the files.
-		c.HTTPBindAddress = "127.0.0.1"
+		c.HTTPBindAddress = "0.0.0.0"
 	}
 	diags = portRange(b, diags, "http_port_min", "http_port_max", &c.HTTPPortMin, &c.HTTPPortMax, DefaultHTTPPortMin, DefaultHTTPPortMax)
 
@@ -255,10 +254,6 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 
 	if !b.Has("shutdown_timeout") {
 		c.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if b.Has("shutdown_timeout") && !b.Has("shutdown_command") {
-		diags = append(diags, b.Warning("shutdown_timeout", "Option without effect",
-			`"shutdown_timeout" bounds the wait after "shutdown_command", which is not set: the VM will be stopped by qemu's power-off request.`))
 	}
 
 	name := b.Name

@@ -58,7 +58,7 @@ func TestPrepare(t *testing.T) {
 		{Src: base + "http_directory = \".\"\nhttp_content = {}", Want: "Conflicting options", Line: 5},
 		{Src: base + "http_directory = \"no-such-dir\"", Want: `there is no file "no-such-dir"`, Line: 4},
 		{Src: base + "cd_files = [\"config_test.go\", \"missing.yaml\", \"*.cfg\"]", Want: `there is no file "missing.yaml"`, Line: 4},
-		{Src: base + "shutdown_timeout = \"1m\"", Want: `"shutdown_command", which is not set`, Line: 4, Warning: true},
+		{Name: "shutdown_timeout bounds the power button too", Src: base + "shutdown_timeout = \"1m\""},
 		{Src: base + "vm_name = \"a/b\"", Want: `"vm_name" is the disk's file name`, Line: 4},
 		{Src: base + "boot_wait = \"soon\"", Want: "not a duration", Line: 4},
 		{Name: "unknown skipped", Src: base + "memory = build.ID\nhost_port_min = build.Port"},

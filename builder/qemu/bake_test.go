@@ -1,0 +1,199 @@
+package qemu
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bakeBinary builds cmd/bake, or returns $BAKE_TEST_BIN.
+func bakeBinary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("BAKE_TEST_BIN"); bin != "" {
+		return bin
+	}
+	bin := filepath.Join(t.TempDir(), "bake")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/bake-tool/bake/cmd/bake").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// skipUnregistered skips when this bake binary has no qemu builder yet.
+func skipUnregistered(t *testing.T, out string) {
+	if strings.Contains(out, `no builder for source type "qemu"`) {
+		t.Skip(`internal/kinds does not register the qemu builder yet ("qemu": qemu.NewBuilder)`)
+	}
+}
+
+// TestBakeBuild runs testdata/qemu through the real `bake build`: two qemu
+// builds in parallel on distinct ports, one provisioned over SSH by the
+// shell and file provisioners, both succeeding; then SIGINT to a second
+// bake process while its guest boots leaves no qemu, no temporary
+// directory and no output directory.
+func TestBakeBuild(t *testing.T) {
+	g := fixture(t)
+	bin := bakeBinary(t)
+	template, err := filepath.Abs("../../testdata/qemu/template.pkr.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	base := copyBase(t, g.Disk, dir)
+	baseSum := fileSHA256(t, base)
+	fixtureDir := filepath.Dir(g.Disk)
+	args := func(out string, extra ...string) []string {
+		a := append([]string{"build", "-color=false"}, extra...)
+		return append(a, "-var", "fixture="+fixtureDir, "-var", "base="+base, "-var", "output="+out, template)
+	}
+
+	t.Run("two builds in parallel", func(t *testing.T) {
+		out := filepath.Join(dir, "out")
+		manifest := filepath.Join(dir, "m.json")
+		cmd := exec.Command(bin, args(out, "-parallel-builds", "2", "-manifest", manifest)...)
+		var buf bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		t0 := time.Now()
+		err := cmd.Run()
+		text := buf.String()
+		skipUnregistered(t, text)
+		t.Logf("bake build took %s:\n%s", time.Since(t0).Round(time.Second), text)
+		if err != nil {
+			t.Fatalf("bake build: %v\n%s", err, text)
+		}
+		if !strings.Contains(text, "guest kernel 6.") {
+			t.Errorf("no provisioner output:\n%s", text)
+		}
+		ports := map[string]string{}
+		for _, m := range regexp.MustCompile(`qemu\.(debian|panic).*SSH forwarded from 127\.0\.0\.1:(\d+)`).FindAllStringSubmatch(text, -1) {
+			ports[m[1]] = m[2]
+		}
+		if len(ports) != 2 || ports["debian"] == ports["panic"] {
+			t.Errorf("forwarded ports %v, want two distinct", ports)
+		}
+		for _, f := range []string{"debian/debian.qcow2", "panic/panic.qcow2"} {
+			if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+				t.Errorf("output: %v", err)
+			}
+		}
+		if got := fileSHA256(t, base); got != baseSum {
+			t.Errorf("base disk changed")
+		}
+		builds := manifestBuilds(t, manifest)
+		if len(builds) != 2 {
+			t.Fatalf("manifest builds %+v", builds)
+		}
+		for _, b := range builds {
+			if b.Status != "succeeded" || len(b.Artifacts) != 1 || !strings.HasPrefix(b.Artifacts[0].Digest, "sha256:") {
+				t.Errorf("manifest build %+v", b)
+			}
+		}
+	})
+
+	t.Run("SIGINT during boot", func(t *testing.T) {
+		out := filepath.Join(dir, "out-interrupted")
+		before, _ := filepath.Glob(filepath.Join(os.TempDir(), "bake-qemu-*"))
+		cmd := exec.Command(bin, args(out, "-only", "qemu.debian")...)
+		var buf syncBuffer
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for !strings.Contains(buf.String(), "waiting for SSH") {
+			if time.Now().After(deadline) || strings.Contains(buf.String(), `no builder for source type "qemu"`) {
+				cmd.Process.Kill()
+				cmd.Wait()
+				skipUnregistered(t, buf.String())
+				t.Fatalf("never waited for SSH:\n%s", buf.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(2 * time.Second)
+		cmd.Process.Signal(syscall.SIGINT)
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("exit: %v, want status 130\n%s", err, buf.String())
+		}
+		if out, err := exec.Command("pgrep", "-af", out).Output(); err == nil {
+			t.Errorf("processes remain: %s", out)
+		}
+		if _, err := os.Stat(filepath.Join(out, "debian")); !os.IsNotExist(err) {
+			t.Errorf("output directory remains: %v", err)
+		}
+		after, _ := filepath.Glob(filepath.Join(os.TempDir(), "bake-qemu-*"))
+		if len(after) > len(before) {
+			t.Errorf("temporary directories: before %v, after %v", before, after)
+		}
+	})
+}
+
+// manifestBuild is a build in a run manifest.
+type manifestBuild struct {
+	Name      string
+	Status    string
+	Artifacts []struct {
+		ExternalIdentifier string `json:"externalIdentifier"`
+		Digest             string `json:"digest"`
+	}
+}
+
+// manifestBuilds decodes the builds of a run manifest (a Sigstore bundle
+// around an in-toto statement).
+func manifestBuilds(t *testing.T, path string) []manifestBuild {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bundle struct {
+		DSSEEnvelope struct {
+			Payload string `json:"payload"`
+		} `json:"dsseEnvelope"`
+	}
+	if err := json.Unmarshal(raw, &bundle); err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	payload, err := base64.StdEncoding.DecodeString(bundle.DSSEEnvelope.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stmt struct {
+		Predicate struct {
+			Builds []manifestBuild
+		}
+	}
+	if err := json.Unmarshal(payload, &stmt); err != nil {
+		t.Fatalf("statement: %v\n%s", err, payload)
+	}
+	return stmt.Predicate.Builds
+}
