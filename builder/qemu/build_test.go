@@ -273,3 +273,20 @@ format           = "qcow2"
 	}
 	assertNoLeftovers(t, runID, "")
 }
+
+// TestProvisionerFails: a failing provisioner fails the build with its
+// error; qemu is stopped and the output directory removed.
+func TestProvisionerFails(t *testing.T) {
+	g := fixture(t)
+	outDir := filepath.Join(t.TempDir(), "out")
+	src := strings.Replace(guestSrc(g, g.Disk, outDir, "use_backing_file = true\ncommunicator = \"none\"\n"), "quiet", "init=/bin/false", 1)
+	src = strings.Replace(src, `ssh_username     = "root"`, "", 1)
+	b, runID := newBuilder(t, src, builder.Options{})
+	_, err := b.Build(context.Background(), newUI(t), func(context.Context, provisioners.Communicator, provisioners.BuildInfo) error {
+		return fmt.Errorf("shell provisioner: exit status 1")
+	})
+	if err == nil || !strings.Contains(err.Error(), "provision: shell provisioner: exit status 1") {
+		t.Fatalf("error %v", err)
+	}
+	assertNoLeftovers(t, runID, outDir)
+}
