@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,8 +92,10 @@ execute_command = "echo {{ .Vars }}@{{.Path}}"`, root+"/x.sh"), &cfg)
 	}
 	// Sorted, single-quoted, a quote escaped; the build's variables too.
 	want := `echo A='it'"'"'s' B='2' BAKE_BUILD_NAME='' BAKE_BUILD_TYPE='' C='3' PACKER_BUILDER_TYPE='' PACKER_BUILD_NAME='' @` + root + "/x.sh"
-	if cmds := comm.Commands(); cmds[0] != want {
-		t.Errorf("command:\n%s\nwant:\n%s", cmds[0], want)
+	// The execute_command is one line of the command that writes, runs
+	// and removes the script in one round trip.
+	if cmds := comm.Commands(); !slices.Contains(strings.Split(cmds[0], "\n"), want) {
+		t.Errorf("command:\n%s\nwant a line:\n%s", cmds[0], want)
 	}
 	if got := ui.Text("stdout"); !strings.HasPrefix(got, "A=it's B=2 ") {
 		t.Errorf("stdout %q", got)
@@ -197,8 +200,8 @@ func TestStartRetryTimeout(t *testing.T) {
 		if got := ui.Text("stdout"); got != "up" {
 			t.Errorf("stdout %q", got)
 		}
-		if n := len(comm.Commands()); n != 4 { // 2 failures, the script, rm
-			t.Errorf("%d Run calls, want 4", n)
+		if n := len(comm.Commands()); n != 3 { // 2 failures, then the script (written, run, removed)
+			t.Errorf("%d Run calls, want 3", n)
 		}
 	})
 	t.Run("gives up after the timeout", func(t *testing.T) {
@@ -309,5 +312,27 @@ func TestNoCommunicator(t *testing.T) {
 	err := p.Provision(t.Context(), ui, nil, info)
 	if err == nil || !strings.Contains(err.Error(), `communicator = "none"`) {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestOneRoundTripPerScript: writing, running and removing a script is one
+// command on the machine, and a script that cannot be written is reported
+// as such, not as a failing script.
+func TestOneRoundTripPerScript(t *testing.T) {
+	p, comm, ui := setup(t, `inline = ["echo one"]`)
+	if err := p.Provision(t.Context(), ui, comm, info); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(comm.Commands()); n != 1 {
+		t.Fatalf("%d commands for one script, want 1: %q", n, comm.Commands())
+	}
+
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "file"), nil, 0o644)
+	var cfg shell.Config
+	configtest.MustPrepare(t, "shell", fmt.Sprintf("inline = [\"true\"]\nremote_path = %q", filepath.Join(root, "file", "x.sh")), &cfg)
+	err := shell.New(&cfg).Provision(t.Context(), testui.New(t), localcomm.New(root), info)
+	if err == nil || !strings.Contains(err.Error(), "could not write the script to") {
+		t.Fatalf("err = %v", err)
 	}
 }
