@@ -3,6 +3,8 @@ package qemu
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -467,4 +469,56 @@ func TestCancelDuringBoot(t *testing.T) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
 	assertNoLeftovers(t, runID, outDir)
+}
+
+// TestFetchHTTP: an http(s) base disk is downloaded, checked against a
+// checksum file (file:URL) as it arrives and kept at iso_target_path; a
+// mismatch leaves no file.
+func TestFetchHTTP(t *testing.T) {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Skip("qemu-img is not installed")
+	}
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "base.qcow2")
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", disk, "64M").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	sum := fileSHA256(t, disk)
+	os.WriteFile(filepath.Join(dir, "SHA256SUMS"), []byte(sum+"  base.qcow2\n"+strings.Repeat("0", 64)+"  bad.qcow2\n"), 0o644)
+	os.Link(disk, filepath.Join(dir, "bad.qcow2"))
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+
+	for _, tt := range []struct{ name, file, want string }{
+		{"checksum file", "base.qcow2", ""},
+		{"mismatch", "bad.qcow2", "sha256 checksum mismatch"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			target := filepath.Join(t.TempDir(), "cached.qcow2")
+			b, _ := newBuilder(t, `
+iso_url = "`+srv.URL+"/"+tt.file+`"
+iso_checksum = "file:`+srv.URL+`/SHA256SUMS"
+iso_target_path = "`+target+`"
+disk_image = true
+ssh_username = "root"
+`, builder.Options{})
+			s := &state{ui: newUI(t), outDir: t.TempDir()}
+			err := b.findBase(context.Background(), s)
+			if tt.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("error %v, want %q", err, tt.want)
+				}
+				if m, _ := filepath.Glob(filepath.Dir(target) + "/*"); len(m) > 0 {
+					t.Errorf("left %v", m)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.base != target || s.baseSHA256 != sum || s.baseInfo.Format != "qcow2" || s.downloaded != "" {
+				t.Errorf("state base %s sha %s info %+v downloaded %q", s.base, s.baseSHA256, s.baseInfo, s.downloaded)
+			}
+		})
+	}
 }
