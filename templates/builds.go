@@ -121,6 +121,7 @@ func (l *loader) decodeSource(s *Source) {
 	}
 	cfg := l.opts.Kinds.Sources[s.Type].New()
 	b, diags := Decode(dynblock.Expand(s.body, ectx), ectx, s.Type, s.DeclRange, cfg)
+	b.Name = s.Name
 	diags = append(diags, cfg.Prepare(b)...)
 	l.diags = append(l.diags, diags...)
 	s.Config, s.Body = cfg, b
@@ -262,6 +263,7 @@ func (l *loader) decodeBuildSource(bs *BuildSource) {
 	ectx := l.sourceCtx(bs)
 	cfg := l.opts.Kinds.Sources[bs.Type].New()
 	b, diags := Decode(dynblock.Expand(bs.body, ectx), ectx, bs.Type, bs.src.DeclRange, cfg)
+	b.Name = bs.LocalName() // defaults like qemu's output-<name> follow the build's name for the source
 	diags = append(diags, cfg.Prepare(b)...)
 	l.diags = append(l.diags, diags...)
 	bs.Config, bs.Body = cfg, b

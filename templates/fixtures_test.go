@@ -19,6 +19,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
+	"github.com/bake-tool/bake/builder/qemu"
 	"github.com/bake-tool/bake/internal/kinds"
 	"github.com/bake-tool/bake/templates"
 )
@@ -370,4 +371,39 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestDefaultsFollowSourceName: a kind's defaults that derive from the
+// source's name (qemu's output_directory and vm_name) use the name the
+// build gives it, so two sources never share an output directory.
+func TestDefaultsFollowSourceName(t *testing.T) {
+	src := `
+source "qemu" "web" {
+  iso_url      = "base.qcow2"
+  iso_checksum = "none"
+  disk_image   = true
+  ssh_username = "root"
+}
+build {
+  sources = ["source.qemu.web"]
+  source "source.qemu.web" {
+    name = "web2"
+  }
+}
+`
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "t.pkr.hcl"), []byte(src), 0o644)
+	os.WriteFile(filepath.Join(dir, "base.qcow2"), nil, 0o644)
+	plan, diags := templates.Load(filepath.Join(dir, "t.pkr.hcl"), templates.LoadOptions{Kinds: kinds.All(), WorkDir: dir})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	got := map[string]string{}
+	for _, bs := range plan.BuildSources() {
+		c := bs.Config.(*qemu.Config)
+		got[bs.FullName()] = c.OutputDirectory + " " + c.VMName
+	}
+	if got["qemu.web"] != "output-web packer-web" || got["qemu.web2"] != "output-web2 packer-web2" {
+		t.Fatalf("defaults %v", got)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/bake-tool/bake/builder/amazon"
 	"github.com/bake-tool/bake/builder/docker"
 	"github.com/bake-tool/bake/builder/null"
+	"github.com/bake-tool/bake/builder/qemu"
 	"github.com/bake-tool/bake/internal/engine"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/provisioners/breakpoint"
@@ -29,6 +30,7 @@ func Registry(terminal io.Reader) engine.Registry {
 		Builders: map[string]engine.BuilderFunc{
 			"docker":     docker.NewBuilder,
 			"null":       null.NewBuilder,
+			"qemu":       qemu.NewBuilder,
 			"amazon-ebs": amazon.NewBuilder,
 		},
 		Provisioners: map[string]engine.ProvisionerFunc{
