@@ -550,3 +550,39 @@ func TestClose(t *testing.T) {
 		t.Error("Run after Close succeeded")
 	}
 }
+
+// TestPortForwardBeforeServer: a port forward that accepts and closes before
+// the guest's sshd is up (qemu's user networking does this while the guest
+// boots) is "not reachable yet", retried until Timeout, and does not use up
+// HandshakeAttempts.
+func TestPortForwardBeforeServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := 0
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted++
+			c.Close()
+		}
+	}()
+	port := l.Addr().(*net.TCPAddr).Port
+	cfg := ssh.Config{Host: "127.0.0.1", Port: port, User: "root", Password: "x", Timeout: 2 * time.Second, HandshakeAttempts: 2}
+	start := time.Now()
+	_, err = ssh.Connect(t.Context(), cfg, testLogger(t))
+	if err == nil {
+		t.Fatal("connected to a port that closes at once")
+	}
+	if el := time.Since(start); el < 1800*time.Millisecond {
+		t.Errorf("gave up after %s (%d connections), before the 2s timeout: %v", el, accepted, err)
+	}
+	if !strings.Contains(err.Error(), "no SSH server answered") || errors.Is(err, ssh.ErrAuthFailed) {
+		t.Errorf("error %v", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -197,7 +198,8 @@ func (d *dialer) dialOnce(ctx context.Context) (*conn, error) {
 }
 
 // handshake runs the SSH handshake on nc, closing nc if ctx ends first.
-func handshake(ctx context.Context, nc net.Conn, addr string, cfg *gossh.ClientConfig) (*gossh.Client, error) {
+func handshake(ctx context.Context, raw net.Conn, addr string, cfg *gossh.ClientConfig) (*gossh.Client, error) {
+	nc := &readCounter{Conn: raw}
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	c, chans, reqs, err := gossh.NewClientConn(nc, addr, cfg)
 	if !stop() {
@@ -208,6 +210,13 @@ func handshake(ctx context.Context, nc net.Conn, addr string, cfg *gossh.ClientC
 	}
 	if err != nil {
 		nc.Close()
+		if nc.n.Load() == 0 {
+			// Nothing came back, not even the server's version line: a
+			// port forward (qemu's, a load balancer's) that accepts before
+			// the guest's sshd is up. That is "not reachable yet", not a
+			// failed handshake, and must not use up HandshakeAttempts.
+			return nil, fmt.Errorf("no SSH server answered at %s yet: %w", addr, err)
+		}
 		return nil, &handshakeError{
 			user: cfg.User,
 			auth: strings.Contains(err.Error(), "unable to authenticate"),
@@ -348,4 +357,16 @@ func (c *conn) sftpClient() (*sftp.Client, error) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// readCounter counts the bytes read from a connection.
+type readCounter struct {
+	net.Conn
+	n atomic.Int64
+}
+
+func (c *readCounter) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
