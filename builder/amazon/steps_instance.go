@@ -3,7 +3,6 @@ package amazon
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -707,7 +706,7 @@ func (b *Builder) provision(ctx context.Context, s *state, hook builder.Hook) er
 		}
 		return hook(ctx, nil, info)
 	}
-	cfg, err := b.sshConfig(s)
+	cfg, err := b.cfg.SSHConfig.Client(s.host, 0, s.privateKey)
 	if err != nil {
 		return err
 	}
@@ -730,47 +729,6 @@ func (b *Builder) provision(ctx context.Context, s *state, hook builder.Hook) er
 		return nil
 	}
 	return hook(ctx, comm, info)
-}
-
-func (b *Builder) sshConfig(s *state) (ssh.Config, error) {
-	c := b.cfg.SSHConfig
-	cfg := ssh.Config{
-		Host:              s.host,
-		Port:              c.Port,
-		User:              c.Username,
-		Password:          c.Password,
-		PrivateKey:        s.privateKey,
-		Timeout:           c.Timeout,
-		HandshakeAttempts: c.HandshakeAttempts,
-		KeepAliveInterval: c.KeepAliveInterval,
-		FileTransfer:      c.FileTransferMethod,
-		PTY:               c.Pty,
-	}
-	if cfg.KeepAliveInterval == 0 {
-		cfg.KeepAliveInterval = -1 // ssh_keep_alive_interval = 0 turns them off
-	}
-	if c.PrivateKeyFile != "" {
-		key, err := os.ReadFile(c.PrivateKeyFile)
-		if err != nil {
-			return cfg, fmt.Errorf("read ssh_private_key_file: %w", err)
-		}
-		cfg.PrivateKey = key
-	}
-	if c.BastionHost != "" {
-		bc := &ssh.BastionConfig{Host: c.BastionHost, Port: c.BastionPort, User: c.BastionUsername, Password: c.BastionPassword}
-		if c.BastionPrivateKeyFile != "" {
-			key, err := os.ReadFile(c.BastionPrivateKeyFile)
-			if err != nil {
-				return cfg, fmt.Errorf("read ssh_bastion_private_key_file: %w", err)
-			}
-			bc.PrivateKey = key
-		}
-		cfg.Bastion = bc
-	}
-	if len(cfg.PrivateKey) == 0 && cfg.Password == "" {
-		return cfg, errors.New("no SSH credentials: ssh_agent_auth is not supported; set ssh_private_key_file or ssh_password, or let bake make a temporary key pair")
-	}
-	return cfg, nil
 }
 
 func closeComm(_ context.Context, s *state) error {

@@ -3,7 +3,6 @@ package null
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -96,7 +95,7 @@ func (b *Builder) connectStep(ctx context.Context, ui provisioners.UI, s *state)
 			return context.Cause(ctx)
 		}
 	}
-	cfg, err := sshConfig(&b.cfg.SSHConfig)
+	cfg, err := b.cfg.SSHConfig.Client("", 0, nil)
 	if err != nil {
 		return err
 	}
@@ -142,47 +141,4 @@ func (b *Builder) info() provisioners.BuildInfo {
 		}
 	}
 	return info
-}
-
-// sshConfig turns the template's SSH options into the SSH communicator's
-// connection settings, reading the private key files.
-func sshConfig(c *communicator.SSHConfig) (ssh.Config, error) {
-	cfg := ssh.Config{
-		Host:              c.Host,
-		Port:              c.Port,
-		User:              c.Username,
-		Password:          c.Password,
-		Timeout:           c.Timeout,
-		HandshakeAttempts: c.HandshakeAttempts,
-		KeepAliveInterval: c.KeepAliveInterval,
-		FileTransfer:      c.FileTransferMethod,
-		PTY:               c.Pty,
-	}
-	// In the template 0 turns keep-alives off; in ssh.Config it means the
-	// default and a negative interval turns them off.
-	if cfg.KeepAliveInterval == 0 {
-		cfg.KeepAliveInterval = -1
-	}
-	if c.PrivateKeyFile != "" {
-		key, err := os.ReadFile(templates.ExpandHome(c.PrivateKeyFile))
-		if err != nil {
-			return cfg, fmt.Errorf("read ssh_private_key_file: %w", err)
-		}
-		cfg.PrivateKey = key
-	}
-	if c.AgentAuth && cfg.Password == "" && len(cfg.PrivateKey) == 0 {
-		return cfg, fmt.Errorf(`ssh_agent_auth is not supported yet: set "ssh_private_key_file" or "ssh_password" for %s`, c.Username)
-	}
-	if c.BastionHost != "" {
-		bc := &ssh.BastionConfig{Host: c.BastionHost, Port: c.BastionPort, User: c.BastionUsername, Password: c.BastionPassword}
-		if c.BastionPrivateKeyFile != "" {
-			key, err := os.ReadFile(templates.ExpandHome(c.BastionPrivateKeyFile))
-			if err != nil {
-				return cfg, fmt.Errorf("read ssh_bastion_private_key_file: %w", err)
-			}
-			bc.PrivateKey = key
-		}
-		cfg.Bastion = bc
-	}
-	return cfg, nil
 }

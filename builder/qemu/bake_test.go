@@ -121,7 +121,7 @@ func TestBakeBuild(t *testing.T) {
 	t.Run("SIGINT during boot", func(t *testing.T) {
 		out := filepath.Join(dir, "out-interrupted")
 		before, _ := filepath.Glob(filepath.Join(os.TempDir(), "bake-qemu-*"))
-		cmd := exec.Command(bin, args(out, "-only", "qemu.debian")...)
+		cmd := exec.Command(bin, args(out, "-only", "qemu.debian", "-manifest", filepath.Join(dir, "interrupted.json"))...)
 		var buf syncBuffer
 		cmd.Stdout, cmd.Stderr = &buf, &buf
 		if err := cmd.Start(); err != nil {

@@ -701,7 +701,8 @@ func (b *Builder) waitSSH(ctx context.Context, s *state) error {
 	if err := b.sleep(ctx, s, c.PauseBeforeConnecting); err != nil {
 		return err
 	}
-	cfg, err := b.sshConfig(s, host, port, max(time.Until(deadline), 10*time.Second))
+	cfg, err := b.cfg.SSHConfig.Client(host, port, s.privateKey)
+	cfg.Timeout = max(time.Until(deadline), 10*time.Second)
 	if err != nil {
 		return err
 	}
@@ -782,42 +783,6 @@ func probeBanner(ctx context.Context, addr string, guestPort int) error {
 
 func isReset(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "connection reset")
-}
-
-// sshConfig translates the communicator options for the SSH communicator.
-func (b *Builder) sshConfig(s *state, host string, port int, timeout time.Duration) (ssh.Config, error) {
-	c := b.cfg.SSHConfig
-	keepAlive := c.KeepAliveInterval
-	if keepAlive == 0 {
-		keepAlive = -1
-	}
-	cfg := ssh.Config{
-		Host:              host,
-		Port:              port,
-		User:              c.Username,
-		Password:          c.Password,
-		PrivateKey:        s.privateKey,
-		Timeout:           timeout,
-		HandshakeAttempts: c.HandshakeAttempts,
-		KeepAliveInterval: keepAlive,
-		FileTransfer:      c.FileTransferMethod,
-		PTY:               c.Pty,
-	}
-	if c.AgentAuth && cfg.Password == "" && len(cfg.PrivateKey) == 0 {
-		return cfg, errors.New("ssh_agent_auth: the SSH communicator cannot use an agent yet; set ssh_private_key_file or ssh_password")
-	}
-	if c.BastionHost != "" {
-		bc := &ssh.BastionConfig{Host: c.BastionHost, Port: c.BastionPort, User: c.BastionUsername, Password: c.BastionPassword}
-		if c.BastionPrivateKeyFile != "" {
-			key, err := os.ReadFile(c.BastionPrivateKeyFile)
-			if err != nil {
-				return cfg, fmt.Errorf("ssh_bastion_private_key_file: %w", err)
-			}
-			bc.PrivateKey = key
-		}
-		cfg.Bastion = bc
-	}
-	return cfg, nil
 }
 
 func closeComm(_ context.Context, s *state) error {
