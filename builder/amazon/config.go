@@ -147,7 +147,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 		case !amiNameRE.MatchString(c.AMIName):
 			bad := badAMINameChars(c.AMIName)
 			diags = append(diags, b.Errorf("ami_name", "Invalid AMI name",
-				"%q contains %s, which AMI names may not: use letters, digits, spaces and ( ) [ ] . / - ' @ _. The function clean_resource_name() replaces the rest.", c.AMIName, bad))
+				"%q contains %s, which AMI names may not: use letters, digits, spaces and ( ) [ ] . / - ' @ _ (regex_replace() can replace the others).", c.AMIName, bad))
 		}
 	}
 	if b.Known("ami_description") && len(c.AMIDescription) > 255 {
