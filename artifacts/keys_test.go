@@ -136,7 +136,7 @@ func TestCorruptEncryptedKey(t *testing.T) {
 // openssl reads the public keys bake writes.
 func TestOpenSSLKeys(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed (.ci/run installs it)")
+		t.Fatal("openssl not installed: run scripts/setup.sh")
 	}
 	dir := t.TempDir()
 	for name, args := range map[string][]string{

@@ -77,7 +77,7 @@ func TestVerifyWithOpenSSL(t *testing.T) {
 	for _, tool := range []string{"openssl", "jq", "base64", "wc"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if tool == "openssl" {
-				t.Skip("openssl not installed (.ci/run installs it)")
+				t.Fatal("openssl not installed: run scripts/setup.sh")
 			}
 			t.Fatalf("%s not installed", tool)
 		}

@@ -15,18 +15,8 @@ import (
 	"time"
 
 	"github.com/bake-tool/bake/internal/ec2test"
+	"github.com/bake-tool/bake/internal/testutil/bakebin"
 )
-
-// bake builds the bake binary into a temporary directory.
-func bake(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "bake")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/bake-tool/bake/cmd/bake").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // manifestBuilds decodes the builds of a run manifest (a Sigstore bundle
 // around an in-toto statement).
@@ -82,7 +72,7 @@ func TestBakeBuild(t *testing.T) {
 		t.Skip("builds the bake binary")
 	}
 	srv := startSSHD(t)
-	bin := bake(t)
+	bin := bakebin.Path(t)
 	template, err := filepath.Abs("../../testdata/amazon/template.pkr.hcl")
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ func fixture(t testing.TB) guest {
 		t.Skip("boots a qemu guest; skipped with -short")
 	}
 	if _, err := exec.LookPath(DefaultQemuBinary); err != nil {
-		t.Skipf("%s is not installed (scripts/setup.sh installs it)", DefaultQemuBinary)
+		t.Fatalf("%s is not installed: run scripts/setup.sh", DefaultQemuBinary)
 	}
 	fixtureOnce.Do(func() {
 		if d := os.Getenv("BAKE_QEMU_FIXTURE"); d != "" {
@@ -59,7 +59,7 @@ func fixture(t testing.TB) guest {
 		fixtureDir = strings.TrimSpace(string(out))
 	})
 	if fixtureErr != nil {
-		t.Skip(fixtureErr)
+		t.Fatal(fixtureErr)
 	}
 	return guest{
 		Disk:   filepath.Join(fixtureDir, "disk.qcow2"),

@@ -171,7 +171,7 @@ func TestPortsNeverShared(t *testing.T) {
 	lockFile := filepath.Join(dir, itoa(other)+".lock")
 	child := exec.Command("flock", "-x", lockFile, "sleep", "30")
 	if err := child.Start(); err != nil {
-		t.Skipf("flock(1): %v", err)
+		t.Fatalf("flock(1) from util-linux: %v", err)
 	}
 	defer func() { child.Process.Kill(); child.Wait() }()
 	waitLocked(t, lockFile)
@@ -288,7 +288,7 @@ func TestUserData(t *testing.T) {
 // cd_content, with the temporary key's user-data, and reads it back.
 func TestSeedISO(t *testing.T) {
 	if _, err := exec.LookPath("xorriso"); err != nil {
-		t.Skip("xorriso is not installed (scripts/setup.sh installs it)")
+		t.Fatal("xorriso is not installed: run scripts/setup.sh")
 	}
 	src := t.TempDir()
 	os.WriteFile(filepath.Join(src, "a.txt"), []byte("A"), 0o644)
@@ -334,7 +334,7 @@ cd_content = { "meta-data" = "instance-id: mine\n", "dir/x" = "X" }
 // replaced; the build says the key is not carried.
 func TestSeedKeepsTemplateUserData(t *testing.T) {
 	if _, err := exec.LookPath("xorriso"); err != nil {
-		t.Skip("xorriso is not installed")
+		t.Fatal("xorriso is not installed: run scripts/setup.sh")
 	}
 	b, _ := newBuilder(t, `
 iso_url = "x.qcow2"
@@ -357,7 +357,7 @@ cd_content = { "user-data" = "#cloud-config\n" }
 // behind, with errors that say what is wrong.
 func TestBuildFailsEarly(t *testing.T) {
 	if _, err := exec.LookPath("qemu-img"); err != nil {
-		t.Skip("qemu-img is not installed")
+		t.Fatal("qemu-img is not installed: run scripts/setup.sh")
 	}
 	dir := t.TempDir()
 	notDisk := filepath.Join(dir, "notes.txt")
@@ -476,7 +476,7 @@ func TestCancelDuringBoot(t *testing.T) {
 // mismatch leaves no file.
 func TestFetchHTTP(t *testing.T) {
 	if _, err := exec.LookPath("qemu-img"); err != nil {
-		t.Skip("qemu-img is not installed")
+		t.Fatal("qemu-img is not installed: run scripts/setup.sh")
 	}
 	dir := t.TempDir()
 	disk := filepath.Join(dir, "base.qcow2")

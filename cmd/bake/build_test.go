@@ -10,12 +10,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bake-tool/bake/internal/engine"
+	"github.com/bake-tool/bake/internal/testutil/bakebin"
 )
 
 // writeTemplate writes src as template.pkr.hcl in a new directory and
@@ -371,36 +371,8 @@ build {
 	}
 }
 
-var (
-	bakeBinOnce sync.Once
-	bakeBin     string
-	bakeBinErr  error
-)
-
-// bakeBinary builds the bake binary once for tests that need a real
-// process (signals).
-func bakeBinary(t *testing.T) string {
-	t.Helper()
-	bakeBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "bake-bin-")
-		if err != nil {
-			bakeBinErr = err
-			return
-		}
-		bakeBin = filepath.Join(dir, "bake")
-		out, err := exec.Command("go", "build", "-o", bakeBin, ".").CombinedOutput()
-		if err != nil {
-			bakeBinErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if bakeBinErr != nil {
-		t.Fatal(bakeBinErr)
-	}
-	return bakeBin
-}
-
 func TestBuildInterruptCleansUpAndExits130(t *testing.T) {
-	bin := bakeBinary(t)
+	bin := bakebin.Path(t)
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	srcs, refs := nullSources("long", "short")
 	dir := writeTemplate(t, srcs+fmt.Sprintf(`

@@ -38,6 +38,7 @@ import (
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/builder/docker"
 	"github.com/bake-tool/bake/internal/engine"
+	"github.com/bake-tool/bake/internal/testutil/bakebin"
 )
 
 // labelTest marks the containers a test itself runs from a built image,
@@ -115,7 +116,7 @@ func bakeDocker(t *testing.T, cli *client.Client, dir string, args ...string) do
 func bakeProcess(t *testing.T, cli *client.Client, environ []string, dir string) dockerRun {
 	t.Helper()
 	manifest := filepath.Join(dir, "m.sigstore.json")
-	cmd := exec.Command(bakeBinary(t), "build", "-json", "-manifest", manifest, dir)
+	cmd := exec.Command(bakebin.Path(t), "build", "-json", "-manifest", manifest, dir)
 	cmd.Env = environ
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -929,7 +930,7 @@ build {
   }
 }
 `, e2eBaseImage()))
-	cmd := exec.Command(bakeBinary(t), "build", "-json", "-manifest", filepath.Join(dir, "m.json"), dir)
+	cmd := exec.Command(bakebin.Path(t), "build", "-json", "-manifest", filepath.Join(dir, "m.json"), dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()

@@ -117,7 +117,7 @@ build {
 
 	// openssl, with only the public key, over the PAE bytes.
 	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed; scripts/setup.sh installs it")
+		t.Fatal("openssl not installed: run scripts/setup.sh")
 	}
 	sig, _ := base64.StdEncoding.DecodeString(bundle.DSSE.Signatures[0].Sig)
 	pae := []byte("DSSEv1 " + itoa(len(bundle.DSSE.PayloadType)) + " " + bundle.DSSE.PayloadType + " " + itoa(len(payload)) + " ")

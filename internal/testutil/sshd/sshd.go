@@ -99,12 +99,13 @@ func (s *Server) Stop() {
 }
 
 // Start starts an sshd on a free loopback port and stops it when t ends. It
-// skips t when sshd is not installed and fails t on any other problem.
+// fails t when sshd is not installed (scripts/setup.sh installs it) or on
+// any other problem.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	bin := sshdPath(t)
 	if os.Geteuid() != 0 {
-		t.Skip("sshd tests need root to run sshd and create the test user")
+		t.Fatal("sshd tests need root to run sshd and create the test user (run them through scripts/test.sh)")
 	}
 	if err := ensureTestUser(); err != nil {
 		t.Fatalf("create test user: %v", err)
@@ -277,7 +278,7 @@ func sshdPath(t testing.TB) string {
 				return c
 			}
 		}
-		t.Skip("sshd not installed (apt-get install openssh-server): " + err.Error())
+		t.Fatal("sshd not installed: run scripts/setup.sh (" + err.Error() + ")")
 	}
 	// sshd refuses to re-execute itself unless started by absolute path.
 	if !filepath.IsAbs(p) {
