@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bake-tool/bake/provisioners"
@@ -71,6 +72,8 @@ type Options struct {
 	RunID string
 	// BuildID identifies this build within the run.
 	BuildID string
+	// Name is the build's "type.name" as output shows it.
+	Name string
 	// Force asks builders to replace existing outputs (-force).
 	Force bool
 	// OnError is the -on-error policy.
@@ -87,6 +90,18 @@ type Options struct {
 	// place of context.WithoutCancel(ctx); the engine cancels it on a
 	// second interrupt so that cleanups stop waiting and do what they can.
 	CleanupContext context.Context
+}
+
+// BuildName returns the build's "type.name": Name, else what BuildID
+// holds after the run id, else kind.
+func (o Options) BuildName(kind string) string {
+	if o.Name != "" {
+		return o.Name
+	}
+	if n := strings.TrimPrefix(o.BuildID, o.RunID+"-"); n != "" {
+		return n
+	}
+	return kind
 }
 
 // ErrAborted is joined to a build's error when -on-error=abort (or the ask

@@ -60,10 +60,7 @@ var _ builder.Builder = (*Builder)(nil)
 
 // New returns the builder for cfg, a Config that went through Prepare.
 func New(cfg *Config, opts builder.Options) *Builder {
-	name := strings.TrimPrefix(opts.BuildID, opts.RunID+"-")
-	if name == "" {
-		name = BuilderType
-	}
+	name := opts.BuildName(BuilderType)
 	b := &Builder{cfg: cfg, opts: opts, name: name, checkIPURL: "https://checkip.amazonaws.com", clients: map[string]ec2API{}}
 	b.newClient = func(ctx context.Context, region string) (ec2API, error) {
 		return newEC2(ctx, &b.cfg.AccessConfig, region, b.tuning)

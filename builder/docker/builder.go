@@ -64,10 +64,7 @@ var _ builder.Builder = (*Builder)(nil)
 
 // New returns the builder for cfg, a Config that went through Prepare.
 func New(cfg *Config, opts builder.Options) *Builder {
-	name := strings.TrimPrefix(opts.BuildID, opts.RunID+"-")
-	if name == "" {
-		name = "docker"
-	}
+	name := opts.BuildName("docker")
 	return &Builder{cfg: cfg, opts: opts, name: name, newAPI: newEngineClient}
 }
 

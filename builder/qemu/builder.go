@@ -63,10 +63,7 @@ func New(cfg *Config, opts builder.Options) *Builder {
 		rand.Read(b[:])
 		runID = hex.EncodeToString(b[:])
 	}
-	name := strings.TrimPrefix(opts.BuildID, opts.RunID+"-")
-	if name == "" {
-		name = "qemu"
-	}
+	name := opts.BuildName("qemu")
 	return &Builder{cfg: cfg, opts: opts, name: name, runID: runID, getenv: os.Getenv}
 }
 

@@ -267,6 +267,7 @@ func (r *jobRun) builderOptions() builder.Options {
 	o := builder.Options{
 		RunID:          r.opts.RunID,
 		BuildID:        r.opts.RunID + "-" + r.job.Name,
+		Name:           r.job.Name,
 		Force:          r.opts.Force,
 		OnError:        r.opts.OnError,
 		CleanupTimeout: r.opts.CleanupTimeout,
