@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+
 	"archive/tar"
 	"encoding/base64"
 	"encoding/json"
@@ -12,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/bake-tool/bake/artifacts"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // TestBuildSignedManifestVerifies runs a real build that exports a
@@ -113,6 +118,34 @@ build {
 	}
 	if !found {
 		t.Errorf("failed build missing from the manifest: %s", payload)
+	}
+
+	// The predicate of a manifest bake build wrote satisfies the schema in
+	// the repository.
+	schemaDoc, err := jsonschema.UnmarshalJSON(bytes.NewReader(artifacts.PredicateSchemaV1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource("predicate.json", schemaDoc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("predicate.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var whole map[string]any
+	if err := json.Unmarshal(payload, &whole); err != nil {
+		t.Fatal(err)
+	}
+	predJSON, _ := json.Marshal(whole["predicate"])
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(predJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(inst); err != nil {
+		t.Errorf("the run manifest's predicate does not satisfy the schema: %v", err)
 	}
 
 	// openssl, with only the public key, over the PAE bytes.
