@@ -315,3 +315,46 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// slowCleanupBuilder's cleanup waits for its context, like a wait for an
+// instance to terminate.
+type slowCleanupBuilder struct{ opts builder.Options }
+
+func (b *slowCleanupBuilder) Build(ctx context.Context, ui provisioners.UI, hook builder.Hook) (*artifacts.Artifact, error) {
+	var st struct{}
+	return nil, builder.RunSteps(ctx, b.opts, ui, &st, []builder.Step[struct{}]{{
+		Name: "launch instance i-0abc",
+		Run: func(ctx context.Context, _ *struct{}) error {
+			<-ctx.Done()
+			return ctx.Err()
+		},
+		Cleanup: func(ctx context.Context, _ *struct{}) error {
+			<-ctx.Done()
+			return fmt.Errorf("terminate instance i-0abc: %w", ctx.Err())
+		},
+	}})
+}
+
+// TestSecondInterruptListsWhatMayRemain: when the cleanup context is cut
+// short (a second Ctrl-C), the build ends promptly and its result names
+// what may remain.
+func TestSecondInterruptListsWhatMayRemain(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cleanupCtx, cancelCleanup := context.WithCancel(context.Background())
+	job := &Job{Name: "slow.a", Type: "slow", NewBuilder: func(o builder.Options) (builder.Builder, error) {
+		return &slowCleanupBuilder{opts: o}, nil
+	}}
+	time.AfterFunc(50*time.Millisecond, cancel)
+	time.AfterFunc(150*time.Millisecond, cancelCleanup)
+	t0 := time.Now()
+	res := Run(ctx, []*Job{job}, Options{CleanupContext: cleanupCtx})
+	if el := time.Since(t0); el > 5*time.Second {
+		t.Fatalf("cleanup was not cut short: %s", el)
+	}
+	if res[0].Status != StatusCancelled {
+		t.Fatalf("status %s", res[0].Status)
+	}
+	if len(res[0].Remaining) != 1 || !strings.Contains(res[0].Remaining[0], "i-0abc") {
+		t.Fatalf("remaining %q", res[0].Remaining)
+	}
+}
