@@ -8,10 +8,12 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/registry"
@@ -32,9 +34,11 @@ type dockerAPI interface {
 	ImagePush(ctx context.Context, ref string, options image.PushOptions) (io.ReadCloser, error)
 	ImageSave(ctx context.Context, imageIDs []string, opts ...client.ImageSaveOption) (io.ReadCloser, error)
 	ImageImport(ctx context.Context, source image.ImportSource, ref string, options image.ImportOptions) (io.ReadCloser, error)
+	ImageList(ctx context.Context, options image.ListOptions) ([]image.Summary, error)
 	ImageRemove(ctx context.Context, imageID string, options image.RemoveOptions) ([]image.DeleteResponse, error)
 	DistributionInspect(ctx context.Context, ref, encodedRegistryAuth string) (registry.DistributionInspect, error)
 
+	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
 	ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *ocispec.Platform, containerName string) (container.CreateResponse, error)
 	ContainerStart(ctx context.Context, containerID string, options container.StartOptions) error
 	ContainerRemove(ctx context.Context, containerID string, options container.RemoveOptions) error
@@ -101,6 +105,39 @@ func (e *unreachableError) Error() string {
 }
 
 func (e *unreachableError) Unwrap() error { return e.err }
+
+// defaultGrace is how long a call that creates something may go on once
+// the build is cancelled, when the build sets no cleanup timeout.
+const defaultGrace = 5 * time.Minute
+
+// completing returns the context for a call that creates something
+// (create, commit, tag, push): it is not cancelled with ctx, so that a
+// call the engine is carrying out completes and the build learns what it
+// made, for its cleanup to remove; once ctx is done the call has grace
+// more to finish. Cancelling parent (the engine's cleanup context, which a
+// second interrupt cancels) stops it at once. The caller records the
+// result, then honours ctx's cancellation.
+func completing(ctx, parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	if parent == nil {
+		parent = context.WithoutCancel(ctx)
+	}
+	if grace <= 0 {
+		grace = defaultGrace
+	}
+	cctx, cancel := context.WithCancel(parent)
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(cctx, func() { t.Stop() })
+	})
+	return cctx, func() { stop(); cancel() }
+}
+
+// runFilter selects what a build labelled: the run's id and the build's
+// name, so that a sweep never touches another build's containers or
+// images, nor anything bake did not label.
+func runFilter(runID, build string) filters.Args {
+	return filters.NewArgs(filters.Arg("label", LabelRunID+"="+runID), filters.Arg("label", LabelBuild+"="+build))
+}
 
 // login is a registry login from the login* options.
 type login struct {

@@ -97,7 +97,7 @@ func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Ho
 	steps := []builder.Step[state]{
 		{Name: "connect to the Docker engine", Run: b.connect, Cleanup: closeAPI},
 		{Name: "pull image", Run: b.pull},
-		{Name: "start container", Run: b.startContainer, Cleanup: removeContainer, Leftover: leftContainer},
+		{Name: "start container", Run: b.startContainer, Cleanup: b.removeContainer, Leftover: leftContainer},
 		{Name: "provision", Run: func(ctx context.Context, s *state) error { return b.provision(ctx, s, hook) }, Cleanup: closeComm},
 	}
 	if !b.pullEnabled() {
@@ -105,7 +105,7 @@ func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Ho
 	}
 	switch {
 	case b.cfg.Commit:
-		steps = append(steps, builder.Step[state]{Name: "commit container", Run: b.commit, Cleanup: removeFailedImage})
+		steps = append(steps, builder.Step[state]{Name: "commit container", Run: b.commit, Cleanup: b.removeFailedImage})
 	case b.cfg.ExportPath != "":
 		steps = append(steps, builder.Step[state]{Name: "export container", Run: b.export})
 	}
@@ -219,13 +219,18 @@ func (b *Builder) startContainer(ctx context.Context, s *state) error {
 			platform.Variant = parts[2]
 		}
 	}
-	created, err := s.api.ContainerCreate(ctx, cfg, hc, nil, platform, "")
+	cctx, cancel := b.completing(ctx)
+	created, err := s.api.ContainerCreate(cctx, cfg, hc, nil, platform, "")
+	cancel()
 	if err != nil {
 		return fmt.Errorf("create container from %s: %w", b.cfg.Image, err)
 	}
 	s.containerID = created.ID
 	for _, w := range created.Warnings {
 		s.ui.Error("docker: " + w)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("created container %s: %w", short(s.containerID), context.Cause(ctx))
 	}
 	if err := s.api.ContainerStart(ctx, s.containerID, container.StartOptions{}); err != nil {
 		return fmt.Errorf("start container %s: %w", short(s.containerID), err)
@@ -247,16 +252,39 @@ func parseDevice(d string) container.DeviceMapping {
 	return m
 }
 
-func removeContainer(ctx context.Context, s *state) error {
-	if s.containerID == "" {
+// completing is the context of a call that creates something; see
+// completing in api.go.
+func (b *Builder) completing(ctx context.Context) (context.Context, context.CancelFunc) {
+	return completing(ctx, b.opts.CleanupContext, b.opts.CleanupTimeout)
+}
+
+// removeContainer removes the build's container and, after a failure or
+// cancel, any other container labelled with the run id and the build's
+// name: one a create call finished making after the build stopped waiting
+// for its answer.
+func (b *Builder) removeContainer(ctx context.Context, s *state) error {
+	if s.containerID != "" {
+		err := s.api.ContainerRemove(ctx, s.containerID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("remove container %s: %w", short(s.containerID), err)
+		}
+		s.containerID = ""
+	}
+	if !builder.Failed(ctx) || b.opts.RunID == "" {
 		return nil
 	}
-	err := s.api.ContainerRemove(ctx, s.containerID, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("remove container %s: %w", short(s.containerID), err)
+	list, err := s.api.ContainerList(ctx, container.ListOptions{All: true, Filters: runFilter(b.opts.RunID, b.name)})
+	if err != nil {
+		return fmt.Errorf("list the build's containers: %w", err)
 	}
-	s.containerID = ""
-	return nil
+	var errs []error
+	for _, c := range list {
+		err := s.api.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove container %s: %w", short(c.ID), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func leftContainer(s *state) string {
@@ -324,17 +352,22 @@ func closeComm(_ context.Context, s *state) error {
 // commit commits the container with the template's changes, keeping the
 // base image's CMD and ENTRYPOINT unless a change sets them.
 func (b *Builder) commit(ctx context.Context, s *state) error {
-	resp, err := s.api.ContainerCommit(ctx, s.containerID, container.CommitOptions{
+	cctx, cancel := b.completing(ctx)
+	resp, err := s.api.ContainerCommit(cctx, s.containerID, container.CommitOptions{
 		Comment: b.cfg.Message,
 		Author:  b.cfg.Author,
 		Changes: b.cfg.Changes,
 		Pause:   true,
 		Config:  commitConfig(s.base),
 	})
+	cancel()
 	if err != nil {
 		return fmt.Errorf("commit container %s: %w", short(s.containerID), err)
 	}
 	s.imageID = resp.ID
+	if ctx.Err() != nil {
+		return fmt.Errorf("committed image %s: %w", short(resp.ID), context.Cause(ctx))
+	}
 	s.ui.Say(fmt.Sprintf("committed image %s", resp.ID))
 	s.art = b.imageArtifact(s, resp.ID)
 	return nil
@@ -361,16 +394,42 @@ func commitConfig(base image.InspectResponse) *container.Config {
 }
 
 // removeFailedImage removes the committed image when the build failed
-// after the commit (cancelled during a later step).
-func removeFailedImage(ctx context.Context, s *state) error {
-	if s.imageID == "" || !builder.Failed(ctx) {
+// or was cancelled during or after the commit, and any other image
+// labelled with the run id and the build's name (one a commit call
+// finished making after the build stopped waiting for its answer; a
+// commit keeps the container's labels).
+func (b *Builder) removeFailedImage(ctx context.Context, s *state) error {
+	if !builder.Failed(ctx) {
 		return nil
 	}
-	if _, err := s.api.ImageRemove(ctx, s.imageID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("remove image %s: %w", s.imageID, err)
+	if s.imageID != "" {
+		if err := removeOwnImage(ctx, s.api, s.imageID); err != nil {
+			return err
+		}
+		s.imageID = ""
+		s.art = nil
 	}
-	s.imageID = ""
-	s.art = nil
+	if b.opts.RunID == "" {
+		return nil
+	}
+	list, err := s.api.ImageList(ctx, image.ListOptions{All: true, Filters: runFilter(b.opts.RunID, b.name)})
+	if err != nil {
+		return fmt.Errorf("list the build's images: %w", err)
+	}
+	var errs []error
+	for _, img := range list {
+		errs = append(errs, removeOwnImage(ctx, s.api, img.ID))
+	}
+	return errors.Join(errs...)
+}
+
+// removeOwnImage removes an image the build made, with every tag it got.
+// Its untagged parents are kept: the base image is not the build's, even
+// when nothing names it.
+func removeOwnImage(ctx context.Context, api dockerAPI, id string) error {
+	if _, err := api.ImageRemove(ctx, id, image.RemoveOptions{Force: true, PruneChildren: false}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove image %s: %w", short(id), err)
+	}
 	return nil
 }
 
@@ -414,22 +473,19 @@ func (b *Builder) imageArtifact(s *state, id string) *artifacts.Artifact {
 		}},
 		Parent:  b.parent(s),
 		State:   map[string]string{"image_id": id},
-		Destroy: func(ctx context.Context) error { return removeImage(ctx, newAPI, id, true) },
+		Destroy: func(ctx context.Context) error { return destroyImage(ctx, newAPI, id) },
 	}
 }
 
-// removeImage removes an image (force: with all its tags) or, given a
-// tagged reference, only that tag.
-func removeImage(ctx context.Context, newAPI func() (dockerAPI, error), ref string, force bool) error {
+// destroyImage removes an image the build made (the artifact's Destroy),
+// through a client of its own.
+func destroyImage(ctx context.Context, newAPI func() (dockerAPI, error), id string) error {
 	api, err := connect(ctx, newAPI)
 	if err != nil {
 		return err
 	}
 	defer api.Close()
-	if _, err := api.ImageRemove(ctx, ref, image.RemoveOptions{Force: force, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("remove image %s: %w", ref, err)
-	}
-	return nil
+	return removeOwnImage(ctx, api, id)
 }
 
 // export streams the container's file system to export_path, written

@@ -392,7 +392,7 @@ func (p *ImportPostProcessor) PostProcess(ctx context.Context, ui provisioners.U
 		}},
 		Parent:  in.Parent,
 		State:   map[string]string{"image_id": id, "tags": ref},
-		Destroy: func(ctx context.Context) error { return removeImage(ctx, newAPI, id, true) },
+		Destroy: func(ctx context.Context) error { return destroyImage(ctx, newAPI, id) },
 	}
 	return out, false, nil
 }
