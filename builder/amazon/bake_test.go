@@ -2,8 +2,6 @@ package amazon
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -16,54 +14,8 @@ import (
 
 	"github.com/bake-tool/bake/internal/ec2test"
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
+	"github.com/bake-tool/bake/internal/testutil/manifesttest"
 )
-
-// manifestBuilds decodes the builds of a run manifest (a Sigstore bundle
-// around an in-toto statement).
-func manifestBuilds(t *testing.T, path string) []struct {
-	Name      string
-	Status    string
-	Artifacts []struct {
-		ExternalIdentifier string `json:"externalIdentifier"`
-		Region             string `json:"region"`
-		URI                string `json:"uri"`
-	}
-} {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bundle struct {
-		DSSEEnvelope struct {
-			Payload string `json:"payload"`
-		} `json:"dsseEnvelope"`
-	}
-	if err := json.Unmarshal(raw, &bundle); err != nil {
-		t.Fatalf("manifest: %v", err)
-	}
-	payload, err := base64.StdEncoding.DecodeString(bundle.DSSEEnvelope.Payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stmt struct {
-		Predicate struct {
-			Builds []struct {
-				Name      string
-				Status    string
-				Artifacts []struct {
-					ExternalIdentifier string `json:"externalIdentifier"`
-					Region             string `json:"region"`
-					URI                string `json:"uri"`
-				}
-			}
-		}
-	}
-	if err := json.Unmarshal(payload, &stmt); err != nil {
-		t.Fatalf("statement: %v\n%s", err, payload)
-	}
-	return stmt.Predicate.Builds
-}
 
 // TestBakeBuild runs testdata/amazon through `bake build` against the EC2
 // test server, then interrupts a second run.
@@ -122,7 +74,7 @@ func TestBakeBuild(t *testing.T) {
 		if len(amis) != 3 {
 			t.Fatalf("AMIs by region: %+v", amis)
 		}
-		builds := manifestBuilds(t, filepath.Join(dir, "m.json"))
+		builds := manifesttest.Builds(t, filepath.Join(dir, "m.json"))
 		if len(builds) != 1 || builds[0].Status != "succeeded" || len(builds[0].Artifacts) != 3 {
 			t.Fatalf("manifest builds: %+v", builds)
 		}

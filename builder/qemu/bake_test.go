@@ -2,8 +2,6 @@ package qemu
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
+	"github.com/bake-tool/bake/internal/testutil/manifesttest"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader.
@@ -88,7 +87,7 @@ func TestBakeBuild(t *testing.T) {
 		if got := fileSHA256(t, base); got != baseSum {
 			t.Errorf("base disk changed")
 		}
-		builds := manifestBuilds(t, manifest)
+		builds := manifesttest.Builds(t, manifest)
 		if len(builds) != 2 {
 			t.Fatalf("manifest builds %+v", builds)
 		}
@@ -135,45 +134,4 @@ func TestBakeBuild(t *testing.T) {
 			t.Errorf("temporary directories: before %v, after %v", before, after)
 		}
 	})
-}
-
-// manifestBuild is a build in a run manifest.
-type manifestBuild struct {
-	Name      string
-	Status    string
-	Artifacts []struct {
-		ExternalIdentifier string `json:"externalIdentifier"`
-		Digest             string `json:"digest"`
-	}
-}
-
-// manifestBuilds decodes the builds of a run manifest (a Sigstore bundle
-// around an in-toto statement).
-func manifestBuilds(t *testing.T, path string) []manifestBuild {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bundle struct {
-		DSSEEnvelope struct {
-			Payload string `json:"payload"`
-		} `json:"dsseEnvelope"`
-	}
-	if err := json.Unmarshal(raw, &bundle); err != nil {
-		t.Fatalf("manifest: %v", err)
-	}
-	payload, err := base64.StdEncoding.DecodeString(bundle.DSSEEnvelope.Payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stmt struct {
-		Predicate struct {
-			Builds []manifestBuild
-		}
-	}
-	if err := json.Unmarshal(payload, &stmt); err != nil {
-		t.Fatalf("statement: %v\n%s", err, payload)
-	}
-	return stmt.Predicate.Builds
 }

@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -39,6 +38,7 @@ import (
 	"github.com/bake-tool/bake/builder/docker"
 	"github.com/bake-tool/bake/internal/engine"
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
+	"github.com/bake-tool/bake/internal/testutil/manifesttest"
 )
 
 // labelTest marks the containers a test itself runs from a built image,
@@ -249,28 +249,9 @@ func (r dockerRun) artifact(t *testing.T, build, builderName string) *artifacts.
 // statement reads the (unsigned) run manifest's in-toto statement.
 func (r dockerRun) statement(t *testing.T) artifacts.Statement {
 	t.Helper()
-	data, err := os.ReadFile(r.manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bundle struct {
-		DSSE struct {
-			Payload string `json:"payload"`
-		} `json:"dsseEnvelope"`
-	}
-	if err := json.Unmarshal(data, &bundle); err != nil {
-		t.Fatal(err)
-	}
-	payload, err := base64.StdEncoding.DecodeString(bundle.DSSE.Payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stmt artifacts.Statement
-	if err := json.Unmarshal(payload, &stmt); err != nil {
-		t.Fatal(err)
-	}
-	if stmt.Predicate == nil || stmt.Predicate.Fingerprint != r.runID {
-		t.Fatalf("manifest is not of run %s: %s", r.runID, payload)
+	stmt := manifesttest.Statement(t, r.manifest)
+	if stmt.Predicate.Fingerprint != r.runID {
+		t.Fatalf("manifest is not of run %s: fingerprint %s", r.runID, stmt.Predicate.Fingerprint)
 	}
 	return stmt
 }

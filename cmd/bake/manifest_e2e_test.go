@@ -4,7 +4,6 @@ import (
 	"bytes"
 
 	"archive/tar"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/internal/testutil/manifesttest"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -80,33 +80,9 @@ build {
 	}
 
 	// The statement lists the failed build with its error.
-	var bundle struct {
-		DSSE struct {
-			PayloadType string `json:"payloadType"`
-			Payload     string `json:"payload"`
-			Signatures  []struct {
-				Sig string `json:"sig"`
-			} `json:"signatures"`
-		} `json:"dsseEnvelope"`
-	}
-	data, err := os.ReadFile(manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &bundle); err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := base64.StdEncoding.DecodeString(bundle.DSSE.Payload)
-	var stmt struct {
-		Predicate struct {
-			Builds []struct {
-				Name, Status, Error string
-			} `json:"builds"`
-		} `json:"predicate"`
-	}
-	if err := json.Unmarshal(payload, &stmt); err != nil {
-		t.Fatal(err)
-	}
+	bundle := manifesttest.Bundle(t, manifest)
+	payload := bundle.DSSEEnvelope.Payload
+	stmt := manifesttest.Statement(t, manifest)
 	found := false
 	for _, b := range stmt.Predicate.Builds {
 		if b.Name == "null.broken" {
@@ -152,8 +128,8 @@ build {
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Fatal("openssl not installed: run scripts/setup.sh")
 	}
-	sig, _ := base64.StdEncoding.DecodeString(bundle.DSSE.Signatures[0].Sig)
-	pae := []byte("DSSEv1 " + itoa(len(bundle.DSSE.PayloadType)) + " " + bundle.DSSE.PayloadType + " " + itoa(len(payload)) + " ")
+	sig := bundle.DSSEEnvelope.Signatures[0].Sig
+	pae := []byte("DSSEv1 " + itoa(len(bundle.DSSEEnvelope.PayloadType)) + " " + bundle.DSSEEnvelope.PayloadType + " " + itoa(len(payload)) + " ")
 	pae = append(pae, payload...)
 	os.WriteFile(filepath.Join(dir, "pae"), pae, 0o644)
 	os.WriteFile(filepath.Join(dir, "sig"), sig, 0o644)
