@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -295,8 +296,22 @@ func createImage(s *Server, r *region, p params) (*result, *apiError) {
 		img.Architecture, img.VirtualizationType, img.RootDeviceName = src.Architecture, src.VirtualizationType, src.RootDeviceName
 	}
 	snapTags := p.tagSpecs("snapshot")
-	for _, bd := range overlay(in.BlockDevices, parseBlockDevices(p)) {
-		if !bd.NoDevice {
+	onInstance := map[string]bool{}
+	for _, bd := range in.BlockDevices {
+		onInstance[bd.DeviceName] = true
+	}
+	mappings := overlay(in.BlockDevices, parseBlockDevices(p))
+	for _, bd := range mappings {
+		if !onInstance[bd.DeviceName] && bd.SnapshotID != "" && r.snapshots[bd.SnapshotID] == nil {
+			return nil, errorf("InvalidSnapshot.NotFound", "The snapshot '%s' does not exist.", bd.SnapshotID)
+		}
+	}
+	for _, bd := range mappings {
+		switch {
+		case !onInstance[bd.DeviceName] && bd.SnapshotID != "":
+			// A mapping the instance does not have, from a snapshot: the
+			// image refers to that snapshot, as EC2's does, and makes none.
+		case !bd.NoDevice:
 			sn := &Snapshot{ID: newID("snap"), Region: r.name, Owner: s.opts.Account, State: "pending", Progress: "0%",
 				VolumeID: newID("vol"), VolumeSize: max(bd.VolumeSize, 1), Encrypted: bd.Encrypted, KMSKeyID: bd.KMSKeyID,
 				StartTime: now.UTC(), Tags: maps.Clone(snapTags),
@@ -699,23 +714,49 @@ func authorizeIngress(_ *Server, r *region, p params) (*result, *apiError) {
 		perms = append(perms, params{"IpProtocol": {p.get("IpProtocol")}, "FromPort": {p.get("FromPort")},
 			"ToPort": {p.get("ToPort")}, "IpRanges.1.CidrIp": {cidr}})
 	}
+	var add []IPPermission
 	for _, m := range perms {
 		perm := IPPermission{Protocol: m.get("IpProtocol"), FromPort: m.int("FromPort"), ToPort: m.int("ToPort")}
+		// EC2 takes IPv4 blocks in IpRanges only and IPv6 blocks in
+		// Ipv6Ranges only.
 		for _, rg := range m.members("IpRanges") {
-			perm.CIDRs = append(perm.CIDRs, rg.get("CidrIp"))
+			c := rg.get("CidrIp")
+			if !isCIDR(c, false) {
+				return nil, errorf("InvalidParameterValue", "CIDR block %s is malformed", c)
+			}
+			perm.CIDRs = append(perm.CIDRs, c)
+		}
+		for _, rg := range m.members("Ipv6Ranges") {
+			c := rg.get("CidrIpv6")
+			if !isCIDR(c, true) {
+				return nil, errorf("InvalidParameterValue", "CIDR block %s is malformed", c)
+			}
+			perm.IPv6CIDRs = append(perm.IPv6CIDRs, c)
 		}
 		for _, gr := range m.members("Groups") {
 			perm.SourceGroupIDs = append(perm.SourceGroupIDs, gr.get("GroupId"))
 		}
-		for _, have := range g.Ingress {
-			if have.Protocol == perm.Protocol && have.FromPort == perm.FromPort && have.ToPort == perm.ToPort && slices.Equal(have.CIDRs, perm.CIDRs) {
+		for _, have := range append(slices.Clone(g.Ingress), add...) {
+			if have.Protocol == perm.Protocol && have.FromPort == perm.FromPort && have.ToPort == perm.ToPort &&
+				slices.Equal(have.CIDRs, perm.CIDRs) && slices.Equal(have.IPv6CIDRs, perm.IPv6CIDRs) {
 				return nil, errorf("InvalidPermission.Duplicate", "the specified rule \"peer: %v, %s, from port: %d, to port: %d, ALLOW\" already exists",
-					perm.CIDRs, strings.ToUpper(perm.Protocol), perm.FromPort, perm.ToPort)
+					append(slices.Clone(perm.CIDRs), perm.IPv6CIDRs...), strings.ToUpper(perm.Protocol), perm.FromPort, perm.ToPort)
 			}
 		}
-		g.Ingress = append(g.Ingress, perm)
+		add = append(add, perm)
 	}
+	// A refused request changes nothing.
+	g.Ingress = append(g.Ingress, add...)
 	return ret(), nil
+}
+
+// isCIDR reports whether s is a CIDR block of the family v6 selects.
+func isCIDR(s string, v6 bool) bool {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return false
+	}
+	return p.Addr().Is6() == v6 && !p.Addr().Is4In6()
 }
 
 func describeSecurityGroups(_ *Server, r *region, p params) (*result, *apiError) {
@@ -744,7 +785,12 @@ func describeSecurityGroups(_ *Server, r *region, p params) (*result, *apiError)
 			for _, c := range perm.CIDRs {
 				ranges = append(ranges, item(el("cidrIp", c)))
 			}
-			perms = append(perms, item(el("ipProtocol", perm.Protocol), el("fromPort", perm.FromPort), el("toPort", perm.ToPort), set("ipRanges", ranges)))
+			var ranges6 []*node
+			for _, c := range perm.IPv6CIDRs {
+				ranges6 = append(ranges6, item(el("cidrIpv6", c)))
+			}
+			perms = append(perms, item(el("ipProtocol", perm.Protocol), el("fromPort", perm.FromPort), el("toPort", perm.ToPort),
+				set("ipRanges", ranges), set("ipv6Ranges", ranges6)))
 		}
 		items = append(items, item(el("ownerId", DefaultAccount), el("groupId", g.ID), el("groupName", g.Name),
 			el("groupDescription", g.Description), el("vpcId", g.VPCID), set("ipPermissions", perms), tagSet(g.Tags)))

@@ -60,7 +60,8 @@ type IPPermission struct {
 	Protocol       string
 	FromPort       int
 	ToPort         int
-	CIDRs          []string
+	CIDRs          []string // IPv4 blocks (IpRanges)
+	IPv6CIDRs      []string // IPv6 blocks (Ipv6Ranges)
 	SourceGroupIDs []string
 }
 
@@ -263,6 +264,41 @@ func (s *Server) AddImage(regionName string, img Image) string {
 	}
 	r.images[img.ID] = &img
 	return img.ID
+}
+
+// AddSnapshot adds a completed snapshot (one a test's user made) and
+// returns its id. Empty fields get defaults: a new id, the server's
+// account as owner, 8 GiB, now as start time.
+func (s *Server) AddSnapshot(regionName string, sn Snapshot) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.regions[regionName]
+	if r == nil {
+		panic("ec2test: unknown region " + regionName)
+	}
+	if sn.ID == "" {
+		sn.ID = newID("snap")
+	}
+	sn.Region = regionName
+	if sn.Owner == "" {
+		sn.Owner = s.opts.Account
+	}
+	sn.State, sn.Progress = "completed", "100%"
+	if sn.VolumeID == "" {
+		sn.VolumeID = newID("vol")
+	}
+	if sn.VolumeSize == 0 {
+		sn.VolumeSize = 8
+	}
+	if sn.StartTime.IsZero() {
+		sn.StartTime = time.Now().UTC()
+	}
+	sn.Tags = maps.Clone(sn.Tags)
+	if sn.Tags == nil {
+		sn.Tags = map[string]string{}
+	}
+	r.snapshots[sn.ID] = &sn
+	return sn.ID
 }
 
 // AddVPC adds a VPC and returns its id.

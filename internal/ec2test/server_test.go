@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -235,5 +236,104 @@ func TestFaults(t *testing.T) {
 	}
 	if _, err := client(s, "sa-east-1").DescribeImages(ctx, &ec2.DescribeImagesInput{}); code(err) != "AuthFailure" {
 		t.Fatalf("unknown region: %v", err)
+	}
+}
+
+// TestIngressAddressFamilies checks that the server takes IPv4 blocks in
+// IpRanges and IPv6 blocks in Ipv6Ranges only, refusing the rest as EC2
+// does, and that a refused request adds no rule.
+func TestIngressAddressFamilies(t *testing.T) {
+	ctx := context.Background()
+	s := ec2test.Start(t, ec2test.Options{})
+	c := client(s, "us-east-1")
+	sg, err := c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("g"), Description: aws.String("d")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authorize := func(v4, v6 []string) error {
+		perm := types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22)}
+		for _, c := range v4 {
+			perm.IpRanges = append(perm.IpRanges, types.IpRange{CidrIp: aws.String(c)})
+		}
+		for _, c := range v6 {
+			perm.Ipv6Ranges = append(perm.Ipv6Ranges, types.Ipv6Range{CidrIpv6: aws.String(c)})
+		}
+		_, err := c.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: sg.GroupId, IpPermissions: []types.IpPermission{perm}})
+		return err
+	}
+	for _, tc := range []struct {
+		name   string
+		v4, v6 []string
+	}{
+		{"IPv6 in IpRanges", []string{"2001:db8::/32"}, nil},
+		{"IPv4 in Ipv6Ranges", nil, []string{"203.0.113.0/24"}},
+		{"IPv4-mapped in Ipv6Ranges", nil, []string{"::ffff:203.0.113.7/128"}},
+		{"not a block", []string{"203.0.113.7"}, nil},
+		{"one good, one bad", []string{"203.0.113.0/24", "::/0"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := authorize(tc.v4, tc.v6)
+			var ae smithy.APIError
+			if code(err) != "InvalidParameterValue" || !errors.As(err, &ae) || !strings.Contains(ae.ErrorMessage(), "is malformed") {
+				t.Fatalf("err = %v, want InvalidParameterValue: CIDR block … is malformed", err)
+			}
+		})
+	}
+	if err := authorize([]string{"203.0.113.0/24"}, []string{"2001:db8::/32"}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{*sg.GroupId}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perms := out.SecurityGroups[0].IpPermissions
+	if len(perms) != 1 || len(perms[0].IpRanges) != 1 || *perms[0].IpRanges[0].CidrIp != "203.0.113.0/24" ||
+		len(perms[0].Ipv6Ranges) != 1 || *perms[0].Ipv6Ranges[0].CidrIpv6 != "2001:db8::/32" {
+		t.Fatalf("rules %+v", perms)
+	}
+}
+
+// TestCreateImageRefersToSnapshot checks that a CreateImage mapping of a
+// device the instance lacks, from a snapshot, refers to that snapshot as
+// EC2's does, rather than copying it.
+func TestCreateImageRefersToSnapshot(t *testing.T) {
+	ctx := context.Background()
+	s := ec2test.Start(t, ec2test.Options{})
+	c := client(s, "us-east-1")
+	base := s.AddImage("us-east-1", ec2test.Image{Name: "base"})
+	data := s.AddSnapshot("us-east-1", ec2test.Snapshot{Description: "data", VolumeSize: 20})
+	run, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: &base, InstanceType: types.InstanceTypeT3Micro, MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := run.Instances[0].InstanceId
+	waitFor(t, "running", func() bool {
+		out, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{*id}})
+		return err == nil && out.Reservations[0].Instances[0].State.Name == types.InstanceStateNameRunning
+	})
+	mapping := func(snap string) []types.BlockDeviceMapping {
+		return []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sdf"), Ebs: &types.EbsBlockDevice{SnapshotId: aws.String(snap)}}}
+	}
+	if _, err := c.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: id, Name: aws.String("gone"), BlockDeviceMappings: mapping("snap-0123456789abcdef0")}); code(err) != "InvalidSnapshot.NotFound" {
+		t.Fatalf("missing snapshot: %v", err)
+	}
+	before := len(s.Inventory().Snapshots)
+	ci, err := c.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: id, Name: aws.String("with-data"), BlockDeviceMappings: mapping(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{*ci.ImageId}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snaps []string
+	for _, m := range out.Images[0].BlockDeviceMappings {
+		snaps = append(snaps, aws.ToString(m.Ebs.SnapshotId))
+	}
+	if len(snaps) != 2 || snaps[1] != data || snaps[0] == data {
+		t.Fatalf("image snapshots %q, want a new root snapshot and %s", snaps, data)
+	}
+	if n := len(s.Inventory().Snapshots); n != before+1 {
+		t.Fatalf("%d snapshots after CreateImage, want %d (the root's only)", n, before+1)
 	}
 }
