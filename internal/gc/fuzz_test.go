@@ -1,0 +1,54 @@
+package gc
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzJournal feeds arbitrary journal files to the reader: a journal cut
+// short by a crash, or damaged, must read without panicking, and only
+// absolute paths may come out of it as places to remove.
+func FuzzJournal(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/journal/*.jsonl")
+	for _, s := range seeds {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		j := Journal{Dir: t.TempDir()}
+		if err := os.WriteFile(filepath.Join(j.Dir, "0123456789ab.jsonl"), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		runs, err := j.Runs()
+		if err != nil {
+			return
+		}
+		for _, r := range runs {
+			for _, p := range append(r.Pending, r.Kept...) {
+				if !filepath.IsAbs(p.Path) {
+					t.Fatalf("relative place %q", p.Path)
+				}
+			}
+		}
+	})
+}
+
+func TestJournalSeeds(t *testing.T) {
+	j := Journal{Dir: "testdata/journal"}
+	runs, err := j.Runs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := runs["crashed"]
+	if !c.Crashed() || len(c.Pending) != 0 || len(c.Kept) != 1 || c.Kept[0].Path != "/srv/out/output-a" || c.PID != 999999999 {
+		t.Errorf("crashed: %+v", c)
+	}
+	e := runs["ended"]
+	if e.Crashed() || !e.Ended || len(e.Pending) != 1 {
+		t.Errorf("ended: %+v", e)
+	}
+}
