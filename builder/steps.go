@@ -104,6 +104,22 @@ func (o Options) BuildName(kind string) string {
 	return kind
 }
 
+// BuildInfo returns what every build tells its provisioners about itself,
+// whatever its kind: run and build ids, "type.name", type and source
+// name. Builders add the machine's address and credentials.
+func (o Options) BuildInfo(kind string) provisioners.BuildInfo {
+	info := provisioners.BuildInfo{
+		RunID: o.RunID,
+		ID:    o.BuildID,
+		Name:  o.BuildName(kind),
+		Type:  kind,
+	}
+	if t, n, ok := strings.Cut(info.Name, "."); ok && t == kind {
+		info.SourceName = n
+	}
+	return info
+}
+
 // ErrAborted is joined to a build's error when -on-error=abort (or the ask
 // prompt) left resources behind.
 var ErrAborted = errors.New("left resources in place (-on-error=abort)")

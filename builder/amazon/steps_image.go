@@ -18,24 +18,13 @@ import (
 
 // info is what the build tells its provisioners about itself.
 func (b *Builder) info(s *state) provisioners.BuildInfo {
-	info := provisioners.BuildInfo{
-		RunID:         b.opts.RunID,
-		ID:            b.opts.BuildID,
-		Name:          b.name,
-		Type:          BuilderType,
-		Host:          s.host,
-		Port:          b.cfg.Port,
-		User:          b.cfg.Username,
-		Password:      b.cfg.Password,
-		SSHPublicKey:  s.publicKey,
-		SSHPrivateKey: string(s.privateKey),
-	}
+	info := b.opts.BuildInfo(BuilderType)
+	info.Host, info.Port = s.host, b.cfg.Port
 	if info.Port == 0 {
 		info.Port = 22
 	}
-	if t, n, ok := strings.Cut(b.name, "."); ok && t == BuilderType {
-		info.SourceName = n
-	}
+	info.User, info.Password = b.cfg.Username, b.cfg.Password
+	info.SSHPublicKey, info.SSHPrivateKey = s.publicKey, string(s.privateKey)
 	return info
 }
 

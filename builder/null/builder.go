@@ -3,7 +3,6 @@ package null
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/bake-tool/bake/artifacts"
@@ -121,15 +120,7 @@ func closeComm(_ context.Context, s *state) error {
 
 // info is what the build tells its provisioners about itself.
 func (b *Builder) info() provisioners.BuildInfo {
-	info := provisioners.BuildInfo{
-		RunID: b.opts.RunID,
-		ID:    b.opts.BuildID,
-		Name:  b.name,
-		Type:  "null",
-	}
-	if t, n, ok := strings.Cut(b.name, "."); ok && t == "null" {
-		info.SourceName = n
-	}
+	info := b.opts.BuildInfo("null")
 	if b.cfg.Type == communicator.SSH {
 		c := b.cfg.SSHConfig
 		info.Host, info.Port, info.User, info.Password = c.Host, c.Port, c.Username, c.Password

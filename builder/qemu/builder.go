@@ -19,6 +19,7 @@ import (
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/communicator"
 	"github.com/bake-tool/bake/communicator/ssh"
+	"github.com/bake-tool/bake/internal/gc"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/templates"
 )
@@ -158,6 +159,11 @@ func (b *Builder) prepareOutput(_ context.Context, s *state) error {
 			return fmt.Errorf("remove output directory: %w", err)
 		}
 	}
+	// Recorded before it exists, so that bake gc finds it after a crash
+	// at any point; it does not exist now, so it can only be ours.
+	if err := b.journal().Add(b.runID, gc.Place{Kind: "qemu output directory", Path: dir, Build: b.name}); err != nil {
+		s.ui.Say(fmt.Sprintf("warning: bake gc will not find %s after a crash: %v", dir, err))
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create output directory: %w", err)
 	}
@@ -166,13 +172,20 @@ func (b *Builder) prepareOutput(_ context.Context, s *state) error {
 }
 
 // removeFailedOutput removes the output directory when the build failed.
+// The journal then forgets it, or, when it holds the artifact, keeps it
+// as one: bake gc removes it only if the run crashes before it ends.
 func (b *Builder) removeFailedOutput(ctx context.Context, s *state) error {
-	if !s.createdOut || !builder.Failed(ctx) {
+	if !s.createdOut {
+		return nil
+	}
+	if !builder.Failed(ctx) {
+		_ = b.journal().Keep(b.runID, s.outDir)
 		return nil
 	}
 	if err := os.RemoveAll(s.outDir); err != nil {
 		return fmt.Errorf("remove output directory: %w", err)
 	}
+	_ = b.journal().Release(b.runID, s.outDir)
 	s.createdOut = false
 	return nil
 }
@@ -804,15 +817,7 @@ func (b *Builder) provision(ctx context.Context, s *state, hook builder.Hook) er
 
 // info is what the build tells its provisioners about itself.
 func (b *Builder) info(s *state) provisioners.BuildInfo {
-	info := provisioners.BuildInfo{
-		RunID: b.opts.RunID,
-		ID:    b.opts.BuildID,
-		Name:  b.name,
-		Type:  "qemu",
-	}
-	if t, n, ok := strings.Cut(b.name, "."); ok && t == "qemu" {
-		info.SourceName = n
-	}
+	info := b.opts.BuildInfo("qemu")
 	if b.cfg.Type == communicator.SSH {
 		info.Host, info.Port = b.sshAddr(s)
 		info.User = b.cfg.Username
