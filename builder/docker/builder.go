@@ -328,16 +328,8 @@ func (b *Builder) provision(ctx context.Context, s *state, hook builder.Hook) er
 
 // info is what the build tells its provisioners about itself.
 func (b *Builder) info() provisioners.BuildInfo {
-	info := provisioners.BuildInfo{
-		RunID: b.opts.RunID,
-		ID:    b.opts.BuildID,
-		Name:  b.name,
-		Type:  "docker",
-		User:  b.cfg.ExecUser,
-	}
-	if t, n, ok := strings.Cut(b.name, "."); ok && t == "docker" {
-		info.SourceName = n
-	}
+	info := b.opts.BuildInfo("docker")
+	info.User = b.cfg.ExecUser
 	return info
 }
 
