@@ -1,11 +1,18 @@
 package docker
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -68,6 +75,31 @@ func (r *racingAPI) ContainerCommit(ctx context.Context, id string, opts contain
 		return container.CommitResponse{}, err
 	}
 	return resp, nil
+}
+
+func (r *racingAPI) ImageTag(ctx context.Context, source, target string) error {
+	return r.race(ctx, "tag", func(ctx context.Context) error {
+		return r.dockerAPI.ImageTag(ctx, source, target)
+	})
+}
+
+// ImagePush reads the whole progress stream inside the call, so that the
+// push is complete at the registry when the cancel lands.
+func (r *racingAPI) ImagePush(ctx context.Context, ref string, opts image.PushOptions) (io.ReadCloser, error) {
+	var buf bytes.Buffer
+	err := r.race(ctx, "push", func(ctx context.Context) error {
+		rc, err := r.dockerAPI.ImagePush(ctx, ref, opts)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		_, err = io.Copy(&buf, rc)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(&buf), nil
 }
 
 // TestCancelDuringCreate: Ctrl-C while the engine creates the container or
@@ -154,5 +186,117 @@ func TestRemoveKeepsUntaggedBase(t *testing.T) {
 	}
 	if _, err := api.ImageInspect(ctx, base); err != nil {
 		t.Errorf("the base image %s was removed with the build's image: %v", short(base), err)
+	}
+}
+
+// imageIDOf returns the id of the image ref names, or "" when none.
+func imageIDOf(ctx context.Context, t *testing.T, api dockerAPI, ref string) string {
+	t.Helper()
+	insp, err := api.ImageInspect(ctx, ref)
+	if err != nil {
+		return ""
+	}
+	return insp.ID
+}
+
+// TestTagGivesBackExistingTags: a docker-tag that moved an existing tag
+// gives it back to the image it named when its artifact is removed, or
+// when the post-processor is cancelled during a tag call; a tag it made
+// is taken away again, and a tag already on the image stays.
+func TestTagGivesBackExistingTags(t *testing.T) {
+	api := engine(t)
+	ctx := testContext(t)
+	runID := newRunID(t, api)
+	art := buildImage(ctx, t, api, runID)
+	base := imageIDOf(ctx, t, api, baseImage())
+
+	b := make([]byte, 4)
+	rand.Read(b)
+	repo := "bake.local/tag-test-" + hex.EncodeToString(b)
+	// "prev" names the base image before the build, "same" already names
+	// the built image, "new" names nothing.
+	for ref, target := range map[string]string{repo + ":prev": base, repo + ":same": art.ID} {
+		if err := api.ImageTag(ctx, target, ref); err != nil {
+			t.Fatal(err)
+		}
+		removeImageAtEnd(t, api, ref)
+	}
+	removeImageAtEnd(t, api, repo+":new")
+	check := func(t *testing.T, want map[string]string) {
+		t.Helper()
+		for ref, id := range want {
+			if got := imageIDOf(ctx, t, api, ref); got != id {
+				t.Errorf("%s names image %q, want %q", ref, short(got), short(id))
+			}
+		}
+	}
+	cfg := &TagConfig{Repository: repo, Tags: []string{"prev", "same", "new"}}
+
+	t.Run("destroy", func(t *testing.T) {
+		tagged, _, err := newPP(t, KindTag, cfg).PostProcess(ctx, newUI(t), art)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, map[string]string{repo + ":prev": art.ID, repo + ":same": art.ID, repo + ":new": art.ID})
+		if err := tagged.Destroy(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check(t, map[string]string{repo + ":prev": base, repo + ":same": art.ID, repo + ":new": ""})
+	})
+	for _, lose := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cancel during a tag call, answer lost %v", lose), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			pp := newPP(t, KindTag, cfg).(*TagPostProcessor)
+			pp.newAPI = func() (dockerAPI, error) {
+				real, err := newEngineClient()
+				if err != nil {
+					return nil, err
+				}
+				return &racingAPI{dockerAPI: real, at: "tag", lose: lose, cancel: cancel}, nil
+			}
+			if _, _, err := pp.PostProcess(ctx, newUI(t), art); err == nil {
+				t.Fatal("PostProcess succeeded after a cancel")
+			}
+			check(t, map[string]string{repo + ":prev": base, repo + ":same": art.ID, repo + ":new": ""})
+		})
+	}
+}
+
+// TestCancelDuringPush: a push the build is cancelled during completes,
+// and the error names what reached the registry.
+func TestCancelDuringPush(t *testing.T) {
+	api := engine(t)
+	ctx := testContext(t)
+	runID := newRunID(t, api)
+	art := buildImage(ctx, t, api, runID)
+	repo := registryAddr() + "/bake-test/" + runID
+	tagged, _, err := newPP(t, KindTag, &TagConfig{Repository: repo, Tags: []string{"v1", "v2"}}).PostProcess(ctx, newUI(t), art)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pp := newPP(t, KindPush, &PushConfig{}).(*PushPostProcessor)
+	pp.newAPI = func() (dockerAPI, error) {
+		real, err := newEngineClient()
+		if err != nil {
+			return nil, err
+		}
+		return &racingAPI{dockerAPI: real, at: "push", cancel: cancel}, nil
+	}
+	_, _, err = pp.PostProcess(pctx, newUI(t), tagged)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error = %v, want context.Canceled", err)
+	}
+	_, uri, ok := strings.Cut(err.Error(), "left in the registry: ")
+	if !ok || !strings.HasPrefix(uri, repo+"@sha256:") {
+		t.Fatalf("error %q does not name the pushed digest", err)
+	}
+	if _, err := api.DistributionInspect(ctx, uri, ""); err != nil {
+		t.Errorf("the registry has no %s: %v", uri, err)
+	}
+	if strings.Contains(err.Error(), "pushing "+repo+":v2") {
+		t.Errorf("the push went on after the cancel: %v", err)
 	}
 }

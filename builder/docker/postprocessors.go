@@ -3,11 +3,13 @@ package docker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -111,7 +113,9 @@ type TagPostProcessor struct {
 	newAPI func() (dockerAPI, error)
 }
 
-// PostProcess tags in's image.
+// PostProcess tags in's image. Each tag call completes under
+// cancellation so that the tags it made are known; on a failure or a
+// cancel they are undone before PostProcess returns.
 func (p *TagPostProcessor) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
 	id, err := imageOf(KindTag, in)
 	if err != nil {
@@ -123,13 +127,36 @@ func (p *TagPostProcessor) PostProcess(ctx context.Context, ui provisioners.UI, 
 	}
 	defer api.Close()
 	var refs []string
+	var made []movedTag
+	undo := func(err error) (*artifacts.Artifact, bool, error) {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		return nil, false, errors.Join(err, untag(uctx, api, id, made))
+	}
 	for _, tag := range p.cfg.Tags {
 		ref := p.cfg.Repository + ":" + tag
-		if err := api.ImageTag(ctx, id, ref); err != nil {
-			return nil, false, fmt.Errorf("tag image %s as %s: %w", short(id), ref, err)
+		refs = append(refs, ref)
+		prev, err := api.ImageInspect(ctx, ref)
+		switch {
+		case err == nil && prev.ID == id:
+			continue // already there: not ours to take away
+		case err != nil && !cerrdefs.IsNotFound(err):
+			return undo(fmt.Errorf("inspect %s: %w", ref, err))
+		}
+		cctx, cancel := completing(ctx, nil, 0)
+		err = api.ImageTag(cctx, id, ref)
+		cancel()
+		// Even a call that failed may have moved the tag (the answer
+		// was lost): untag looks, and acts only on a ref that names
+		// the image.
+		made = append(made, movedTag{ref: ref, prev: prev.ID})
+		if err != nil {
+			return undo(fmt.Errorf("tag image %s as %s: %w", short(id), ref, err))
+		}
+		if ctx.Err() != nil {
+			return undo(fmt.Errorf("tag image %s as %s: %w", short(id), ref, context.Cause(ctx)))
 		}
 		ui.Say(fmt.Sprintf("tagged %s as %s", short(id), ref))
-		refs = append(refs, ref)
 	}
 	out := derive(in, KindTag)
 	if i := imageItem(out, id); i >= 0 {
@@ -141,36 +168,56 @@ func (p *TagPostProcessor) PostProcess(ctx context.Context, ui provisioners.UI, 
 	}
 	out.State["tags"] = strings.Join(append(strings.Fields(in.State["tags"]), refs...), " ")
 	newAPI := p.newAPI
-	out.Destroy = func(ctx context.Context) error { return untag(ctx, newAPI, id, refs) }
+	out.Destroy = func(ctx context.Context) error {
+		api, err := connect(ctx, newAPI)
+		if err != nil {
+			return err
+		}
+		defer api.Close()
+		return untag(ctx, api, id, made)
+	}
 	// The input is the same image: removing it would take the tags away.
 	return out, true, nil
 }
 
-// untag removes refs from image id. The engine deletes an image with its
-// last name, so a tag that is the image's only name stays: the image
-// belongs to the build's artifact, which the engine may still keep.
-func untag(ctx context.Context, newAPI func() (dockerAPI, error), id string, refs []string) error {
-	api, err := connect(ctx, newAPI)
-	if err != nil {
-		return err
-	}
-	defer api.Close()
-	for _, r := range refs {
-		insp, err := api.ImageInspect(ctx, id)
-		if cerrdefs.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("inspect image %s: %w", short(id), err)
-		}
-		if len(insp.RepoTags) < 2 || !slices.Contains(insp.RepoTags, r) {
+// movedTag is a tag docker-tag put on the image: ref, and the image it
+// named before ("" when it was new), which gets it back.
+type movedTag struct {
+	ref, prev string
+}
+
+// untag undoes tags, newest first: a tag that named another image before
+// goes back to it; a new tag is removed, unless it is the image's last
+// name (the engine would delete the image with it, and the image belongs
+// to the build's artifact). A tag that no longer names image id was moved
+// by someone else since, and is left alone.
+func untag(ctx context.Context, api dockerAPI, id string, tags []movedTag) error {
+	var errs []error
+	for _, t := range slices.Backward(tags) {
+		cur, err := api.ImageInspect(ctx, t.ref)
+		if cerrdefs.IsNotFound(err) || (err == nil && cur.ID != id) {
 			continue
 		}
-		if _, err := api.ImageRemove(ctx, r, image.RemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("remove tag %s: %w", r, err)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("inspect %s: %w", t.ref, err))
+			continue
+		}
+		if t.prev != "" {
+			if _, err := api.ImageInspect(ctx, t.prev); err == nil {
+				if err := api.ImageTag(ctx, t.prev, t.ref); err != nil {
+					errs = append(errs, fmt.Errorf("give %s back to image %s: %w", t.ref, short(t.prev), err))
+				}
+				continue
+			}
+		}
+		if len(cur.RepoTags) < 2 {
+			continue
+		}
+		if _, err := api.ImageRemove(ctx, t.ref, image.RemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove tag %s: %w", t.ref, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // PushPostProcessor is docker-push: it pushes every tag of its input
@@ -221,7 +268,10 @@ func (p *PushPostProcessor) PostProcess(ctx context.Context, ui provisioners.UI,
 			return nil, false, err
 		}
 		ui.Say(fmt.Sprintf("pushing %s", tag))
-		rc, err := api.ImagePush(ctx, tag, image.PushOptions{RegistryAuth: auth})
+		// The push completes under cancellation, so that what reached
+		// the registry is known and reported.
+		cctx, cancel := completing(ctx, nil, 0)
+		rc, err := api.ImagePush(cctx, tag, image.PushOptions{RegistryAuth: auth})
 		var aux pushAux
 		if err == nil {
 			err = readProgress(rc, func(m progressMessage) {
@@ -231,15 +281,22 @@ func (p *PushPostProcessor) PostProcess(ctx context.Context, ui provisioners.UI,
 			})
 			rc.Close()
 		}
+		cancel()
 		if err != nil {
-			return nil, false, fmt.Errorf("push %s: %w", tag, err)
+			return nil, false, errors.Join(fmt.Errorf("push %s: %w", tag, err), pushedBefore(pushed))
 		}
 		if aux.Digest == "" {
-			return nil, false, fmt.Errorf("push %s: the engine reported no digest", tag)
+			return nil, false, errors.Join(fmt.Errorf("push %s: the engine reported no digest", tag), pushedBefore(pushed))
 		}
 		repo := named.Name()
 		uri := repo + "@" + aux.Digest
 		ui.Say(fmt.Sprintf("pushed %s", uri))
+		if ctx.Err() != nil {
+			if !slices.Contains(pushed, uri) {
+				pushed = append(pushed, uri)
+			}
+			return nil, false, errors.Join(fmt.Errorf("push %s: %w", tag, context.Cause(ctx)), pushedBefore(pushed))
+		}
 		mediaType := MediaTypeManifest
 		if d, err := api.DistributionInspect(ctx, uri, auth); err == nil && d.Descriptor.MediaType != "" {
 			mediaType = d.Descriptor.MediaType
@@ -263,6 +320,15 @@ func (p *PushPostProcessor) PostProcess(ctx context.Context, ui provisioners.UI,
 	}
 	out.State["repo_digests"] = strings.Join(pushed, " ")
 	return out, false, nil
+}
+
+// pushedBefore says what a push that then failed had already put in the
+// registry, where it remains; nil when nothing.
+func pushedBefore(pushed []string) error {
+	if len(pushed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("pushed before it stopped, and left in the registry: %s", strings.Join(pushed, " "))
 }
 
 // SavePostProcessor is docker-save: it writes the image (with its tags)
