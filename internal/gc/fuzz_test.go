@@ -47,6 +47,9 @@ func TestJournalSeeds(t *testing.T) {
 	if !c.Crashed() || len(c.Pending) != 0 || len(c.Kept) != 1 || c.Kept[0].Path != "/srv/out/output-a" || c.PID != 999999999 {
 		t.Errorf("crashed: %+v", c)
 	}
+	if l := runs["library"]; l.Crashed() || l.Begun || len(l.Kept) != 1 {
+		t.Errorf("a journal nobody began cannot be known to have crashed: %+v", l)
+	}
 	e := runs["ended"]
 	if e.Crashed() || !e.Ended || len(e.Pending) != 1 {
 		t.Errorf("ended: %+v", e)

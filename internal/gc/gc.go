@@ -83,10 +83,18 @@ type Outcome struct {
 	Err error
 }
 
+// ErrUnavailable is wrapped by a finder's Find error when its kind cannot
+// be looked at here and that is no fault (no Docker engine on this
+// machine, no AWS region given): Sweep reports it as a note, not a failure.
+var ErrUnavailable = errors.New("not available")
+
 // Report is the result of a sweep.
 type Report struct {
 	// Items lists every leftover found, in the finders' order.
 	Items []Outcome
+	// Notes are the finders that did not look, each saying why (errors
+	// wrapping ErrUnavailable).
+	Notes []error
 	// Errors are the finders that could not look (an unreachable engine,
 	// a region without credentials), each wrapped with the finder's name.
 	Errors []error
@@ -142,7 +150,9 @@ func Sweep(ctx context.Context, finders []Finder, opts Options) Report {
 	var all []found
 	for _, f := range finders {
 		ls, err := f.Find(ctx, opts.Filter)
-		if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			rep.Notes = append(rep.Notes, fmt.Errorf("%s: %w", f.Name(), err))
+		} else if err != nil {
 			rep.Errors = append(rep.Errors, fmt.Errorf("%s: %w", f.Name(), err))
 		}
 		for _, l := range ls {

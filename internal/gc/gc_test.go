@@ -225,6 +225,9 @@ func TestJournalPlaces(t *testing.T) {
 	}
 	pending, kept, released := mk("pending"), mk("kept"), mk("released")
 	run := "0123456789ab"
+	if err := j.Begin(run); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []string{pending, kept, released} {
 		if err := j.Add(run, Place{Kind: "qemu output directory", Path: p, Build: "qemu.x"}); err != nil {
 			t.Fatal(err)

@@ -79,6 +79,10 @@ type Run struct {
 	// still running (the same process: its start time is checked too).
 	PID  int
 	Live bool
+	// Begun is set when the journal was begun by the run's owner (bake
+	// build), which promises to end it: only such a run can be known to
+	// have crashed.
+	Begun bool
 	// Ended is set when the run ended normally (cleanups done).
 	Ended bool
 	// Pending are the places created and neither removed nor kept.
@@ -88,9 +92,9 @@ type Run struct {
 	Kept []Place
 }
 
-// Crashed reports whether the run stopped without ending: its process is
-// gone and it never wrote its end.
-func (r Run) Crashed() bool { return !r.Live && !r.Ended }
+// Crashed reports whether the run stopped without ending: it was begun,
+// its process is gone and it never wrote its end.
+func (r Run) Crashed() bool { return r.Begun && !r.Live && !r.Ended }
 
 // Begin starts the journal of runID for this process; End ends it. A
 // journal that cannot be written is an error the caller may warn about:
@@ -249,6 +253,8 @@ func (j Journal) read(runID string) (Run, error) {
 			}
 		}
 		switch e.Op {
+		case "begin":
+			r.Begun = true
 		case "end":
 			r.Ended = true
 		case "add":

@@ -1,0 +1,90 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bake-tool/bake/internal/gc"
+)
+
+// Finder finds what qemu builds left on this machine: qemu processes
+// named bake-RUN-BUILD (-name) and temporary directories
+// bake-qemu-RUN-*. The output directory (with the working disk and a
+// partial output in it) can be anywhere: the builder records it in the
+// run's journal, and gc.Sweep finds it there.
+type Finder struct {
+	// TempDir is where temporary directories are looked for; "" means
+	// os.TempDir().
+	TempDir string
+	// Grace is how long qemu gets between SIGTERM and SIGKILL; 0 means
+	// 5 s.
+	Grace time.Duration
+}
+
+var _ gc.Finder = Finder{}
+
+// NewFinder returns the finder for this machine.
+func NewFinder() Finder { return Finder{} }
+
+var (
+	tempNames = gc.NamePattern("bake-qemu-")
+	vmNames   = gc.NamePattern("bake-")
+)
+
+// Name implements gc.Finder.
+func (Finder) Name() string { return "qemu" }
+
+// Find implements gc.Finder: processes first, so that qemu has stopped
+// writing before its directories go.
+func (f Finder) Find(_ context.Context, flt gc.Filter) ([]gc.Leftover, error) {
+	procs, perr := gc.Processes()
+	var out []gc.Leftover
+	for _, p := range procs {
+		runID, build, ok := vmName(p.Args)
+		if !ok || flt.RunID != "" && runID != flt.RunID {
+			continue
+		}
+		out = append(out, gc.Leftover{Kind: "qemu process", ID: strconv.Itoa(p.PID), RunID: runID, Build: build,
+			Created: p.Started, Detail: filepath.Base(p.Args[0])})
+	}
+	dirs, derr := gc.TempFiles(f.TempDir, []*regexp.Regexp{tempNames}, "qemu temporary directory", flt)
+	return append(out, dirs...), errors.Join(perr, derr)
+}
+
+// vmName returns the run id and build of a qemu command line that bake
+// started: qemu-system-* with -name bake-RUN-BUILD.
+func vmName(args []string) (runID, build string, ok bool) {
+	if len(args) < 2 || !strings.HasPrefix(filepath.Base(args[0]), "qemu-system-") {
+		return "", "", false
+	}
+	for i := 1; i+1 < len(args); i++ {
+		if args[i] != "-name" {
+			continue
+		}
+		name, _, _ := strings.Cut(args[i+1], ",")
+		if m := vmNames.FindStringSubmatch(name); m != nil {
+			return m[1], strings.TrimPrefix(name, "bake-"+m[1]+"-"), true
+		}
+	}
+	return "", "", false
+}
+
+// Remove implements gc.Finder.
+func (f Finder) Remove(ctx context.Context, l gc.Leftover) error {
+	switch l.Kind {
+	case "qemu process":
+		return gc.KillLeftover(ctx, l, f.Grace)
+	case "qemu temporary directory":
+		return gc.RemovePath(l)
+	}
+	return fmt.Errorf("not a qemu leftover: %s", l.Kind)
+}
+
+// journal is where the builder records its output directory.
+func (b *Builder) journal() gc.Journal { return gc.DefaultJournal(b.getenv) }
