@@ -3,6 +3,9 @@
 # engine), start it, make the local base image, build bake, and run a real
 # build of examples/docker/hello.pkr.hcl. Run it as root from the repo.
 set -eu
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then
+	exec sudo -E "$0" "$@"
+fi
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 ./scripts/setup.sh

@@ -4,6 +4,9 @@
 # registry, sshd, qemu, base image) and runs the whole suite against them.
 # Run it as root. Extra arguments go to `go test`, e.g. -run TestDocker.
 set -eu
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then
+	exec sudo -E "$0" "$@"
+fi
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 ./scripts/setup.sh
