@@ -120,7 +120,22 @@ type Options struct {
 	// RetryDelay is the first pause between max_retries attempts (default
 	// 1s, doubling up to 30s).
 	RetryDelay time.Duration
+
+	// clock times the still-running notices; nil is the real clock.
+	clock clock
 }
+
+// clock is the time source of the still-running notices, so that a test
+// can move time without waiting for it.
+type clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Run runs jobs, at most opts.Parallel at a time, and returns one Result
 // per job in the jobs' order. One build failing does not stop the others;
@@ -177,6 +192,7 @@ type jobRun struct {
 	mu        sync.Mutex
 	step      string
 	stepStart time.Time
+	stepGen   int64 // counts setStep calls, telling apart runs of a step
 	left      []string
 	remaining []string
 	cleanups  int
@@ -184,8 +200,16 @@ type jobRun struct {
 
 func (r *jobRun) setStep(name string) {
 	r.mu.Lock()
-	r.step, r.stepStart = name, time.Now()
+	r.step, r.stepStart = name, r.clock().Now()
+	r.stepGen++
 	r.mu.Unlock()
+}
+
+func (r *jobRun) clock() clock {
+	if r.opts.clock != nil {
+		return r.opts.clock
+	}
+	return realClock{}
 }
 
 func (r *jobRun) emit(e Event) {
@@ -233,30 +257,42 @@ func runJob(ctx context.Context, job *Job, opts Options, sink Sink) Result {
 	return res
 }
 
-// watch reports, every WaitNotice, a step that is still running, so that
-// long waits show their elapsed time.
+// watch reports a step still running WaitNotice after it started, and
+// again every WaitNotice after that, so that long waits show their
+// elapsed time.
+//
+// It sleeps until the current step's next notice is due, or for one
+// interval when no step runs. A step that starts during a sleep is due
+// no earlier than the sleep ends, so it is never reported late.
 func (r *jobRun) watch() (stop func()) {
 	every := r.opts.WaitNotice
 	if every <= 0 {
 		every = 15 * time.Second
 	}
 	done := make(chan struct{})
+	clk := r.clock()
 	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
+		var lastGen, lastN int64 // the step and notice last reported
 		for {
+			r.mu.Lock()
+			step, since, gen := r.step, r.stepStart, r.stepGen
+			r.mu.Unlock()
+			wait := every
+			if step != "" {
+				el := clk.Now().Sub(since)
+				n := int64(el / every) // notices due so far
+				if n > 0 && (gen != lastGen || n > lastN) {
+					lastGen, lastN = gen, n
+					shown := el.Round(time.Second)
+					r.emit(Event{Type: EventWaiting, Step: step, Elapsed: shown.Seconds(),
+						Message: fmt.Sprintf("still running %s (%s elapsed)", step, shown)})
+				}
+				wait = time.Duration(n+1)*every - el
+			}
 			select {
 			case <-done:
 				return
-			case <-t.C:
-				r.mu.Lock()
-				step, since := r.step, r.stepStart
-				r.mu.Unlock()
-				if step != "" && time.Since(since) >= every {
-					el := time.Since(since).Round(time.Second)
-					r.emit(Event{Type: EventWaiting, Step: step, Elapsed: el.Seconds(),
-						Message: fmt.Sprintf("still running %s (%s elapsed)", step, el)})
-				}
+			case <-clk.After(wait):
 			}
 		}
 	}()
