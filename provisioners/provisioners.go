@@ -19,6 +19,22 @@ type Cmd struct {
 	Stderr io.Writer
 }
 
+// CommandVar is the environment variable through which a communicator
+// that runs commands on this host's kernel (the docker exec communicator,
+// shell-local) hands a command line to the shell that runs it; see
+// EvalCommand.
+const CommandVar = "BAKE_EXEC_COMMAND"
+
+// EvalCommand is a shell script that runs the command line held in the
+// environment variable CommandVar, after taking the variable out of the
+// environment its commands inherit. "sh -c EvalCommand" with
+// CommandVar=line in its environment does what "sh -c line" does, except
+// that line is on no process's argument list: a command line carries the
+// values of environment_vars ("KEY='value' script"), and every user of the
+// host can read every process's arguments (ps), while a process's
+// environment is readable only by its owner.
+const EvalCommand = `__bake_command=$` + CommandVar + `; unset ` + CommandVar + `; eval "$__bake_command"`
+
 // ErrDisconnected is returned (wrapped) by Communicator.Run when the
 // connection to the machine was lost while the command ran, so that callers
 // such as the shell provisioner's expect_disconnect can tell it apart from a

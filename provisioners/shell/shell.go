@@ -5,10 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path"
-	"slices"
 	"strings"
 	"time"
 
@@ -110,6 +110,10 @@ func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, comm pr
 			return comm.Upload(ctx, data.EnvVarFile, bytes.NewReader(vars), 0o600)
 		})
 		if err != nil {
+			if ctx.Err() != nil && !c.SkipClean {
+				// A cancelled upload may have arrived all the same.
+				p.remove(ctx, ui, comm, data.EnvVarFile)
+			}
 			return fmt.Errorf("upload environment file %s: %w", data.EnvVarFile, err)
 		}
 		if !c.SkipClean {
@@ -176,21 +180,31 @@ func (p *Provisioner) scripts() ([]source, error) {
 }
 
 // writeFailed is the exit status of the wrapper when the script could not
-// be written to the machine (see run).
+// be written to the machine (see run). A script may exit with it too: the
+// wrapper tells the two apart by also printing a line of its own (see
+// writeMarker).
 const writeFailed = 254
+
+// removeTimeout bounds removing what a provisioner put on the machine,
+// which runs on a context that outlives the provisioner's.
+const removeTimeout = time.Minute
 
 // run writes one script to remote, runs command, removes the script and
 // checks the exit status — all in one command on the machine, the script
 // arriving on its stdin. One round trip per script instead of three
 // (upload, run, remove) is what keeps a shell step cheap: each is an exec
 // or a session, about 60 ms on a Docker engine.
+//
+// When ctx ends while the script runs, the communicator stops it, and the
+// script is removed by a command of its own.
 func (p *Provisioner) run(ctx context.Context, ui provisioners.UI, comm provisioners.Communicator, s source, remote, command string) error {
 	c := p.cfg
 	ui.Say("provisioning with shell script: " + s.name)
 	q := "'" + script.QuoteSingle(remote) + "'"
+	marker := newWriteMarker()
 	var wrapper strings.Builder
 	dir := "'" + script.QuoteSingle(path.Dir(remote)) + "'"
-	fmt.Fprintf(&wrapper, "{ mkdir -p %s && cat > %s && chmod 0755 %s; } || exit %d\n", dir, q, q, writeFailed)
+	fmt.Fprintf(&wrapper, "{ mkdir -p %s && cat > %s && chmod 0755 %s; } || { echo %s >&2; exit %d; }\n", dir, q, q, marker, writeFailed)
 	wrapper.WriteString(command)
 	if c.SkipClean {
 		wrapper.WriteString("\n")
@@ -198,10 +212,13 @@ func (p *Provisioner) run(ctx context.Context, ui provisioners.UI, comm provisio
 		fmt.Fprintf(&wrapper, "\n__bake_rc=$?\nrm -f %s\nexit $__bake_rc\n", q)
 	}
 	var status int
+	var stderr *markerWriter
 	err := p.retry(ctx, ui, "start the script", func() error {
 		var err error
+		stderr = &markerWriter{w: ui.Stderr(), marker: []byte(marker + "\n")}
 		status, err = comm.Run(ctx, &provisioners.Cmd{Command: wrapper.String(), Stdin: bytes.NewReader(s.content),
-			Stdout: ui.Stdout(), Stderr: ui.Stderr()})
+			Stdout: ui.Stdout(), Stderr: stderr})
+		stderr.flush()
 		if errors.Is(err, provisioners.ErrDisconnected) {
 			// The script started: running it again is not ours to do.
 			return permanent{err}
@@ -216,26 +233,104 @@ func (p *Provisioner) run(ctx context.Context, ui provisioners.UI, comm provisio
 		return nil
 	}
 	if err != nil {
+		if ctx.Err() != nil && !c.SkipClean {
+			// Stopped (cancel, timeout) before the wrapper could remove
+			// the script.
+			p.remove(ctx, ui, comm, remote)
+		}
 		if errors.Is(err, provisioners.ErrDisconnected) {
 			return fmt.Errorf("%s: %w (set expect_disconnect = true if the script reboots the machine)", s.name, err)
 		}
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
-	if status == writeFailed && !slices.Contains(c.ValidExitCodes, writeFailed) {
-		return fmt.Errorf("%s: could not write the script to %s on the machine (exit status %d; its error is in the output above)", s.name, remote, writeFailed)
+	if status == writeFailed && stderr.seen {
+		return fmt.Errorf("%s: could not write the script to %s on the machine (its error is in the output above)", s.name, remote)
 	}
 	return script.Check(s.name, status, c.ValidExitCodes)
 }
 
-// remove deletes a file the provisioner uploaded. A failure is reported,
-// not returned: the scripts themselves ran.
+// newWriteMarker returns the line the wrapper prints to stderr when it
+// cannot write the script: random, so that no script prints it by chance.
+func newWriteMarker() string {
+	return fmt.Sprintf("bake-script-not-written-%016x", rand.Uint64())
+}
+
+// markerWriter copies a command's output to w, except a line equal to
+// marker, whose presence it records. Only a line that begins like the
+// marker is held back, until it is told apart.
+type markerWriter struct {
+	w       io.Writer
+	marker  []byte // with its "\n"
+	mid     bool   // within a line that is not the marker
+	pending []byte // the start of a line that may be the marker
+	seen    bool
+}
+
+func (m *markerWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		if m.mid {
+			i := bytes.IndexByte(p, '\n')
+			if i < 0 {
+				_, err := m.w.Write(p)
+				return n, err
+			}
+			if _, err := m.w.Write(p[:i+1]); err != nil {
+				return n, err
+			}
+			p, m.mid = p[i+1:], false
+			continue
+		}
+		// At the start of a line; pending is a proper prefix of the
+		// marker, so it holds no newline.
+		k := min(len(m.marker)-len(m.pending), len(p))
+		line := append(m.pending, p[:k]...)
+		switch {
+		case !bytes.HasPrefix(m.marker, line):
+			// Not the marker: what was held goes out, and p is the rest
+			// of an ordinary line.
+			m.pending, m.mid = nil, true
+			if _, err := m.w.Write(line[:len(line)-k]); err != nil {
+				return n, err
+			}
+		case len(line) == len(m.marker):
+			m.seen, m.pending, p = true, nil, p[k:]
+		default:
+			m.pending, p = line, p[k:]
+		}
+	}
+	return n, nil
+}
+
+// flush writes what is held back: output that ended within a line that
+// began like the marker.
+func (m *markerWriter) flush() {
+	if len(m.pending) > 0 {
+		m.w.Write(m.pending)
+		m.pending = nil
+	}
+	m.mid = false
+}
+
+// remove deletes a file the provisioner put on the machine. It runs on a
+// context that outlives ctx (bounded by removeTimeout), so that a file is
+// removed after a timeout or cancel too; while ctx is alive it retries, as
+// the machine may be rebooting. A failure is reported, not returned.
 func (p *Provisioner) remove(ctx context.Context, ui provisioners.UI, comm provisioners.Communicator, remote string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removeTimeout)
+	defer cancel()
 	var status int
-	err := p.retry(ctx, ui, "remove "+remote, func() error {
+	rm := func() error {
 		var err error
-		status, err = comm.Run(ctx, &provisioners.Cmd{Command: "rm -f '" + script.QuoteSingle(remote) + "'"})
+		status, err = comm.Run(rctx, &provisioners.Cmd{Command: "rm -f '" + script.QuoteSingle(remote) + "'"})
 		return err
-	})
+	}
+	var err error
+	if ctx.Err() == nil {
+		err = p.retry(rctx, ui, "remove "+remote, rm)
+	} else {
+		err = rm()
+	}
 	switch {
 	case err != nil:
 		ui.Error(fmt.Sprintf("could not remove %s from the machine: %v", remote, err))

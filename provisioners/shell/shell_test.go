@@ -1,6 +1,7 @@
 package shell_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -334,5 +335,62 @@ func TestOneRoundTripPerScript(t *testing.T) {
 	err := shell.New(&cfg).Provision(t.Context(), testui.New(t), localcomm.New(root), info)
 	if err == nil || !strings.Contains(err.Error(), "could not write the script to") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestExitStatus254: a script's own exit status 254 is reported as its
+// status, not as a script that could not be written.
+func TestExitStatus254(t *testing.T) {
+	p, comm, ui := setup(t, `inline = ["echo to stderr >&2", "exit 254"]`)
+	err := p.Provision(t.Context(), ui, comm, info)
+	var ee *script.ExitError
+	if !errors.As(err, &ee) || ee.Code != 254 || err.Error() != "inline commands: script exited with code 254" {
+		t.Fatalf("error %v, want the script's exit code 254", err)
+	}
+	if got := ui.Text("stderr"); got != "to stderr" {
+		t.Errorf("stderr %q", got)
+	}
+
+	p, comm, ui = setup(t, "inline = [\"exit 254\"]\nvalid_exit_codes = [0, 254]")
+	if err := p.Provision(t.Context(), ui, comm, info); err != nil {
+		t.Fatalf("254 is valid: %v", err)
+	}
+}
+
+// TestCancelRemovesWhatItPut: when a script is cancelled (a timeout), the
+// script and the environment file are removed from the machine all the
+// same, and the error names the script and the cause, not the command
+// or the variables.
+func TestCancelRemovesWhatItPut(t *testing.T) {
+	for _, envFile := range []bool{false, true} {
+		t.Run(fmt.Sprintf("use_env_var_file=%v", envFile), func(t *testing.T) {
+			src := "inline = [\"echo started\", \"sleep 600\"]\nenvironment_vars = [\"SECRET=hunter2-in-env\"]"
+			if envFile {
+				src += "\nuse_env_var_file = true"
+			}
+			p, comm, ui := setup(t, src)
+			ctx, cancel := context.WithCancelCause(t.Context())
+			timedOut := errors.New("timed out after 2s (timeout)")
+			go func() {
+				for {
+					if _, ok := ui.Find("stdout", "started"); ok {
+						cancel(timedOut)
+						return
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}()
+			err := p.Provision(ctx, ui, comm, info)
+			if !errors.Is(err, timedOut) {
+				t.Fatalf("error %v, want the timeout", err)
+			}
+			if msg := err.Error(); strings.Contains(msg, "hunter2") || strings.Contains(msg, "sleep") || !strings.HasPrefix(msg, "inline commands: ") {
+				t.Errorf("error %q", msg)
+			}
+			left, _ := os.ReadDir(comm.Root)
+			if len(left) != 0 {
+				t.Errorf("left on the machine: %v", left)
+			}
+		})
 	}
 }

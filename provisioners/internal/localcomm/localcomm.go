@@ -73,8 +73,9 @@ func (c *Comm) Commands() []string {
 // errStart is what Run returns while FailRuns is not used up.
 var errStart = errors.New("localcomm: machine not reachable yet")
 
-// Run runs cmd.Command with /bin/sh -c in its own process group; when ctx
-// is done the whole group is killed.
+// Run runs cmd.Command with /bin/sh in its own process group, the command
+// line handed over in the environment as the docker communicator does
+// (provisioners.EvalCommand); when ctx is done the whole group is killed.
 func (c *Comm) Run(ctx context.Context, cmd *provisioners.Cmd) (int, error) {
 	c.mu.Lock()
 	c.commands = append(c.commands, cmd.Command)
@@ -90,15 +91,16 @@ func (c *Comm) Run(ctx context.Context, cmd *provisioners.Cmd) (int, error) {
 	if fail {
 		return -1, errStart
 	}
-	sh := exec.CommandContext(ctx, "/bin/sh", "-c", cmd.Command)
+	sh := exec.CommandContext(ctx, "/bin/sh", "-c", provisioners.EvalCommand)
 	sh.Dir = c.Root
 	sh.Env = append(os.Environ(), c.Env...)
+	sh.Env = append(sh.Env, provisioners.CommandVar+"="+cmd.Command)
 	sh.Stdin, sh.Stdout, sh.Stderr = cmd.Stdin, cmd.Stdout, cmd.Stderr
 	sh.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	sh.Cancel = func() error { return syscall.Kill(-sh.Process.Pid, syscall.SIGKILL) }
 	err := sh.Run()
 	if ctx.Err() != nil {
-		return -1, fmt.Errorf("localcomm: run: %w", ctx.Err())
+		return -1, fmt.Errorf("localcomm: run: %w", context.Cause(ctx))
 	}
 	status := 0
 	var exit *exec.ExitError
