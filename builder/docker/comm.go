@@ -3,6 +3,8 @@ package docker
 import (
 	"archive/tar"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -49,18 +51,40 @@ var _ provisioners.Communicator = (*execComm)(nil)
 // Run runs cmd.Command with /bin/sh -c as the exec user, streaming its
 // output as the engine delivers it, and returns the exit code that exec
 // inspect reports.
+//
+// The command line reaches the shell in the exec's environment (see
+// provisioners.EvalCommand), not in its arguments: with a local engine
+// the container's processes are this host's, and their arguments are
+// visible to every user. Errors do not repeat the command.
+//
+// When ctx ends, the command and its process group are killed in the
+// container before Run returns (see stop), so that nothing a cancelled
+// or timed-out command does afterwards lands in the image.
 func (c *execComm) Run(ctx context.Context, cmd *provisioners.Cmd) (int, error) {
+	tag := newExecTag()
 	created, err := c.api.ContainerExecCreate(ctx, c.containerID, container.ExecOptions{
 		User:         c.user,
 		AttachStdin:  cmd.Stdin != nil,
 		AttachStdout: true,
 		AttachStderr: true,
-		Cmd:          []string{"/bin/sh", "-c", cmd.Command},
+		Env:          []string{provisioners.CommandVar + "=" + cmd.Command},
+		Cmd:          []string{"/bin/sh", "-c", execTagLine + tag + "\n" + provisioners.EvalCommand},
 	})
 	if err != nil {
 		return -1, c.execError("create exec", err)
 	}
-	resp, err := c.api.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+	code, err := c.attach(ctx, created.ID, cmd)
+	if ctx.Err() != nil {
+		// The exec may have started even when attach did not return.
+		c.stop(ctx, created.ID, tag)
+		return -1, fmt.Errorf("run command in container %s: %w", short(c.containerID), context.Cause(ctx))
+	}
+	return code, err
+}
+
+// attach starts the exec, copies its streams and returns its exit code.
+func (c *execComm) attach(ctx context.Context, execID string, cmd *provisioners.Cmd) (int, error) {
+	resp, err := c.api.ContainerExecAttach(ctx, execID, container.ExecAttachOptions{})
 	if err != nil {
 		return -1, c.execError("start exec", err)
 	}
@@ -84,17 +108,14 @@ func (c *execComm) Run(ctx context.Context, cmd *provisioners.Cmd) (int, error) 
 	}
 	if _, err := stdcopy.StdCopy(stdout, stderr, resp.Reader); err != nil {
 		if ctx.Err() != nil {
-			return -1, fmt.Errorf("run %q: %w", cmd.Command, context.Cause(ctx))
+			return -1, context.Cause(ctx)
 		}
-		return -1, fmt.Errorf("run %q: %w: %w", cmd.Command, provisioners.ErrDisconnected, err)
-	}
-	if ctx.Err() != nil {
-		return -1, fmt.Errorf("run %q: %w", cmd.Command, context.Cause(ctx))
+		return -1, fmt.Errorf("run command in container %s: %w: %w", short(c.containerID), provisioners.ErrDisconnected, err)
 	}
 	// The output ends when the process exits; the engine may record the
 	// exit code a moment later.
 	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		insp, err := c.api.ContainerExecInspect(ctx, created.ID)
+		insp, err := c.api.ContainerExecInspect(ctx, execID)
 		if err != nil {
 			return -1, c.execError("inspect exec", err)
 		}
@@ -103,8 +124,74 @@ func (c *execComm) Run(ctx context.Context, cmd *provisioners.Cmd) (int, error) 
 		}
 		select {
 		case <-ctx.Done():
-			return -1, fmt.Errorf("run %q: %w", cmd.Command, context.Cause(ctx))
+			return -1, context.Cause(ctx)
 		case <-time.After(delay):
+		}
+	}
+}
+
+// execTagLine starts the first line of every Run's shell script, followed
+// by the Run's tag: a comment for the shell, and what stop looks for in
+// /proc/PID/cmdline.
+const execTagLine = "# bake exec "
+
+// newExecTag returns a random tag for one Run.
+func newExecTag() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// killScript kills the shell of the Run tagged tag and its process group.
+// The engine makes each exec's process a session leader, and a
+// non-interactive shell keeps what it starts (background jobs included) in
+// its group, so the group is the command and all it started unless a
+// process left it on purpose. Only sh builtins and /proc are used, so any
+// image that can run a command can run this. A shell reads the first line
+// of the NUL-separated cmdline: "/bin/sh-c# bake exec TAG". The pattern is
+// split so that this script's own command line does not match it.
+func killScript(tag string) string {
+	return `for d in /proc/[0-9]*; do
+p=${d#/proc/}
+[ "$p" = "$$" ] && continue
+l=
+read -r l 2>/dev/null < "$d/cmdline"
+case $l in *"` + execTagLine + `"` + tag + `) kill -s KILL -- "-$p" 2>/dev/null || kill -s KILL "$p" 2>/dev/null;; esac
+done
+true`
+}
+
+// stopTimeout bounds stopping a cancelled command.
+const stopTimeout = 30 * time.Second
+
+// stop kills the command of the exec execID, whose shell carries tag, and
+// waits until the engine reports it ended. The Engine API cannot kill an
+// exec, so a second exec, as root, does (killScript); this works against
+// a remote engine too. It runs on a context that outlives ctx, bounded by
+// stopTimeout; a failure is logged, as the build is failing anyway.
+func (c *execComm) stop(ctx context.Context, execID, tag string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+	defer cancel()
+	for {
+		insp, err := c.api.ContainerExecInspect(ctx, execID)
+		if err != nil || !insp.Running {
+			// Ended, never started, or gone with the container.
+			return
+		}
+		killer, err := c.api.ContainerExecCreate(ctx, c.containerID, container.ExecOptions{
+			User: "0", AttachStdout: true, AttachStderr: true,
+			Cmd: []string{"/bin/sh", "-c", killScript(tag)},
+		})
+		if err == nil {
+			_, err = c.attach(ctx, killer.ID, &provisioners.Cmd{})
+		}
+		if errors.Is(err, provisioners.ErrDisconnected) {
+			return // the container is gone or stopped: so is the command
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
