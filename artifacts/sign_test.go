@@ -249,6 +249,30 @@ func TestVerifyUnsignedAllowed(t *testing.T) {
 	}
 }
 
+// TestVerifyKeyRefusesUnsigned: with a key given, a manifest whose
+// signature was stripped and whose subjects were forged is refused, even
+// with AllowUnsigned.
+func TestVerifyKeyRefusesUnsigned(t *testing.T) {
+	bundle, key, _ := signedTestRun(t, KeyECDSAP256)
+	forged := t.TempDir() + "/evil.tar"
+	if err := os.WriteFile(forged, []byte("attacker's image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum, _, _ := FileSHA256(forged)
+	stripped := mutateBundle(t, bundle, func(b *Bundle) {
+		var s Statement
+		json.Unmarshal(b.DSSEEnvelope.Payload, &s)
+		s.Subject[0].Digest = map[string]string{"sha256": sum}
+		b.DSSEEnvelope.Payload, _ = s.Marshal()
+		b.DSSEEnvelope.Signatures = nil
+		b.VerificationMaterial.PublicKey = nil
+	})
+	_, err := Verify(stripped, key.Public(), VerifyOptions{AllowUnsigned: true, Artifacts: []string{forged}})
+	if !errors.Is(err, ErrUnsigned) || !strings.Contains(err.Error(), "a key was given") {
+		t.Fatalf("stripped and forged manifest with a key: %v, want ErrUnsigned naming the key", err)
+	}
+}
+
 func TestWriteRunManifest(t *testing.T) {
 	info, builds, _ := testRun(t)
 	st, _ := NewRunManifest(info, builds)

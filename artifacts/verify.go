@@ -19,7 +19,8 @@ var ErrUnsigned = errors.New("manifest is unsigned")
 // VerifyOptions tune Verify.
 type VerifyOptions struct {
 	// AllowUnsigned accepts a bundle with no signatures (the signature
-	// check is skipped; everything else is checked).
+	// check is skipped; everything else is checked) when no public key is
+	// given. With a key, an unsigned bundle is always refused.
 	AllowUnsigned bool
 	// Artifacts are local files whose sha256 must each be a subject of the
 	// manifest.
@@ -74,7 +75,8 @@ var bundleMediaTypes = map[string]bool{
 // type, a signature by pub over the PAE bytes, the statement type, that
 // the predicate type is one bake knows, and that every file in
 // opts.Artifacts has its sha256 among the subjects. Every error names its
-// cause; an unsigned bundle gives ErrUnsigned unless opts.AllowUnsigned.
+// cause; an unsigned bundle gives ErrUnsigned when pub is given, and
+// otherwise unless opts.AllowUnsigned.
 func Verify(bundle []byte, pub crypto.PublicKey, opts VerifyOptions) (*Verified, error) {
 	var rb rawBundle
 	if err := json.Unmarshal(bundle, &rb); err != nil {
@@ -97,7 +99,12 @@ func Verify(bundle []byte, pub crypto.PublicKey, opts VerifyOptions) (*Verified,
 
 	v := &Verified{}
 	if len(env.Signatures) == 0 {
-		if !opts.AllowUnsigned {
+		switch {
+		case pub != nil:
+			// A key says the caller expects a signature: one that was
+			// stripped must not downgrade the check to "unsigned".
+			return nil, fmt.Errorf("%w: it has no signatures, and a key was given to check one with (was the signature removed?)", ErrUnsigned)
+		case !opts.AllowUnsigned:
 			return nil, fmt.Errorf("%w: it has no signatures (accept it with -allow-unsigned)", ErrUnsigned)
 		}
 	} else {

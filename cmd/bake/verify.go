@@ -33,7 +33,7 @@ func runVerify(ctx context.Context, env *cliEnv, args []string) int {
 	var files stringList
 	fs.Var(&files, "artifact", "a `FILE` whose sha256 must be a subject (repeatable)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	allowUnsigned := fs.Bool("allow-unsigned", false, "accept a manifest written without a signing key")
+	allowUnsigned := fs.Bool("allow-unsigned", false, "accept a manifest written without a signing key (never with -key)")
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK

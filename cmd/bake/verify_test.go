@@ -156,6 +156,12 @@ func TestVerifyUnsignedCommand(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "unsigned") {
 		t.Errorf("unsigned allowed: exit %d, %q %q", code, out, errOut)
 	}
+	// With a key, -allow-unsigned does not accept an unsigned manifest:
+	// its signature may have been stripped.
+	code, out, errOut = bakeRun(t, nil, "verify", "-key", filepath.Join(dir, "k.pub"), "-allow-unsigned", bundle, "-artifact", disk)
+	if code != exitFailed || !strings.Contains(errOut, "manifest is unsigned") || strings.Contains(out, "Verified") {
+		t.Errorf("unsigned with -key and -allow-unsigned: exit %d, %q %q", code, out, errOut)
+	}
 }
 
 func TestVerifyUsage(t *testing.T) {
