@@ -40,6 +40,7 @@ func commands() map[string]command {
 		"inspect":  {"Show a template's variables, sources and builds", runInspect},
 		"verify":   {"Verify a signed run manifest", runVerify},
 		"keygen":   {"Generate a signing key pair", runKeygen},
+		"gc":       {"Find and remove what crashed runs left behind", runGC},
 		"version":  {"Print bake's version", runVersion},
 	}
 }

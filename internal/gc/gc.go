@@ -86,7 +86,7 @@ type Outcome struct {
 // ErrUnavailable is wrapped by a finder's Find error when its kind cannot
 // be looked at here and that is no fault (no Docker engine on this
 // machine, no AWS region given): Sweep reports it as a note, not a failure.
-var ErrUnavailable = errors.New("not available")
+var ErrUnavailable = errors.New("skipped")
 
 // Report is the result of a sweep.
 type Report struct {

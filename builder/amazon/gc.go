@@ -1,0 +1,303 @@
+package amazon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/bake-tool/bake/internal/gc"
+)
+
+// gcAPI is the subset of the EC2 client that the Finder uses.
+type gcAPI interface {
+	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, opts ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, opts ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+	DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, opts ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
+	DeregisterImage(ctx context.Context, in *ec2.DeregisterImageInput, opts ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error)
+	DescribeSnapshots(ctx context.Context, in *ec2.DescribeSnapshotsInput, opts ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error)
+	DeleteSnapshot(ctx context.Context, in *ec2.DeleteSnapshotInput, opts ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error)
+	DescribeKeyPairs(ctx context.Context, in *ec2.DescribeKeyPairsInput, opts ...func(*ec2.Options)) (*ec2.DescribeKeyPairsOutput, error)
+	DeleteKeyPair(ctx context.Context, in *ec2.DeleteKeyPairInput, opts ...func(*ec2.Options)) (*ec2.DeleteKeyPairOutput, error)
+	DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, opts ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
+	DeleteSecurityGroup(ctx context.Context, in *ec2.DeleteSecurityGroupInput, opts ...func(*ec2.Options)) (*ec2.DeleteSecurityGroupOutput, error)
+}
+
+var _ gcAPI = (*ec2.Client)(nil)
+
+// Kinds of EC2 leftovers.
+const (
+	gcInstance = "EC2 instance"
+	gcAMI      = "AMI"
+	gcSnapshot = "EBS snapshot"
+	gcKeyPair  = "EC2 key pair"
+	gcGroup    = "EC2 security group"
+)
+
+// Finder finds what amazon-ebs builds left in the given regions, by the
+// bake:run-id tag: instances (not terminated), key pairs and security
+// groups are leftovers; AMIs and their snapshots are a finished run's
+// artifacts as often, so they are marked gc.Artifact (they go only with a
+// run that crashed), except a snapshot no AMI uses and an AMI that
+// failed.
+type Finder struct {
+	regions []string
+	access  AccessConfig
+	// poll is the pause between two looks while a removal waits (an
+	// instance terminating, a group still in use); wait bounds it.
+	poll, wait time.Duration
+	newAPI     func(ctx context.Context, region string) (gcAPI, error)
+	apis       map[string]gcAPI
+}
+
+var _ gc.Finder = (*Finder)(nil)
+
+// NewFinder returns the finder for regions, reached through the standard
+// credential chain and, when endpoint is set, that EC2 endpoint (what
+// custom_endpoint_ec2 sets in a template).
+func NewFinder(regions []string, endpoint string) *Finder {
+	f := &Finder{regions: regions, access: AccessConfig{CustomEndpointEC2: endpoint},
+		poll: 5 * time.Second, wait: 10 * time.Minute, apis: map[string]gcAPI{}}
+	f.newAPI = func(ctx context.Context, region string) (gcAPI, error) {
+		return newEC2(ctx, &f.access, region, tuning{})
+	}
+	return f
+}
+
+// Name implements gc.Finder.
+func (*Finder) Name() string { return BuilderType }
+
+func (f *Finder) api(ctx context.Context, region string) (gcAPI, error) {
+	if c := f.apis[region]; c != nil {
+		return c, nil
+	}
+	c, err := f.newAPI(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	f.apis[region] = c
+	return c, nil
+}
+
+// Find implements gc.Finder, region by region: instances, then AMIs,
+// snapshots, key pairs and security groups, the order they can be
+// removed in.
+func (f *Finder) Find(ctx context.Context, flt gc.Filter) ([]gc.Leftover, error) {
+	if len(f.regions) == 0 {
+		return nil, fmt.Errorf("no region given (-region, AWS_REGION): %w", gc.ErrUnavailable)
+	}
+	var out []gc.Leftover
+	var errs []error
+	for _, r := range f.regions {
+		ls, err := f.findIn(ctx, r, flt)
+		out = append(out, ls...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r, err))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func (f *Finder) findIn(ctx context.Context, region string, flt gc.Filter) ([]gc.Leftover, error) {
+	api, err := f.api(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	tag := types.Filter{Name: aws.String("tag-key"), Values: []string{TagRunID}}
+	if flt.RunID != "" {
+		tag = types.Filter{Name: aws.String("tag:" + TagRunID), Values: []string{flt.RunID}}
+	}
+	filters := []types.Filter{tag}
+	leftover := func(kind, id string, tags []types.Tag, created *time.Time) gc.Leftover {
+		l := gc.Leftover{Kind: kind, ID: id, Where: region}
+		for _, t := range tags {
+			switch aws.ToString(t.Key) {
+			case TagRunID:
+				l.RunID = aws.ToString(t.Value)
+			case TagBuild:
+				l.Build = aws.ToString(t.Value)
+			}
+		}
+		if created != nil {
+			l.Created = *created
+		}
+		return l
+	}
+	var out []gc.Leftover
+
+	ip := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{Filters: append(filters,
+		types.Filter{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}})})
+	for ip.HasMorePages() {
+		page, err := ip.NextPage(ctx)
+		if err != nil {
+			return out, fmt.Errorf("describe instances: %w", err)
+		}
+		for _, res := range page.Reservations {
+			for _, in := range res.Instances {
+				l := leftover(gcInstance, aws.ToString(in.InstanceId), in.Tags, in.LaunchTime)
+				l.Detail = string(in.State.Name)
+				out = append(out, l)
+			}
+		}
+	}
+
+	// Every AMI of this account in the region, to tell which snapshots
+	// an AMI still uses.
+	mine, err := api.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}})
+	if err != nil {
+		return out, fmt.Errorf("describe images: %w", err)
+	}
+	used := map[string]bool{}
+	for _, img := range mine.Images {
+		for _, bd := range img.BlockDeviceMappings {
+			if bd.Ebs != nil && bd.Ebs.SnapshotId != nil {
+				used[*bd.Ebs.SnapshotId] = true
+			}
+		}
+	}
+	imgs, err := api.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}, Filters: filters})
+	if err != nil {
+		return out, fmt.Errorf("describe images: %w", err)
+	}
+	for _, img := range imgs.Images {
+		var created *time.Time
+		if t, err := time.Parse(time.RFC3339, aws.ToString(img.CreationDate)); err == nil {
+			created = &t
+		}
+		l := leftover(gcAMI, aws.ToString(img.ImageId), img.Tags, created)
+		l.Detail = aws.ToString(img.Name) + " " + string(img.State)
+		l.Artifact = img.State != types.ImageStateFailed
+		out = append(out, l)
+	}
+
+	sp := ec2.NewDescribeSnapshotsPaginator(api, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: filters})
+	for sp.HasMorePages() {
+		page, err := sp.NextPage(ctx)
+		if err != nil {
+			return out, fmt.Errorf("describe snapshots: %w", err)
+		}
+		for _, sn := range page.Snapshots {
+			l := leftover(gcSnapshot, aws.ToString(sn.SnapshotId), sn.Tags, sn.StartTime)
+			l.Artifact = used[aws.ToString(sn.SnapshotId)]
+			out = append(out, l)
+		}
+	}
+
+	kps, err := api.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{Filters: filters})
+	if err != nil {
+		return out, fmt.Errorf("describe key pairs: %w", err)
+	}
+	for _, kp := range kps.KeyPairs {
+		l := leftover(gcKeyPair, aws.ToString(kp.KeyPairId), kp.Tags, kp.CreateTime)
+		l.Detail = aws.ToString(kp.KeyName)
+		out = append(out, l)
+	}
+
+	gp := ec2.NewDescribeSecurityGroupsPaginator(api, &ec2.DescribeSecurityGroupsInput{Filters: filters})
+	for gp.HasMorePages() {
+		page, err := gp.NextPage(ctx)
+		if err != nil {
+			return out, fmt.Errorf("describe security groups: %w", err)
+		}
+		for _, g := range page.SecurityGroups {
+			l := leftover(gcGroup, aws.ToString(g.GroupId), g.Tags, nil)
+			l.Detail = aws.ToString(g.GroupName)
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// Remove implements gc.Finder. An instance is terminated and waited for
+// (its security group cannot go before); a security group still in use is
+// tried again until the wait runs out.
+func (f *Finder) Remove(ctx context.Context, l gc.Leftover) error {
+	api, err := f.api(ctx, l.Where)
+	if err != nil {
+		return err
+	}
+	switch l.Kind {
+	case gcInstance:
+		err = f.terminate(ctx, api, l.ID)
+	case gcAMI:
+		_, err = api.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(l.ID)})
+	case gcSnapshot:
+		err = f.retry(ctx, "InvalidSnapshot.InUse", func() error {
+			_, err := api.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(l.ID)})
+			return err
+		})
+	case gcKeyPair:
+		_, err = api.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyPairId: aws.String(l.ID)})
+	case gcGroup:
+		err = f.retry(ctx, "DependencyViolation", func() error {
+			_, err := api.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(l.ID)})
+			return err
+		})
+	default:
+		return fmt.Errorf("not an EC2 leftover: %s", l.Kind)
+	}
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("remove %s: %w", l, err)
+	}
+	return nil
+}
+
+// terminate terminates an instance and waits until it is terminated.
+func (f *Finder) terminate(ctx context.Context, api gcAPI, id string) error {
+	if _, err := api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(f.wait)
+	for {
+		out, err := api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+		if err != nil {
+			return err
+		}
+		state := types.InstanceStateNameTerminated
+		for _, r := range out.Reservations {
+			for _, in := range r.Instances {
+				if in.State != nil {
+					state = in.State.Name
+				}
+			}
+		}
+		if state == types.InstanceStateNameTerminated {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("instance %s still %s after %s", id, state, f.wait)
+		}
+		if err := gcPause(ctx, f.poll); err != nil {
+			return err
+		}
+	}
+}
+
+// retry calls do until it does not fail with code, or the wait runs out.
+func (f *Finder) retry(ctx context.Context, code string, do func() error) error {
+	deadline := time.Now().Add(f.wait)
+	for {
+		err := do()
+		if err == nil || errorCode(err) != code || time.Now().After(deadline) {
+			return err
+		}
+		if err := gcPause(ctx, f.poll); err != nil {
+			return err
+		}
+	}
+}
+
+func gcPause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
