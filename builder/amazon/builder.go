@@ -114,13 +114,21 @@ type state struct {
 	vpcID, subnetID, az string
 	groupIDs            []string // security groups the instance runs in
 
+	// A temporary resource is the build's to delete only once the call
+	// that created it returned its id. After a failed create call, the
+	// cleanup looks for one of the tried name that carries the build's
+	// tags: the call may have created it without our hearing of it (an
+	// answer lost, a retry refused as a duplicate), but a resource of that
+	// name without the tags is someone else's.
+
+	keyTried   string // temporary key pair name a create call was sent for
 	keyName    string // key pair the instance gets
-	tempKey    bool   // keyName is the temporary key pair, to delete
+	keyID      string // the temporary key pair, once created: to delete
 	privateKey []byte
 	publicKey  string
 
-	groupName string // temporary security group, to delete
-	groupID   string
+	groupTried string // temporary security group name a create call was sent for
+	groupID    string // the temporary security group, once created: to delete
 
 	clientToken string // set once RunInstances was attempted
 	instanceID  string
@@ -286,7 +294,7 @@ func (b *Builder) artifact(s *state) *artifacts.Artifact {
 			made = append(made, madeAMI{region: r, id: id})
 		}
 	}
-	art.Destroy = func(ctx context.Context) error { return b.deregister(ctx, made, true) }
+	art.Destroy = func(ctx context.Context) error { return b.deregister(ctx, made, ownSnapshots) }
 	return art
 }
 

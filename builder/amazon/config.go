@@ -1,7 +1,7 @@
 package amazon
 
 import (
-	"net"
+	"net/netip"
 	"regexp"
 	"sort"
 	"strings"
@@ -276,9 +276,14 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 				"No temporary security group is made when a security group is given."))
 		}
 		for i, cidr := range c.TemporarySecurityGroupSourceCIDRs {
-			if _, _, err := net.ParseCIDR(cidr); err != nil {
+			switch p, err := netip.ParsePrefix(cidr); {
+			case err != nil:
 				diags = append(diags, b.ElementErrorf("temporary_security_group_source_cidrs", i, "Invalid CIDR",
-					"%q is not a CIDR block like \"203.0.113.0/24\".", cidr))
+					"%q is not a CIDR block like \"203.0.113.0/24\" or \"2001:db8::/64\".", cidr))
+			case p.Addr().Is4In6():
+				// EC2 takes IPv4 blocks as such, IPv6 ones apart.
+				diags = append(diags, b.ElementErrorf("temporary_security_group_source_cidrs", i, "Invalid CIDR",
+					"%q is an IPv4 block written as IPv6: write it as %q.", cidr, netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0)).String()))
 			}
 		}
 	}

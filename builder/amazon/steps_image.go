@@ -62,7 +62,11 @@ func (b *Builder) createAMI(ctx context.Context, s *state) error {
 	}
 	if len(old) > 0 {
 		s.ui.Say(fmt.Sprintf("deregistering %d AMIs named %q (force_deregister)", len(old), b.cfg.AMIName))
-		if err := b.deregister(ctx, old, b.cfg.ForceDeleteSnapshot); err != nil {
+		scope := keepSnapshots
+		if b.cfg.ForceDeleteSnapshot {
+			scope = allSnapshots
+		}
+		if err := b.deregister(ctx, old, scope); err != nil {
 			return fmt.Errorf("force_deregister: %w", err)
 		}
 		clear(s.existing)
@@ -88,7 +92,7 @@ func (b *Builder) createAMI(ctx context.Context, s *state) error {
 	out, err := s.ec2.CreateImage(cctx, in)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("create AMI %q from instance %s: %w", name, s.instanceID, err)
+		return fmt.Errorf("create AMI %q from instance %s: %w", name, s.instanceID, amiNameTaken(name, b.cfg.Region, err))
 	}
 	id := aws.ToString(out.ImageId)
 	s.record(b.cfg.Region, id)
@@ -102,7 +106,7 @@ func (b *Builder) createAMI(ctx context.Context, s *state) error {
 		if err != nil {
 			return fmt.Errorf("encrypt AMI %s: %w", id, err)
 		}
-		if err := b.deregister(ctx, []madeAMI{{region: b.cfg.Region, id: id}}, true); err != nil {
+		if err := b.deregister(ctx, []madeAMI{{region: b.cfg.Region, id: id}}, ownSnapshots); err != nil {
 			return fmt.Errorf("remove unencrypted AMI %s: %w", id, err)
 		}
 		s.forget(id)
@@ -111,6 +115,16 @@ func (b *Builder) createAMI(ctx context.Context, s *state) error {
 	s.amis[b.cfg.Region] = id
 	s.snaps[b.cfg.Region] = snapshotIDs(img)
 	return nil
+}
+
+// amiNameTaken explains EC2's refusal of an AMI name that another AMI
+// took after the build checked it: bake replaces (force_deregister) only
+// the AMIs it saw then, never one that appeared since.
+func amiNameTaken(name, region string, err error) error {
+	if errorCode(err) != "InvalidAMIName.Duplicate" {
+		return err
+	}
+	return fmt.Errorf("AMI name %q is taken in %s by an AMI that appeared after bake checked the name (another build?); bake leaves it alone: %w", name, region, err)
 }
 
 func (b *Builder) snapshotTags() map[string]string {
@@ -185,7 +199,7 @@ func (b *Builder) copyImage(ctx context.Context, s *state, c ec2API, region, src
 	out, err := c.CopyImage(cctx, in)
 	cancel()
 	if err != nil {
-		return "", types.Image{}, fmt.Errorf("copy AMI %s to %s: %w", src, region, err)
+		return "", types.Image{}, fmt.Errorf("copy AMI %s to %s: %w", src, region, amiNameTaken(b.cfg.AMIName, region, err))
 	}
 	id := aws.ToString(out.ImageId)
 	s.record(region, id)
@@ -308,7 +322,7 @@ func (b *Builder) removeMade(ctx context.Context, s *state) error {
 			}
 		}
 	}
-	if err := b.deregister(ctx, made, true); err != nil {
+	if err := b.deregister(ctx, made, ownSnapshots); err != nil {
 		errs = append(errs, err)
 	}
 	// Snapshots of an AMI that never listed them (a copy cut short) carry
@@ -337,9 +351,23 @@ func (b *Builder) leftAMIs(s *state) string {
 	return strings.Join(lines, "\n")
 }
 
-// deregister deregisters the AMIs and, with snapshots, deletes the
-// snapshots they list.
-func (b *Builder) deregister(ctx context.Context, amis []madeAMI, snapshots bool) error {
+// Which snapshots deregister deletes with an AMI.
+type snapshotScope int
+
+const (
+	keepSnapshots snapshotScope = iota
+	// ownSnapshots are the snapshots the AMI lists that carry the build's
+	// tags: an AMI the build made may also list a snapshot of the user's
+	// (ami_block_device_mappings with snapshot_id).
+	ownSnapshots
+	// allSnapshots are every snapshot the AMI lists (force_delete_snapshot
+	// on an AMI that force_deregister replaces).
+	allSnapshots
+)
+
+// deregister deregisters the AMIs and deletes the snapshots of scope
+// that they list.
+func (b *Builder) deregister(ctx context.Context, amis []madeAMI, scope snapshotScope) error {
 	var errs []error
 	for _, m := range amis {
 		c, err := b.client(ctx, m.region)
@@ -348,7 +376,7 @@ func (b *Builder) deregister(ctx context.Context, amis []madeAMI, snapshots bool
 			continue
 		}
 		var snaps []string
-		if snapshots {
+		if scope != keepSnapshots {
 			out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{m.id}})
 			switch {
 			case isNotFound(err):
@@ -360,6 +388,13 @@ func (b *Builder) deregister(ctx context.Context, amis []madeAMI, snapshots bool
 					snaps = append(snaps, snapshotIDs(img)...)
 				}
 			}
+		}
+		if scope == ownSnapshots && len(snaps) > 0 {
+			own, err := b.ownSnapshots(ctx, c, snaps)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("snapshots of AMI %s in %s: %w", m.id, m.region, err))
+			}
+			snaps = own
 		}
 		err = b.retryCleanup(ctx, func(ctx context.Context) error {
 			_, err := c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(m.id)})
@@ -376,6 +411,22 @@ func (b *Builder) deregister(ctx context.Context, amis []madeAMI, snapshots bool
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ownSnapshots returns those of ids that carry the build's tags.
+func (b *Builder) ownSnapshots(ctx context.Context, c ec2API, ids []string) ([]string, error) {
+	out, err := c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{
+		OwnerIds: []string{"self"},
+		Filters:  append(b.runFilters(), types.Filter{Name: aws.String("snapshot-id"), Values: ids}),
+	})
+	if err != nil {
+		return nil, err
+	}
+	var own []string
+	for _, sn := range out.Snapshots {
+		own = append(own, aws.ToString(sn.SnapshotId))
+	}
+	return own, nil
 }
 
 func (b *Builder) deleteSnapshot(ctx context.Context, c ec2API, region, id string) error {

@@ -64,6 +64,9 @@ func (b *Builder) precheck(ctx context.Context, s *state) error {
 			return fmt.Errorf("look for AMIs named %q in %s: %w", b.cfg.AMIName, r, err)
 		}
 		for _, img := range out.Images {
+			if aws.ToString(img.Name) != b.cfg.AMIName {
+				continue // force_deregister replaces that name only
+			}
 			if !b.cfg.ForceDeregister && !b.opts.Force {
 				return fmt.Errorf("AMI name %q is already used by %s in %s: set force_deregister = true (or run with -force) to replace it",
 					b.cfg.AMIName, aws.ToString(img.ImageId), r)
@@ -266,9 +269,7 @@ func (b *Builder) createKeyPair(ctx context.Context, s *state) error {
 	if name == "" {
 		name = b.tempName()
 	}
-	// Recorded before the call: should the answer be lost, the cleanup
-	// still deletes the key pair by name.
-	s.keyName, s.tempKey = name, true
+	s.keyTried = name
 	cctx, cancel := creating(ctx)
 	defer cancel()
 	out, err := s.ec2.CreateKeyPair(cctx, &ec2.CreateKeyPairInput{
@@ -277,9 +278,14 @@ func (b *Builder) createKeyPair(ctx context.Context, s *state) error {
 		KeyFormat:         types.KeyFormatPem,
 		TagSpecifications: []types.TagSpecification{b.tagSpec(types.ResourceTypeKeyPair, nil)},
 	})
+	if errorCode(err) == "InvalidKeyPair.Duplicate" {
+		return fmt.Errorf("create key pair: key pair name %q is taken in %s; bake deletes only the key pairs it creates, so choose another temporary_key_pair_name (or use that pair with ssh_keypair_name and ssh_private_key_file): %w",
+			name, b.cfg.Region, err)
+	}
 	if err != nil {
 		return fmt.Errorf("create key pair %s: %w", name, err)
 	}
+	s.keyName, s.keyID, s.keyTried = name, aws.ToString(out.KeyPairId), ""
 	s.privateKey = []byte(aws.ToString(out.KeyMaterial))
 	signer, err := gossh.ParsePrivateKey(s.privateKey)
 	if err != nil {
@@ -290,27 +296,46 @@ func (b *Builder) createKeyPair(ctx context.Context, s *state) error {
 	return nil
 }
 
+// deleteKeyPair deletes the temporary key pair: the one created, or after
+// a failed create call, one of the tried name that carries the build's
+// tags.
 func (b *Builder) deleteKeyPair(ctx context.Context, s *state) error {
-	if !s.tempKey || s.keyName == "" {
+	if s.keyID == "" && s.keyTried != "" {
+		out, err := s.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{
+			Filters: append(b.runFilters(), types.Filter{Name: aws.String("key-name"), Values: []string{s.keyTried}}),
+		})
+		if err != nil {
+			return fmt.Errorf("look for key pair %s in %s: %w", s.keyTried, b.cfg.Region, err)
+		}
+		for _, kp := range out.KeyPairs {
+			s.keyName, s.keyID = aws.ToString(kp.KeyName), aws.ToString(kp.KeyPairId)
+		}
+		s.keyTried = ""
+	}
+	if s.keyID == "" {
 		return nil
 	}
-	name := s.keyName
+	id := s.keyID
 	err := b.retryCleanup(ctx, func(ctx context.Context) error {
-		_, err := s.ec2.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(name)})
+		// By id: the name may stand for another pair by now.
+		_, err := s.ec2.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyPairId: aws.String(id)})
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("delete key pair %s in %s: %w", name, b.cfg.Region, err)
+		return fmt.Errorf("delete key pair %s (%s) in %s: %w", s.keyName, id, b.cfg.Region, err)
 	}
-	s.keyName, s.tempKey = "", false
+	s.keyName, s.keyID = "", ""
 	return nil
 }
 
+// leftKeyPair names the temporary key pair once created. One a failed
+// create call may have made is not named: its name may be someone else's
+// pair; bake gc finds it by its tags.
 func (b *Builder) leftKeyPair(s *state) string {
-	if !s.tempKey || s.keyName == "" {
+	if s.keyID == "" {
 		return ""
 	}
-	return fmt.Sprintf("key pair %s in %s: aws ec2 delete-key-pair --region %s --key-name %s", s.keyName, b.cfg.Region, b.cfg.Region, s.keyName)
+	return fmt.Sprintf("key pair %s in %s: aws ec2 delete-key-pair --region %s --key-pair-id %s", s.keyName, b.cfg.Region, b.cfg.Region, s.keyID)
 }
 
 // sourceCIDRs returns where the temporary security group admits SSH from:
@@ -373,7 +398,7 @@ func (b *Builder) createGroup(ctx context.Context, s *state) error {
 		return err
 	}
 	name := b.tempName()
-	s.groupName = name
+	s.groupTried = name
 	in := &ec2.CreateSecurityGroupInput{
 		GroupName:         aws.String(name),
 		Description:       aws.String("Temporary group for bake build " + b.name),
@@ -385,21 +410,20 @@ func (b *Builder) createGroup(ctx context.Context, s *state) error {
 	cctx, cancel := creating(ctx)
 	out, err := s.ec2.CreateSecurityGroup(cctx, in)
 	cancel()
+	if errorCode(err) == "InvalidGroup.Duplicate" {
+		return fmt.Errorf("create security group: security group name %q is taken in %s; bake deletes only the groups it creates: %w", name, b.cfg.Region, err)
+	}
 	if err != nil {
 		return fmt.Errorf("create security group %s: %w", name, err)
 	}
-	s.groupID = aws.ToString(out.GroupId)
+	s.groupID, s.groupTried = aws.ToString(out.GroupId), ""
 	port := int32(b.cfg.Port)
 	if port == 0 {
 		port = 22
 	}
-	var ranges []types.IpRange
-	for _, c := range cidrs {
-		ranges = append(ranges, types.IpRange{CidrIp: aws.String(c), Description: aws.String("bake SSH")})
-	}
 	_, err = s.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
 		GroupId:       aws.String(s.groupID),
-		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port), IpRanges: ranges}},
+		IpPermissions: []types.IpPermission{sshIngress(port, cidrs)},
 	})
 	if err != nil {
 		return fmt.Errorf("allow SSH into security group %s: %w", s.groupID, err)
@@ -409,24 +433,36 @@ func (b *Builder) createGroup(ctx context.Context, s *state) error {
 	return nil
 }
 
+// sshIngress is the rule that admits port from cidrs: IPv4 blocks in
+// IpRanges, IPv6 blocks in Ipv6Ranges, as EC2 takes them.
+func sshIngress(port int32, cidrs []string) types.IpPermission {
+	perm := types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port)}
+	for _, c := range cidrs {
+		if strings.Contains(c, ":") {
+			perm.Ipv6Ranges = append(perm.Ipv6Ranges, types.Ipv6Range{CidrIpv6: aws.String(c), Description: aws.String("bake SSH")})
+		} else {
+			perm.IpRanges = append(perm.IpRanges, types.IpRange{CidrIp: aws.String(c), Description: aws.String("bake SSH")})
+		}
+	}
+	return perm
+}
+
 // deleteGroup deletes the temporary security group, retrying while the
 // terminated instance still holds it.
 func (b *Builder) deleteGroup(ctx context.Context, s *state) error {
-	if s.groupID == "" && s.groupName != "" {
-		// The create call may have succeeded without our hearing of it.
+	if s.groupID == "" && s.groupTried != "" {
+		// The create call failed, yet may have made the group: only one
+		// carrying the build's tags is ours.
 		out, err := s.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{
-			Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{s.groupName}}},
+			Filters: append(b.runFilters(), types.Filter{Name: aws.String("group-name"), Values: []string{s.groupTried}}),
 		})
 		if err != nil {
-			return fmt.Errorf("look for security group %s: %w", s.groupName, err)
+			return fmt.Errorf("look for security group %s in %s: %w", s.groupTried, b.cfg.Region, err)
 		}
 		for _, g := range out.SecurityGroups {
 			s.groupID = aws.ToString(g.GroupId)
 		}
-		if s.groupID == "" {
-			s.groupName = ""
-			return nil
-		}
+		s.groupTried = ""
 	}
 	if s.groupID == "" {
 		return nil
@@ -450,7 +486,7 @@ func (b *Builder) deleteGroup(ctx context.Context, s *state) error {
 	if err != nil {
 		return fmt.Errorf("delete security group %s: %w", id, err)
 	}
-	s.groupID, s.groupName = "", ""
+	s.groupID = ""
 	return nil
 }
 
@@ -657,7 +693,7 @@ func (b *Builder) terminate(ctx context.Context, s *state) error {
 		// RunInstances may have launched the instance without our hearing
 		// of it: find it by its client token.
 		out, err := s.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{
-			Filters: []types.Filter{{Name: aws.String("client-token"), Values: []string{s.clientToken}}},
+			Filters: append(b.runFilters(), types.Filter{Name: aws.String("client-token"), Values: []string{s.clientToken}}),
 		})
 		if err != nil {
 			return fmt.Errorf("look for the instance launched with client token %s: %w", s.clientToken, err)

@@ -22,6 +22,7 @@ import (
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/internal/engine"
+	"github.com/bake-tool/bake/internal/gc"
 	"github.com/bake-tool/bake/internal/kinds"
 	"github.com/bake-tool/bake/templates"
 )
@@ -131,6 +132,13 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	}
 
 	runID := uuid.NewString()
+	// The run's journal tells bake gc that this run is going and, if it
+	// stops without ending it (SIGKILL), that it crashed.
+	journal := gc.DefaultJournal(func(k string) string { v, _ := environValue(env.environ, k); return v })
+	if err := journal.Begin(runID); err != nil {
+		fmt.Fprintf(env.stderr, "bake build: warning: %v (bake gc will not know whether this run crashed)\n", err)
+	}
+	defer journal.End(runID)
 	names := make([]string, len(jobs))
 	for i, j := range jobs {
 		names[i] = j.Name
