@@ -5,8 +5,13 @@
 // starts with inline_shebang; every script runs through execute_command
 // (default ["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]) with the block's
 // variables and the build's (PACKER_BUILD_NAME, PACKER_BUILDER_TYPE,
-// BAKE_BUILD_NAME, BAKE_BUILD_TYPE, BAKE_RUN_ID) both on the command line
-// and in the environment. Each runs in its own process group: cancelling
+// BAKE_BUILD_NAME, BAKE_BUILD_TYPE, BAKE_RUN_ID) in its environment, and
+// in the rendered command line ({{.Vars}}), which a shell's "-c" receives
+// through the environment rather than its arguments, so that no value is
+// shown by ps. Temporary scripts are named
+// bake-shell-local-RUNID-* in the temporary directory, and BAKE_RUN_ID
+// stays the run's id, so that what a killed bake left (files, processes)
+// can be found by run id. Each runs in its own process group: cancelling
 // the build sends the group SIGTERM, then SIGKILL after a grace period, so
 // that nothing it started outlives Ctrl-C.
 package shelllocal

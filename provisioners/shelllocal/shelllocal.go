@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -43,6 +44,14 @@ type ExecuteData struct {
 // Provision returns only when nothing of it is left running, so that no
 // grandchild survives Ctrl-C. A command that exits normally may leave
 // background processes behind on purpose; they are not killed.
+//
+// The variables reach each command in its environment, with BAKE_RUN_ID
+// always the run's id. When execute_command is a POSIX shell's "-c" (the
+// default is), the rendered command line, which holds the values
+// ({{.Vars}}), is handed to the shell in its environment too, not in its
+// arguments, which every user of the host can read (ps). Temporary
+// scripts are named TempPrefix(run id)*, so that what a killed bake left
+// can be found by its run id.
 type Provisioner struct {
 	cfg *Config
 	// KillGrace is the time between SIGTERM and SIGKILL on cancel;
@@ -128,6 +137,11 @@ func (p *Provisioner) run(ctx context.Context, ui provisioners.UI, base map[stri
 		return nil
 	}
 	env := script.Env(base, c.EnvironmentVars, c.Env)
+	if id, ok := base["BAKE_RUN_ID"]; ok {
+		// Kept as the run's id, whatever the block says: it is how what
+		// a killed bake left running is found.
+		env = script.Set(env, "BAKE_RUN_ID", id)
+	}
 	format := c.EnvVarFormat
 	if format == "" {
 		format = shell.DefaultEnvVarFormat
@@ -138,7 +152,7 @@ func (p *Provisioner) run(ctx context.Context, ui provisioners.UI, base map[stri
 		execute = DefaultExecuteCommand
 	}
 
-	scripts, cleanup, err := p.scripts()
+	scripts, cleanup, err := p.scripts(base["BAKE_RUN_ID"])
 	defer cleanup()
 	if err != nil {
 		return err
@@ -151,7 +165,8 @@ func (p *Provisioner) run(ctx context.Context, ui provisioners.UI, base map[stri
 			}
 		}
 		ui.Say("running local " + s.name)
-		status, err := p.exec(ctx, ui, argv, script.Strings(env))
+		argv, hidden := offCommandLine(argv)
+		status, err := p.exec(ctx, ui, argv, append(script.Strings(env), hidden...))
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -162,8 +177,29 @@ func (p *Provisioner) run(ctx context.Context, ui provisioners.UI, base map[stri
 	return nil
 }
 
+// offCommandLine moves the command line of a shell's "-c" out of its
+// arguments and into its environment (see provisioners.EvalCommand): the
+// rendered execute_command holds the values of the variables ({{.Vars}}),
+// and a process's arguments are visible to every user of the host. Only
+// POSIX shells are rewritten; any other argv is returned as it is, with
+// no environment to add.
+func offCommandLine(argv []string) ([]string, []string) {
+	if len(argv) < 3 || argv[1] != "-c" {
+		return argv, nil
+	}
+	switch filepath.Base(argv[0]) {
+	case "sh", "bash", "dash", "ash", "ksh", "mksh", "zsh":
+	default:
+		return argv, nil
+	}
+	out := slices.Clone(argv)
+	out[2] = provisioners.EvalCommand
+	return out, []string{provisioners.CommandVar + "=" + argv[2]}
+}
+
 // scripts returns the scripts to run; cleanup removes the temporary ones.
-func (p *Provisioner) scripts() ([]local, func(), error) {
+// A temporary script's name carries runID.
+func (p *Provisioner) scripts(runID string) ([]local, func(), error) {
 	c := p.cfg
 	var temps []string
 	cleanup := func() {
@@ -197,7 +233,7 @@ func (p *Provisioner) scripts() ([]local, func(), error) {
 	if ext != "" && !strings.HasPrefix(ext, ".") {
 		ext = "." + ext
 	}
-	path, err := writeScript(ext, script.Inline(shebang, lines))
+	path, err := writeScript(TempPrefix(runID), ext, script.Inline(shebang, lines))
 	if path != "" {
 		temps = append(temps, path)
 	}
@@ -207,15 +243,33 @@ func (p *Provisioner) scripts() ([]local, func(), error) {
 	return []local{{name: name, path: path}}, cleanup, nil
 }
 
+// TempPrefix is how the name of a temporary script of the run runID
+// starts, in os.TempDir(): "bake-shell-local-RUNID-" (characters other
+// than letters, digits, '-' and '_' in the id become '_'), or
+// "bake-shell-local-" without a run id. A random part and the
+// tempfile_extension follow.
+func TempPrefix(runID string) string {
+	if runID == "" {
+		return "bake-shell-local-"
+	}
+	safe := strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, runID)
+	return "bake-shell-local-" + safe + "-"
+}
+
 // writeScript writes an executable temporary script. It holds
 // syscall.ForkLock while the file is open for writing: a process forked by
 // another build in that window would inherit the writable descriptor until
 // its exec, and executing the script meanwhile fails with "text file busy"
 // (seen with 50 parallel builds).
-func writeScript(ext string, content []byte) (string, error) {
+func writeScript(prefix, ext string, content []byte) (string, error) {
 	syscall.ForkLock.Lock()
 	defer syscall.ForkLock.Unlock()
-	f, err := os.CreateTemp("", "bake-shell-local-*"+ext)
+	f, err := os.CreateTemp("", prefix+"*"+ext)
 	if err != nil {
 		return "", err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/internal/configtest"
+	"github.com/bake-tool/bake/internal/testutil/proctest"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/provisioners/internal/script"
 	"github.com/bake-tool/bake/provisioners/internal/testui"
@@ -228,5 +230,62 @@ func TestManyInParallel(t *testing.T) {
 	}
 	if len(failed) > 0 {
 		t.Fatalf("%d of %d runs failed, first: %v", len(failed), cap(errs), failed[0])
+	}
+}
+
+// TestSecretsOffCommandLines: while shell-local runs, no process of this
+// host shows a variable's value in its command line (what `ps` shows to
+// every user), with the default execute_command and a shell of one's
+// own; the script sees the value all the same.
+func TestSecretsOffCommandLines(t *testing.T) {
+	const core = "hunter2-local-5b1c"
+	secret := core + `'"\$x`
+	for name, execute := range map[string]string{
+		"default": "",
+		"bash":    `execute_command = ["/bin/bash", "-c", "{{.Vars}} {{.Script}}; exit $?"]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := `inline = ["echo \"started $SECRET\"", "sleep 600"]` + "\n" +
+				`environment_vars = ["SECRET=` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(secret) + `"]` + "\n" + execute
+			ui := testui.New(t)
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- shelllocal.New(prepare(t, src)).Provision(ctx, ui, nil, info) }()
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+				if _, ok := ui.Find("stdout", "started "+secret); ok {
+					break
+				}
+				if time.Now().After(deadline) {
+					cancel()
+					t.Fatalf("the script never printed the secret: %q", ui.Text("stdout"))
+				}
+			}
+			if ps := proctest.WithArg(core); len(ps) != 0 {
+				t.Errorf("the secret is on the command line of %v", ps)
+			}
+			cancel()
+			if err := <-done; err == nil || strings.Contains(err.Error(), core) {
+				t.Errorf("error %v", err)
+			}
+		})
+	}
+}
+
+// TestRunIDMarksWhatItLeaves: a temporary script's name carries the run
+// id, and the processes carry BAKE_RUN_ID even when a variable tries to
+// change it, so that what a killed bake left can be told by its run id.
+func TestRunIDMarksWhatItLeaves(t *testing.T) {
+	ui := testui.New(t)
+	src := "inline = [\"echo \\\"$0 $BAKE_RUN_ID\\\"\"]\nenvironment_vars = [\"BAKE_RUN_ID=not-the-run\"]"
+	if err := shelllocal.New(prepare(t, src)).Provision(t.Context(), ui, nil, info); err != nil {
+		t.Fatal(err)
+	}
+	script, runID, _ := strings.Cut(ui.Text("stdout"), " ")
+	prefix := filepath.Join(os.TempDir(), "bake-shell-local-"+info.RunID+"-")
+	if !strings.HasPrefix(script, prefix) || runID != info.RunID {
+		t.Errorf("script %q, BAKE_RUN_ID %q; want a script named %s* and %s", script, runID, prefix, info.RunID)
+	}
+	if _, err := os.Stat(script); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the temporary script is still there: %v", err)
 	}
 }

@@ -6,9 +6,9 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"text/template"
 
 	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/templates/interpolate"
 )
 
 // Var is one environment variable.
@@ -32,6 +32,16 @@ func Env(base map[string]string, vars []string, env map[string]string) []Var {
 		out = append(out, Var{k, m[k]})
 	}
 	return out
+}
+
+// Set returns env with key set to value, keeping it sorted by key.
+func Set(env []Var, key, value string) []Var {
+	i, found := slices.BinarySearchFunc(env, key, func(v Var, k string) int { return strings.Compare(v.Key, k) })
+	if found {
+		env[i].Value = value
+		return env
+	}
+	return slices.Insert(env, i, Var{key, value})
 }
 
 // BuildEnv is the variables every script gets about the build, under
@@ -85,17 +95,14 @@ func Inline(shebang string, lines []string) []byte {
 	return b.Bytes()
 }
 
-// Expand renders the execute_command template text with data.
+// Expand renders the execute_command template text with data, with the
+// functions of Packer's template engine (see templates/interpolate).
 func Expand(text string, data any) (string, error) {
-	t, err := template.New("execute_command").Option("missingkey=error").Parse(text)
+	s, err := interpolate.Render(text, data)
 	if err != nil {
-		return "", fmt.Errorf("parse execute_command: %w", err)
-	}
-	var b strings.Builder
-	if err := t.Execute(&b, data); err != nil {
 		return "", fmt.Errorf("render execute_command: %w", err)
 	}
-	return b.String(), nil
+	return s, nil
 }
 
 // ExitError is the error of a script whose exit status is not one of
