@@ -3,6 +3,7 @@ package artifacts
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -69,4 +70,25 @@ func syncDir(dir string) error {
 		return err
 	}
 	return nil
+}
+
+// CheckWritable reports whether WriteFileAtomic could write path now: it
+// creates and removes a temporary file beside path, as the write would,
+// and refuses a directory at path. Callers use it to find a bad output
+// path before doing the work whose result goes there.
+func CheckWritable(path string) error {
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is the temporary file's pattern
+		}
+		return fmt.Errorf("cannot write in %s: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }

@@ -98,6 +98,14 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 			return exitUsage
 		}
 	}
+	// Likewise a manifest path that cannot be written: found now, not
+	// after every build ran.
+	if f.manifest != "" {
+		if err := artifacts.CheckWritable(f.manifest); err != nil {
+			fmt.Fprintf(env.stderr, "bake build: -manifest %s: %s\n", f.manifest, err)
+			return exitUsage
+		}
+	}
 
 	now := time.Now()
 	lopts := f.loadOptions(ctx, env)
