@@ -198,4 +198,3 @@ func Getenv(env []string, key string) string {
 	}
 	return ""
 }
-
