@@ -6,6 +6,7 @@ import (
 	"testing/fstest"
 
 	"github.com/bake-tool/bake/internal/kinds"
+	"github.com/bake-tool/bake/internal/redact"
 	"github.com/bake-tool/bake/provisioners/shell"
 	"github.com/bake-tool/bake/templates"
 )
@@ -35,7 +36,7 @@ build {
 		FS:    fsys,
 	})
 	if diags.HasErrors() {
-		_ = templates.WriteDiagnostics(os.Stderr, plan.Files, diags, false, 0, plan.Redact)
+		_ = templates.WriteDiagnostics(os.Stderr, plan.Files, diags, false, 0, redact.New(plan.SensitiveValues()).String)
 		return
 	}
 	for _, bs := range plan.BuildSources() {

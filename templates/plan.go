@@ -345,26 +345,10 @@ func (p *Plan) Select(only, except []string) ([]*BuildSource, hcl.Diagnostics) {
 }
 
 // SensitiveValues returns every string value of a sensitive variable or
-// local (each leaf of structured values), longest first, for redaction.
+// local (each leaf of structured values), longest first. Redaction is not
+// done here but at the sinks, by the program's one redactor
+// (internal/redact), which this package may not import.
 func (p *Plan) SensitiveValues() []string { return append([]string(nil), p.sensitive...) }
-
-// Redact replaces every sensitive value in s with "<sensitive>".
-func (p *Plan) Redact(s string) string {
-	for _, v := range p.sensitive {
-		s = strings.ReplaceAll(s, v, "<sensitive>")
-	}
-	return s
-}
-
-// IsSensitive reports whether v contains a sensitive value.
-func (p *Plan) IsSensitive(s string) bool {
-	for _, v := range p.sensitive {
-		if strings.Contains(s, v) {
-			return true
-		}
-	}
-	return false
-}
 
 func (p *Plan) addSensitive(v cty.Value) {
 	if v.IsNull() || !v.IsKnown() {

@@ -24,6 +24,7 @@ import (
 	"github.com/bake-tool/bake/internal/engine"
 	"github.com/bake-tool/bake/internal/gc"
 	"github.com/bake-tool/bake/internal/kinds"
+	"github.com/bake-tool/bake/internal/redact"
 	"github.com/bake-tool/bake/templates"
 )
 
@@ -167,7 +168,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 		defer ld.Close()
 		sinks = append(sinks, ld.event)
 	}
-	redactor := engine.NewRedactor(plan.SensitiveValues())
+	redactor := redact.New(plan.SensitiveValues())
 	sink := func(e engine.Event) {
 		for _, s := range sinks {
 			s(e)
@@ -175,7 +176,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	emit := func(e engine.Event) {
 		e.Time = time.Now()
-		sink(redactor.Event(e))
+		sink(e.Redact(redactor))
 	}
 
 	// Signals: the first cancels the run (cleanups still run), the second
@@ -215,7 +216,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 		RunID: runID, Parallel: f.parallel, Force: f.force, OnError: onError,
 		Sink: sink, Redactor: redactor, CleanupContext: cleanupCtx, CleanupTimeout: f.cleanupTimeout,
 	}
-	prompt := &prompter{in: env.stdin, out: env.stderr}
+	prompt := &prompter{in: env.stdin, out: env.stderr, redact: redactor}
 	if onError == builder.OnErrorAsk {
 		if !isTerminal(env.stdin) {
 			fmt.Fprintln(env.stderr, "bake build: -on-error=ask needs a terminal on stdin; failing builds will be cleaned up")
@@ -278,7 +279,7 @@ func statusWord(code int) string {
 	return "failed"
 }
 
-func printSummary(w io.Writer, results []engine.Result, r *engine.Redactor, color bool) {
+func printSummary(w io.Writer, results []engine.Result, r *redact.Redactor, color bool) {
 	var ok, bad []engine.Result
 	for _, res := range results {
 		if res.Status == engine.StatusSucceeded {
@@ -316,7 +317,7 @@ func printSummary(w io.Writer, results []engine.Result, r *engine.Redactor, colo
 	}
 }
 
-func writeRunManifest(path, template string, plan *templates.Plan, runID string, now time.Time, results []engine.Result, signer crypto.Signer, r *engine.Redactor) error {
+func writeRunManifest(path, template string, plan *templates.Plan, runID string, now time.Time, results []engine.Result, signer crypto.Signer, r *redact.Redactor) error {
 	files := make([]string, 0, len(plan.Files))
 	for name := range plan.Files {
 		files = append(files, name)
@@ -326,8 +327,10 @@ func writeRunManifest(path, template string, plan *templates.Plan, runID string,
 		return err
 	}
 	vars := map[string]any{}
+	var sensitive []string
 	for _, v := range plan.Variables {
 		if v.Sensitive {
+			sensitive = append(sensitive, v.Name)
 			continue
 		}
 		vars[v.Name] = ctyjson.SimpleJSONValue{Value: v.Value}
@@ -335,7 +338,7 @@ func writeRunManifest(path, template string, plan *templates.Plan, runID string,
 	abs, _ := filepath.Abs(template)
 	info := artifacts.RunInfo{
 		RunID: runID, Bucket: filepath.Base(abs), CreatedAt: now, BakeVersion: version,
-		TemplatePath: template, TemplateSHA256: digest, Variables: vars, Sensitive: plan.SensitiveValues(),
+		TemplatePath: template, TemplateSHA256: digest, Variables: vars, Sensitive: sensitive,
 		Redact: r.String,
 	}
 	var records []artifacts.BuildRecord
@@ -357,6 +360,7 @@ type prompter struct {
 	mu      sync.Mutex
 	in      io.Reader
 	out     io.Writer
+	redact  *redact.Redactor // applied to every prompt
 	rd      *bufio.Reader
 	pending chan lineResult // a read still waiting for input after a cancel
 }
@@ -393,7 +397,7 @@ func (p *prompter) ask(ctx context.Context, build, step string, err error) build
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
-		fmt.Fprintf(p.out, "\n%s: step %q failed: %s\n[c] clean up, [a] abort (leave everything), [r] retry the step: ", build, step, err)
+		io.WriteString(p.out, p.redact.String(fmt.Sprintf("\n%s: step %q failed: %s\n[c] clean up, [a] abort (leave everything), [r] retry the step: ", build, step, err)))
 		ans, rerr := p.readLine(ctx)
 		if rerr != nil {
 			return builder.DecideCleanup
@@ -412,7 +416,7 @@ func (p *prompter) ask(ctx context.Context, build, step string, err error) build
 func (p *prompter) pause(ctx context.Context, build, step string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.out, "%s: paused after %q; press Enter to continue\n", build, step)
+	io.WriteString(p.out, p.redact.String(fmt.Sprintf("%s: paused after %q; press Enter to continue\n", build, step)))
 	_, err := p.readLine(ctx)
 	if errors.Is(err, io.EOF) {
 		return nil

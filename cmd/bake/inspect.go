@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/bake-tool/bake/internal/redact"
 	"github.com/bake-tool/bake/templates"
 )
 
@@ -35,7 +36,7 @@ func runInspect(ctx context.Context, env *cliEnv, args []string) int {
 	if diags.HasErrors() {
 		return exitUsage
 	}
-	fmt.Fprint(env.stdout, plan.Redact(inspectText(plan)))
+	fmt.Fprint(env.stdout, redact.New(plan.SensitiveValues()).String(inspectText(plan)))
 	return exitOK
 }
 

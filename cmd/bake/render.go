@@ -145,7 +145,10 @@ func (j *jsonRenderer) event(e engine.Event) {
 	j.enc.Encode(e)
 }
 
-// logDir writes one plain-text log file per build into a directory.
+// logDir writes one plain-text log file per build into a directory. The
+// files are readable by their owner only (0600), and so is the directory
+// when bake creates it (0700): events are redacted, but a build's output
+// is still nobody else's business.
 type logDir struct {
 	mu    sync.Mutex
 	dir   string
@@ -156,7 +159,7 @@ type logDir struct {
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 func newLogDir(dir string) (*logDir, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create log directory: %w", err)
 	}
 	return &logDir{dir: dir, files: map[string]*os.File{}, h: map[string]*humanRenderer{}}, nil
@@ -170,8 +173,15 @@ func (l *logDir) event(e engine.Event) {
 	l.mu.Lock()
 	h, ok := l.h[name]
 	if !ok {
-		f, err := os.OpenFile(filepath.Join(l.dir, unsafeName.ReplaceAllString(name, "_")+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		f, err := os.OpenFile(filepath.Join(l.dir, unsafeName.ReplaceAllString(name, "_")+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err == nil {
+			// A file left by an earlier run keeps its mode: tighten it.
+			err = f.Chmod(0o600)
+		}
 		if err != nil {
+			if f != nil {
+				f.Close()
+			}
 			l.mu.Unlock()
 			return
 		}

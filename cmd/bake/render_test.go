@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/internal/engine"
+	"github.com/bake-tool/bake/internal/redact"
 )
 
 func TestPrompterAsk(t *testing.T) {
@@ -108,5 +110,58 @@ func TestBuildColourOffWithoutTerminal(t *testing.T) {
 	}
 	if strings.Contains(stdout, "\x1b[") || !strings.Contains(stdout, "    null.a: hi") {
 		t.Fatalf("output:\n%q", stdout)
+	}
+}
+
+// TestPrompterAskRedacts: the -on-error=ask prompt shows the failed step's
+// error, which may carry a sensitive value in any encoding; the prompt
+// shows none of them.
+func TestPrompterAskRedacts(t *testing.T) {
+	const password = `it's "s3cr3t"\now`
+	quoted := "'" + strings.ReplaceAll(password, "'", `'\''`) + "'"
+	err := fmt.Errorf("run %q: exit status 1", "PW="+quoted+" /tmp/script.sh")
+	var out bytes.Buffer
+	p := &prompter{in: strings.NewReader("c\n"), out: &out, redact: redact.New([]string{password})}
+	p.ask(context.Background(), "docker.x", "provisioner shell", err)
+	for _, leak := range []string{password, "s3cr3t", quoted} {
+		if strings.Contains(out.String(), leak) {
+			t.Errorf("prompt shows %q: %s", leak, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), `docker.x: step "provisioner shell" failed: run "PW='<sensitive>' /tmp/script.sh"`) {
+		t.Errorf("prompt does not say what failed: %q", out.String())
+	}
+}
+
+// TestLogDirPrivate: -log-dir creates its directory 0700 and its files
+// 0600, and tightens a log file an earlier run left readable.
+func TestLogDirPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "logs", "nested")
+	old := filepath.Join(dir, "null.b.log")
+	ld, err := newLogDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(old, []byte("earlier\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"null.a", "null.b"} {
+		ld.event(engine.Event{Type: engine.EventOutput, Build: b, Message: "hello"})
+	}
+	ld.event(engine.Event{Type: engine.EventRunStarted, Message: "run x"})
+	if err := ld.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(dir); err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("log directory mode %v (%v), want 0700", info.Mode().Perm(), err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	if len(files) != 3 {
+		t.Fatalf("log files %v, want null.a, null.b and run", files)
+	}
+	for _, f := range files {
+		if info, err := os.Stat(f); err != nil || info.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v (%v), want 0600", f, info.Mode().Perm(), err)
+		}
 	}
 }

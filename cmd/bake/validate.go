@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/bake-tool/bake/internal/kinds"
+	"github.com/bake-tool/bake/internal/redact"
 	"github.com/bake-tool/bake/templates"
 )
 
@@ -47,11 +48,11 @@ func (tf *templateFlags) loadOptions(ctx context.Context, env *cliEnv) templates
 // every sensitive value redacted.
 func writeDiagnostics(env *cliEnv, plan *templates.Plan, diags hcl.Diagnostics) {
 	var files map[string]*hcl.File
-	redact := func(s string) string { return s }
+	var r *redact.Redactor
 	if plan != nil {
-		files, redact = plan.Files, plan.Redact
+		files, r = plan.Files, redact.New(plan.SensitiveValues())
 	}
-	if err := templates.WriteDiagnostics(env.stderr, files, diags, false, 0, redact); err != nil {
+	if err := templates.WriteDiagnostics(env.stderr, files, diags, false, 0, r.String); err != nil {
 		fmt.Fprintf(env.stderr, "bake: %v\n", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/bake-tool/bake/internal/redact"
 	"github.com/bake-tool/bake/provisioners"
 )
 
@@ -19,12 +20,12 @@ func BenchmarkProvisionerStep(b *testing.B) {
 	for i := 0; i < steps; i++ {
 		provs = append(provs, provStep("noop", noop))
 	}
-	redact := NewRedactor([]string{"secret-value-1", "secret-value-2"})
+	redactor := redact.New([]string{"secret-value-1", "secret-value-2"})
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		h.events = h.events[:0]
-		res := Run(context.Background(), []*Job{h.job("a", 0, nil, provs...)}, Options{Sink: h.sink, Redactor: redact})
+		res := Run(context.Background(), []*Job{h.job("a", 0, nil, provs...)}, Options{Sink: h.sink, Redactor: redactor})
 		if res[0].Err != nil {
 			b.Fatal(res[0].Err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/builder"
+	"github.com/bake-tool/bake/internal/redact"
 	"github.com/bake-tool/bake/provisioners"
 )
 
@@ -107,8 +108,9 @@ type Options struct {
 	Pause func(ctx context.Context, build, step string) error
 	// Sink receives every event, already redacted.
 	Sink Sink
-	// Redactor redacts sensitive values; nil redacts nothing.
-	Redactor *Redactor
+	// Redactor redacts sensitive values from every event; nil redacts
+	// nothing.
+	Redactor *redact.Redactor
 	// CleanupContext, if set, is the parent of every cleanup context (see
 	// builder.Options.CleanupContext).
 	CleanupContext context.Context
@@ -145,7 +147,7 @@ func Run(ctx context.Context, jobs []*Job, opts Options) []Result {
 	if opts.Sink == nil {
 		opts.Sink = func(Event) {}
 	}
-	sink := func(e Event) { opts.Sink(opts.Redactor.Event(e)) }
+	sink := func(e Event) { opts.Sink(e.Redact(opts.Redactor)) }
 	results := make([]Result, len(jobs))
 	limit := opts.Parallel
 	if limit <= 0 || limit > len(jobs) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/builder"
+	"github.com/bake-tool/bake/internal/redact"
 	"github.com/bake-tool/bake/provisioners"
 )
 
@@ -259,7 +260,7 @@ func TestOutputStreamedAndRedacted(t *testing.T) {
 		ui.Say("using " + secret)
 		return errors.New("failed with " + secret)
 	})
-	Run(context.Background(), []*Job{h.job("a", 0, nil, p)}, Options{Sink: h.sink, Redactor: NewRedactor([]string{secret})})
+	Run(context.Background(), []*Job{h.job("a", 0, nil, p)}, Options{Sink: h.sink, Redactor: redact.New([]string{secret})})
 	var lines []string
 	for _, e := range h.events {
 		if strings.Contains(fmt.Sprintf("%+v", e), secret) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/internal/redact"
 )
 
 // Event types, as `bake build -json` prints them (one JSON object a line).
@@ -47,46 +48,59 @@ type Event struct {
 // must not block for long.
 type Sink func(Event)
 
-// Redactor replaces sensitive values in text with "<sensitive>".
-type Redactor struct {
-	r *strings.Replacer
-}
-
-// NewRedactor returns a Redactor for values; empty and very short values
-// (under 3 bytes, which would blank out ordinary text) are ignored.
-func NewRedactor(values []string) *Redactor {
-	var pairs []string
-	for _, v := range values {
-		if len(v) < 3 {
-			continue
-		}
-		pairs = append(pairs, v, "<sensitive>")
+// Redact returns e with every text field, and every identifier of its
+// artifact, redacted by r; e's artifact itself is left as it was. A nil r
+// redacts nothing.
+func (e Event) Redact(r *redact.Redactor) Event {
+	if r.Empty() {
+		return e
 	}
-	if len(pairs) == 0 {
-		return &Redactor{}
-	}
-	return &Redactor{r: strings.NewReplacer(pairs...)}
-}
-
-// String redacts s.
-func (r *Redactor) String(s string) string {
-	if r == nil || r.r == nil || s == "" {
-		return s
-	}
-	return r.r.Replace(s)
-}
-
-// Event redacts every text field of e.
-func (r *Redactor) Event(e Event) Event {
 	e.Message = r.String(e.Message)
 	e.Error = r.String(e.Error)
 	e.Step = r.String(e.Step)
 	if e.Artifact != nil {
-		a := *e.Artifact
-		a.ID = r.String(a.ID)
-		e.Artifact = &a
+		e.Artifact = redactArtifact(r, e.Artifact)
 	}
 	return e
+}
+
+// redactArtifact returns a redacted copy of a.
+func redactArtifact(r *redact.Redactor, a *artifacts.Artifact) *artifacts.Artifact {
+	c := *a
+	c.ID = r.String(a.ID)
+	c.Files = redactAll(r, a.Files)
+	c.Items = make([]artifacts.Item, len(a.Items))
+	for i, it := range a.Items {
+		it.ExternalIdentifier = r.String(it.ExternalIdentifier)
+		it.URI = r.String(it.URI)
+		it.Tags = redactAll(r, it.Tags)
+		it.Path = r.String(it.Path)
+		c.Items[i] = it
+	}
+	if a.Parent != nil {
+		p := *a.Parent
+		p.Ref = r.String(p.Ref)
+		p.DiskPath = r.String(p.DiskPath)
+		c.Parent = &p
+	}
+	if a.State != nil {
+		c.State = make(map[string]string, len(a.State))
+		for k, v := range a.State {
+			c.State[k] = r.String(v)
+		}
+	}
+	return &c
+}
+
+func redactAll(r *redact.Redactor, ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = r.String(s)
+	}
+	return out
 }
 
 // lineWriter turns a byte stream into one call per line, as the bytes

@@ -1,0 +1,78 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/internal/redact"
+	"github.com/bake-tool/bake/provisioners"
+)
+
+// TestEventsRedactEveryEncoding reproduces issue 10's escapes at the
+// engine: a key a script prints line by line, a password inside a
+// Go-quoted command line in an error, and a short value that must not eat
+// unrelated digits.
+func TestEventsRedactEveryEncoding(t *testing.T) {
+	pemBytes, err := os.ReadFile("../redact/testdata/key.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem := string(pemBytes)
+	const password = `p'a"s\s w$rd` + "`x"
+	const pin = "3"
+	h := &harness{}
+	p := provStep("shell", func(ctx context.Context, ui provisioners.UI) error {
+		io.WriteString(ui.Stdout(), pem)                    // cat key.pem
+		io.WriteString(ui.Stdout(), "43 packages, pin 3\n") // the pin alone is a word here
+		ui.Say(fmt.Sprintf("env: %q", "SECRET="+password))
+		quoted := "'" + strings.ReplaceAll(password, "'", `'\''`) + "'"
+		return fmt.Errorf("run %q: signal: interrupt", "PW="+quoted+" KEY='"+pem+"' /tmp/script.sh")
+	})
+	Run(context.Background(), []*Job{h.job("a", 0, nil, p)}, Options{Sink: h.sink, Redactor: redact.New([]string{pem, password, pin})})
+	var text strings.Builder
+	for _, e := range h.events {
+		b, _ := json.Marshal(e)
+		text.Write(b)
+		text.WriteString("\n")
+		fmt.Fprintf(&text, "%+v\n", e)
+	}
+	out := text.String()
+	leaks := []string{password, fmt.Sprintf("%q", password)[1 : len(fmt.Sprintf("%q", password))-1], `'\''a"s`, `a\"s\\s`}
+	for _, l := range strings.Split(pem, "\n") {
+		if len(l) >= 8 {
+			leaks = append(leaks, l)
+		}
+	}
+	for _, l := range leaks {
+		if strings.Contains(out, l) {
+			t.Errorf("%q escaped redaction:\n%s", l, out)
+		}
+	}
+	if !strings.Contains(out, "43 packages, pin <sensitive>") {
+		t.Errorf("short value: want \"43 packages, pin <sensitive>\" in the output:\n%s", out)
+	}
+}
+
+// TestEventRedactsArtifact: an artifact in an event carries no value in
+// any of its identifiers.
+func TestEventRedactsArtifact(t *testing.T) {
+	const secret = "tag-s3cr3t-value"
+	e := Event{Type: EventArtifact, Artifact: &artifacts.Artifact{ID: "img:" + secret, Files: []string{"/out/" + secret},
+		Items: []artifacts.Item{{ExternalIdentifier: "x:" + secret, URI: "oci://r/x:" + secret, Tags: []string{secret}}},
+		State: map[string]string{"image": secret}, Parent: &artifacts.Parent{Ref: "base:" + secret}}}
+	orig := *e.Artifact
+	got := e.Redact(redact.New([]string{secret}))
+	b, _ := json.Marshal(got)
+	if strings.Contains(string(b), secret) {
+		t.Errorf("secret in %s", b)
+	}
+	if e.Artifact.ID != orig.ID || e.Artifact.Items[0].URI != orig.Items[0].URI || e.Artifact.State["image"] != secret {
+		t.Errorf("redaction changed the build's own artifact: %+v", e.Artifact)
+	}
+}
