@@ -1,14 +1,17 @@
 package shell_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bake-tool/bake/communicator/ssh"
 	"github.com/bake-tool/bake/internal/configtest"
+	"github.com/bake-tool/bake/internal/testutil/proctest"
 	"github.com/bake-tool/bake/internal/testutil/sshd"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/provisioners/internal/testui"
@@ -57,4 +60,52 @@ environment_vars = ["MSG=it's here"]`, &cfg)
 			}
 		}
 	})
+}
+
+// TestTimeoutThroughSSH: a script whose step times out is stopped on the
+// machine — its processes are gone when Provision returns, whether sshd
+// honours the signal (a user) or not (root) — and the script and the
+// environment file are removed all the same.
+func TestTimeoutThroughSSH(t *testing.T) {
+	srv := sshd.Start(t, sshd.Options{})
+	for _, user := range []string{"root", sshd.TestUser} {
+		t.Run(user, func(t *testing.T) {
+			comm, err := ssh.Connect(t.Context(), ssh.Config{Host: srv.Host, Port: srv.Port, User: user, PrivateKey: srv.PrivateKey, Timeout: 10 * time.Second}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { comm.Close() })
+			folder := sshd.UserDir(t, user)
+			marker := fmt.Sprintf("%d.%d", os.Getpid(), time.Now().UnixNano()%1e9)
+			var cfg shell.Config
+			configtest.MustPrepare(t, "shell", fmt.Sprintf(`inline = ["echo started", "sleep 6%s & sleep 6%s"]
+environment_vars = ["SECRET=it's"]
+use_env_var_file = true
+remote_folder = %q`, marker, marker, folder), &cfg)
+			ui := testui.New(t)
+			timedOut := errors.New("timed out after 2s (timeout)")
+			ctx, cancel := context.WithCancelCause(t.Context())
+			defer cancel(nil)
+			go func() {
+				for ctx.Err() == nil {
+					if _, ok := ui.Find("stdout", "started"); ok {
+						cancel(timedOut)
+						return
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}()
+			err = shell.New(&cfg).Provision(ctx, ui, comm, info)
+			if !errors.Is(err, timedOut) && !errors.Is(err, context.Canceled) {
+				t.Fatalf("error %v, want the timeout", err)
+			}
+			// The machine is this host.
+			if ps := proctest.WithArg("sleep 6" + marker); len(ps) != 0 {
+				t.Errorf("still running after the timeout: %v", ps)
+			}
+			if left, _ := os.ReadDir(folder); len(left) != 0 {
+				t.Errorf("left on the machine: %v", left)
+			}
+		})
+	}
 }
