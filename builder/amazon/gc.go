@@ -252,6 +252,7 @@ func (f *Finder) terminate(ctx context.Context, api gcAPI, id string) error {
 		return err
 	}
 	deadline := time.Now().Add(f.wait)
+	pause := min(500*time.Millisecond, f.poll)
 	for {
 		out, err := api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 		if err != nil {
@@ -271,23 +272,26 @@ func (f *Finder) terminate(ctx context.Context, api gcAPI, id string) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("instance %s still %s after %s", id, state, f.wait)
 		}
-		if err := gcPause(ctx, f.poll); err != nil {
+		if err := gcPause(ctx, pause); err != nil {
 			return err
 		}
+		pause = min(2*pause, f.poll)
 	}
 }
 
 // retry calls do until it does not fail with code, or the wait runs out.
 func (f *Finder) retry(ctx context.Context, code string, do func() error) error {
 	deadline := time.Now().Add(f.wait)
+	pause := min(500*time.Millisecond, f.poll)
 	for {
 		err := do()
 		if err == nil || errorCode(err) != code || time.Now().After(deadline) {
 			return err
 		}
-		if err := gcPause(ctx, f.poll); err != nil {
+		if err := gcPause(ctx, pause); err != nil {
 			return err
 		}
+		pause = min(2*pause, f.poll)
 	}
 }
 
