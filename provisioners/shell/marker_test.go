@@ -44,3 +44,42 @@ func TestMarkerWriter(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMarkerWriter checks markerWriter against the plain rule (drop each
+// whole line equal to the marker, keep every other byte in order) for any
+// output cut into writes of any size.
+func FuzzMarkerWriter(f *testing.F) {
+	const marker = "bake-script-not-written-0123456789abcdef"
+	for _, s := range []string{"", "hello\n", marker + "\n", "err\n" + marker + "\n", "bake-scr", marker, "\n" + marker + "\nx\n" + marker + "x\n"} {
+		f.Add(s, uint8(1))
+		f.Add(s, uint8(7))
+	}
+	f.Fuzz(func(t *testing.T, in string, size uint8) {
+		var want bytes.Buffer
+		wantSeen := false
+		for rest := in; rest != ""; {
+			line := rest
+			if i := bytes.IndexByte([]byte(rest), '\n'); i >= 0 {
+				line = rest[:i+1]
+			}
+			rest = rest[len(line):]
+			if line == marker+"\n" {
+				wantSeen = true
+				continue
+			}
+			want.WriteString(line)
+		}
+		var out bytes.Buffer
+		m := &markerWriter{w: &out, marker: []byte(marker + "\n")}
+		n := max(int(size), 1)
+		for b := []byte(in); len(b) > 0; {
+			k := min(n, len(b))
+			m.Write(b[:k])
+			b = b[k:]
+		}
+		m.flush()
+		if out.String() != want.String() || m.seen != wantSeen {
+			t.Errorf("%q in writes of %d: out %q seen %v, want %q %v", in, n, out.String(), m.seen, want.String(), wantSeen)
+		}
+	})
+}
