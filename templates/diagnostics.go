@@ -80,39 +80,85 @@ func writeDiagnostic(b *strings.Builder, files map[string]*hcl.File, d *hcl.Diag
 	b.WriteString("\n")
 }
 
-// writeSnippet writes the source lines of r, numbered, with r underlined
-// by carets on its first line.
+// writeSnippet writes the source lines of r (at most three), numbered,
+// with r underlined by carets under its first line.
+//
+// r may come from any parser, or be synthesised, so it is trusted only as
+// far as it agrees with src: the line is r.Start.Line; the underlined
+// columns come from the byte offsets when they fall on that line, else
+// from the (character) column; and everything is clamped to the line. A
+// range that ends at the end of a line, or is empty, still gets one caret,
+// just after the text when it points past it.
 func writeSnippet(b *strings.Builder, src []byte, r hcl.Range, paint func(code, s string) string) {
 	lines := strings.Split(string(src), "\n")
 	if r.Start.Line < 1 || r.Start.Line > len(lines) {
 		return
 	}
-	last := min(r.End.Line, r.Start.Line+2, len(lines))
-	for n := r.Start.Line; n <= last; n++ {
-		line := strings.TrimRight(lines[n-1], "\r")
-		fmt.Fprintf(b, "  %3d: %s\n", n, line)
+	lineStart := 0 // byte offset of the first line of r in src
+	for _, l := range lines[:r.Start.Line-1] {
+		lineStart += len(l) + 1
 	}
-	line := lines[r.Start.Line-1]
-	startCol := r.Start.Column - 1
-	endCol := len(line)
-	if r.End.Line == r.Start.Line {
-		endCol = r.End.Column - 1
+	line := strings.TrimRight(lines[r.Start.Line-1], "\r")
+	// offset returns p's byte offset within line, ok false when p's byte
+	// offset is not on the line.
+	offset := func(p hcl.Pos) (int, bool) {
+		o := p.Byte - lineStart
+		return o, p.Line == r.Start.Line && o >= 0 && o <= len(line)
 	}
-	if startCol < 0 || startCol > len(line) {
-		return
+	start, ok := offset(r.Start)
+	if !ok {
+		start = byteOfColumn(line, r.Start.Column)
 	}
-	endCol = max(min(endCol, len(line)), startCol+1)
+	end, ok := offset(r.End)
+	if !ok {
+		end = len(line)
+		if r.End.Line == r.Start.Line {
+			end = byteOfColumn(line, r.End.Column)
+		}
+	}
+	start = runeStart(line, start)
+	end = max(runeStart(line, end), start)
 	// Keep tabs so the carets line up under the source text.
 	var pad strings.Builder
-	for _, c := range line[:startCol] {
+	for _, c := range line[:start] {
 		if c == '\t' {
 			pad.WriteRune('\t')
 		} else {
 			pad.WriteRune(' ')
 		}
 	}
-	carets := strings.Repeat("^", utf8.RuneCountInString(line[startCol:endCol]))
+	carets := strings.Repeat("^", max(utf8.RuneCountInString(line[start:end]), 1))
+	fmt.Fprintf(b, "  %3d: %s\n", r.Start.Line, line)
 	fmt.Fprintf(b, "       %s%s\n", pad.String(), paint("31", carets))
+	for n := r.Start.Line + 1; n <= min(r.End.Line, r.Start.Line+2, len(lines)); n++ {
+		fmt.Fprintf(b, "  %3d: %s\n", n, strings.TrimRight(lines[n-1], "\r"))
+	}
+}
+
+// byteOfColumn returns the byte offset in line of the 1-based character
+// column col, clamped to the line.
+func byteOfColumn(line string, col int) int {
+	if col <= 1 {
+		return 0
+	}
+	n := 1
+	for i := range line {
+		if n == col {
+			return i
+		}
+		n++
+	}
+	return len(line)
+}
+
+// runeStart returns i clamped to line and moved back to the start of the
+// character it falls in.
+func runeStart(line string, i int) int {
+	i = max(0, min(i, len(line)))
+	for i > 0 && i < len(line) && !utf8.RuneStart(line[i]) {
+		i--
+	}
+	return i
 }
 
 // Format returns src in the canonical HCL layout (hclwrite.Format), or
