@@ -17,6 +17,8 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/bake-tool/bake/internal/destdir"
 )
 
 // The SCP protocol, as spoken by OpenSSH's "scp -t" (sink) and "scp -f"
@@ -416,81 +418,56 @@ func scpDownload(ctx context.Context, cn *conn, src string, dst io.Writer) error
 	return nil
 }
 
+// scpDownloadDir copies the machine's directory src into dst. The machine
+// controls the names it sends, and dst may hold links from an earlier
+// download, so everything is written through a destdir.Dir: no link is
+// followed out of dst, and setuid and setgid bits are dropped.
 func scpDownloadDir(ctx context.Context, cn *conn, src, dst string) error {
-	src, target := dirTarget(src, dst, filepath.Join, path.Base)
+	// top is where src's contents go, relative to dst ("" for dst).
+	src, top := dirTarget(src, "", path.Join, path.Base)
+	d, err := destdir.Open(dst)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
 	s, err := startSCP(ctx, cn, "-rfp", src)
 	if err != nil {
 		return err
 	}
-	type dir struct {
-		path  string
-		mode  fs.FileMode
-		chmod bool
-	}
-	var stack []dir
+	var stack []string // the directories entered, relative to dst
 	err = s.receive(scpSink{
 		dir: func(name string, mode fs.FileMode) error {
-			if len(stack) == 0 {
-				// src itself: dst, or dst/name without the slash.
-				if err := os.MkdirAll(target, 0o755); err != nil {
-					return err
-				}
-				stack = append(stack, dir{target, mode, target != dst})
-				return nil
+			p := top // src itself
+			if len(stack) > 0 {
+				p = path.Join(stack[len(stack)-1], name)
 			}
-			p := filepath.Join(stack[len(stack)-1].path, name)
-			if err := os.Mkdir(p, 0o700); err != nil && !os.IsExist(err) {
+			if err := d.Mkdir(p, mode, time.Time{}); err != nil {
 				return err
 			}
-			stack = append(stack, dir{p, mode, true})
+			stack = append(stack, p)
 			return nil
 		},
 		end: func() error {
 			if len(stack) == 0 {
 				return errors.New("unbalanced end of directory from scp")
 			}
-			d := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			if d.chmod {
-				return os.Chmod(d.path, d.mode)
-			}
 			return nil
 		},
 		file: func(name string, mode fs.FileMode, mtime time.Time, r io.Reader) error {
 			if len(stack) == 0 {
 				return fmt.Errorf("%s is not a directory", src)
 			}
-			p := filepath.Join(stack[len(stack)-1].path, name)
-			return writeLocal(p, mode, mtime, r)
+			return d.WriteFile(path.Join(stack[len(stack)-1], name), mode, mtime, r)
 		},
 	})
 	if err != nil {
 		return s.fail(err)
 	}
-	return s.finish()
-}
-
-// writeLocal writes r to the local file p with mode and, if set, mtime.
-func writeLocal(p string, mode fs.FileMode, mtime time.Time, r io.Reader) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	if err := s.finish(); err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if !mtime.IsZero() {
-		return os.Chtimes(p, mtime, mtime)
-	}
-	return nil
+	return d.Finish()
 }
 
 // unixMode converts fs.FileMode permission bits to the octal Unix form.

@@ -10,6 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/pkg/sftp"
+
+	"github.com/bake-tool/bake/internal/destdir"
 )
 
 // modeBits are the permission bits a transfer keeps.
@@ -166,12 +171,18 @@ func sftpUploadDir(ctx context.Context, cn *conn, dst, src string) error {
 	return nil
 }
 
+// sftpDownloadDir copies the machine's directory src into dst. The
+// machine controls the names and links it sends, so everything is written
+// through a destdir.Dir: a link, the machine's or one an earlier download
+// left, is never followed out of dst, and setuid and setgid bits are
+// dropped.
 func sftpDownloadDir(ctx context.Context, cn *conn, src, dst string) error {
 	client, err := cn.sftpClient()
 	if err != nil {
 		return err
 	}
-	src, target := dirTarget(src, dst, filepath.Join, path.Base)
+	// top is where src's contents go, relative to dst ("" for dst).
+	src, top := dirTarget(src, "", path.Join, path.Base)
 	fi, err := client.Stat(src)
 	if err != nil {
 		return err
@@ -179,14 +190,11 @@ func sftpDownloadDir(ctx context.Context, cn *conn, src, dst string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", src)
 	}
-	if err := os.MkdirAll(target, 0o755); err != nil {
+	d, err := destdir.Open(dst)
+	if err != nil {
 		return err
 	}
-	type dirMode struct {
-		path string
-		mode fs.FileMode
-	}
-	var dirs []dirMode
+	defer d.Close()
 	w := client.Walk(src)
 	for w.Step() {
 		if err := w.Err(); err != nil {
@@ -196,21 +204,14 @@ func sftpDownloadDir(ctx context.Context, cn *conn, src, dst string) error {
 			return err
 		}
 		rel := strings.TrimPrefix(strings.TrimPrefix(w.Path(), src), "/")
-		local := filepath.Join(target, filepath.FromSlash(rel))
 		if rel != "" && !filepath.IsLocal(filepath.FromSlash(rel)) {
 			return fmt.Errorf("refusing path %q outside %s", w.Path(), src)
 		}
-		info := w.Stat()
-		mode := info.Mode()
+		name := path.Join(top, rel)
+		mode := w.Stat().Mode()
 		switch {
 		case mode.IsDir():
-			if rel != "" || target != dst {
-				dirs = append(dirs, dirMode{local, mode & modeBits})
-			}
-			if rel == "" {
-				continue
-			}
-			if err := os.Mkdir(local, 0o700); err != nil && !os.IsExist(err) {
+			if err := d.Mkdir(name, mode, time.Time{}); err != nil {
 				return err
 			}
 		case mode&fs.ModeSymlink != 0:
@@ -218,40 +219,46 @@ func sftpDownloadDir(ctx context.Context, cn *conn, src, dst string) error {
 			if err != nil {
 				return err
 			}
-			_ = os.Remove(local)
-			if err := os.Symlink(link, local); err != nil {
+			if err := d.Symlink(name, link); err != nil {
 				return err
 			}
 		case mode.IsRegular():
-			if err := sftpDownloadFile(ctx, cn, w.Path(), local, mode&modeBits); err != nil {
+			if err := sftpDownloadTo(ctx, client, w.Path(), d, name, mode); err != nil {
 				return fmt.Errorf("download %s: %w", w.Path(), err)
 			}
 		default:
 			return fmt.Errorf("%s: cannot copy a %s", w.Path(), mode.Type())
 		}
 	}
-	for _, d := range slices.Backward(dirs) {
-		if err := os.Chmod(d.path, d.mode); err != nil {
-			return err
-		}
-	}
-	return nil
+	return d.Finish()
 }
 
-func sftpDownloadFile(ctx context.Context, cn *conn, src, local string, mode fs.FileMode) error {
-	f, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+// sftpDownloadTo copies the machine's regular file src to name in d.
+func sftpDownloadTo(ctx context.Context, client *sftp.Client, src string, d *destdir.Dir, name string, mode fs.FileMode) error {
+	f, err := client.Open(src)
 	if err != nil {
 		return err
 	}
-	if err := sftpDownload(ctx, cn, src, f); err != nil {
-		f.Close()
-		return err
+	defer f.Close()
+	return d.WriteFile(name, mode, time.Time{}, sftpReader{ctx, f})
+}
+
+// sftpReader hands an SFTP file to io.Copy through its WriteTo, which
+// reads with many requests in flight, and stops when ctx is done.
+type sftpReader struct {
+	ctx context.Context
+	f   *sftp.File
+}
+
+func (r sftpReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
 	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return r.f.Read(p)
+}
+
+func (r sftpReader) WriteTo(w io.Writer) (int64, error) {
+	return r.f.WriteTo(ctxWriter{r.ctx, w})
 }
 
 // ctxReader stops a copy when ctx is done. Its Size tells pkg/sftp how much
