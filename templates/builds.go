@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/bake-tool/bake/templates/interpolate"
 )
 
 var requirementsSchema = &hcl.BodySchema{
@@ -120,7 +122,7 @@ func (l *loader) decodeSource(s *Source) {
 		"build":  cty.ObjectVal(map[string]cty.Value{"name": cty.UnknownVal(cty.String)}),
 	}
 	cfg := l.opts.Kinds.Sources[s.Type].New()
-	b, diags := Decode(dynblock.Expand(s.body, ectx), ectx, s.Type, s.DeclRange, cfg)
+	b, diags := DecodeWith(dynblock.Expand(s.body, ectx), ectx, s.Type, s.DeclRange, cfg, l.plan.interpContext(s.Name, s.Type, nil, false))
 	b.Name = s.Name
 	diags = append(diags, cfg.Prepare(b)...)
 	l.diags = append(l.diags, diags...)
@@ -262,7 +264,7 @@ func (l *loader) sourceCtx(bs *BuildSource) *hcl.EvalContext {
 func (l *loader) decodeBuildSource(bs *BuildSource) {
 	ectx := l.sourceCtx(bs)
 	cfg := l.opts.Kinds.Sources[bs.Type].New()
-	b, diags := Decode(dynblock.Expand(bs.body, ectx), ectx, bs.Type, bs.src.DeclRange, cfg)
+	b, diags := DecodeWith(dynblock.Expand(bs.body, ectx), ectx, bs.Type, bs.src.DeclRange, cfg, l.plan.interpContext(bs.LocalName(), bs.Type, nil, false))
 	b.Name = bs.LocalName() // defaults like qemu's output-<name> follow the build's name for the source
 	diags = append(diags, cfg.Prepare(b)...)
 	l.diags = append(l.diags, diags...)
@@ -362,20 +364,20 @@ func (l *loader) provisioner(b *Build, blk *hcl.Block) *Provisioner {
 	// Decode once with source.* and build.* unknown (the plan's config),
 	// then once per build source it applies to, to report problems that
 	// only show with a given source or override.
-	p.Config, p.Body, diags = decodeKind(kind, p.body, provisionerCtx(ectx, nil, nil), p.Type, p.DeclRange)
+	p.Config, p.Body, diags = decodeKind(kind, p.body, provisionerCtx(ectx, nil, nil), p.Type, p.DeclRange, l.plan.interpContext("", "", nil, true))
 	l.diags = append(l.diags, diags...)
 	for _, bs := range b.Sources {
 		if p.AppliesTo(bs) {
-			_, _, diags = decodeKind(kind, p.bodyFor(bs), provisionerCtx(ectx, bs, nil), p.Type, p.DeclRange)
+			_, _, diags = decodeKind(kind, p.bodyFor(bs), provisionerCtx(ectx, bs, nil), p.Type, p.DeclRange, l.plan.interpContext(bs.LocalName(), bs.Type, nil, true))
 			l.diags = append(l.diags, diags...)
 		}
 	}
 	return p
 }
 
-func decodeKind(kind Kind, body hcl.Body, ectx *hcl.EvalContext, typ string, rng hcl.Range) (Config, *Body, hcl.Diagnostics) {
+func decodeKind(kind Kind, body hcl.Body, ectx *hcl.EvalContext, typ string, rng hcl.Range, ictx *interpolate.Context) (Config, *Body, hcl.Diagnostics) {
 	cfg := kind.New()
-	b, diags := Decode(dynblock.Expand(body, ectx), ectx, typ, rng, cfg)
+	b, diags := DecodeWith(dynblock.Expand(body, ectx), ectx, typ, rng, cfg, ictx)
 	diags = append(diags, cfg.Prepare(b)...)
 	return cfg, b, diags
 }
@@ -500,11 +502,11 @@ func (l *loader) postProcessor(b *Build, blk *hcl.Block) *PostProcessor {
 		l.unknownKind(blk, "post-processor", p.Type, sortedKeys(l.opts.Kinds.PostProcessors))
 		return nil
 	}
-	p.Config, p.Body, diags = decodeKind(kind, p.body, provisionerCtx(ectx, nil, nil), p.Type, p.DeclRange)
+	p.Config, p.Body, diags = decodeKind(kind, p.body, provisionerCtx(ectx, nil, nil), p.Type, p.DeclRange, l.plan.interpContext("", "", nil, true))
 	l.diags = append(l.diags, diags...)
 	for _, bs := range b.Sources {
 		if p.AppliesTo(bs) {
-			_, _, diags = decodeKind(kind, p.body, provisionerCtx(ectx, bs, nil), p.Type, p.DeclRange)
+			_, _, diags = decodeKind(kind, p.body, provisionerCtx(ectx, bs, nil), p.Type, p.DeclRange, l.plan.interpContext(bs.LocalName(), bs.Type, nil, true))
 			l.diags = append(l.diags, diags...)
 		}
 	}
@@ -563,7 +565,7 @@ func (p *Plan) DecodeProvisioner(pv *Provisioner, bs *BuildSource, bv BuildValue
 	if !ok {
 		return nil, nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Unknown provisioner type", Subject: pv.DeclRange.Ptr()}}
 	}
-	return decodeKind(kind, pv.bodyFor(bs), provisionerCtx(p.ectx, bs, &bv), pv.Type, pv.DeclRange)
+	return decodeKind(kind, pv.bodyFor(bs), provisionerCtx(p.ectx, bs, &bv), pv.Type, pv.DeclRange, p.interpContext(bs.LocalName(), bs.Type, &bv, true))
 }
 
 // DecodePostProcessor decodes pp's configuration for the build source bs
@@ -573,5 +575,5 @@ func (p *Plan) DecodePostProcessor(pp *PostProcessor, bs *BuildSource, bv BuildV
 	if !ok {
 		return nil, nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Unknown post-processor type", Subject: pp.DeclRange.Ptr()}}
 	}
-	return decodeKind(kind, pp.body, provisionerCtx(p.ectx, bs, &bv), pp.Type, pp.DeclRange)
+	return decodeKind(kind, pp.body, provisionerCtx(p.ectx, bs, &bv), pp.Type, pp.DeclRange, p.interpContext(bs.LocalName(), bs.Type, &bv, true))
 }

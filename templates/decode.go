@@ -9,13 +9,14 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/gocty"
+
+	"github.com/bake-tool/bake/templates/interpolate"
 )
 
 // Body records where each attribute and nested block of a decoded block
@@ -245,13 +246,14 @@ func CheckReadable(path string, dirOK bool) error {
 }
 
 // CheckTextTemplate appends an "Invalid template" diagnostic when the
-// known attribute name does not parse as a Go text/template, the syntax
-// of Packer's execute_command and output options ("{{.Vars}} {{.Path}}").
+// known attribute name does not parse as what the kind renders with
+// interpolate.Render, Packer's {{ }} syntax of execute_command and output
+// options ("{{.Vars}} {{.Path}}").
 func (b *Body) CheckTextTemplate(diags hcl.Diagnostics, name, text string) hcl.Diagnostics {
 	if !b.Known(name) {
 		return diags
 	}
-	if _, err := template.New(name).Parse(text); err != nil {
+	if err := interpolate.Parses(text); err != nil {
 		diags = append(diags, b.Errorf(name, "Invalid template", "%q is not a valid template: %s.", name, err))
 	}
 	return diags
@@ -372,14 +374,48 @@ func fieldTags(t reflect.Type) []fieldTag {
 // mean" suggestion. Values that are not known yet are recorded in
 // Body.Unknown and leave their field alone.
 func Decode(body hcl.Body, ectx *hcl.EvalContext, typ string, defRange hcl.Range, target any) (*Body, hcl.Diagnostics) {
+	return DecodeWith(body, ectx, typ, defRange, target, nil)
+}
+
+// TemplateFields is implemented by a Config some of whose options the
+// kind renders itself while the build runs, with Packer's "{{ }}" fields
+// (amazon-ebs's tags with {{ .SourceAMI }}, shell's execute_command with
+// {{ .Path }}).
+type TemplateFields interface {
+	// TemplateFields maps each such option, by attribute name ("tags", or
+	// "block.attr" inside a nested block), to the fields its strings may
+	// use. Decode leaves those fields in place for the kind's
+	// interpolate.Render; every other option is rendered whole.
+	TemplateFields() map[string]interpolate.Fields
+}
+
+// DecodeWith is Decode, and with ictx it also renders Packer's "{{ }}"
+// interpolation in every string the options hold (list elements, map keys
+// and values included), as Packer does after HCL evaluation: engine
+// functions now, the fields a TemplateFields config names left for the
+// kind. An unknown function or field is an error diagnostic at the
+// attribute; a string that uses a value not known yet (build_name before
+// the build source is known, a build value before the machine is up)
+// leaves the attribute unknown.
+func DecodeWith(body hcl.Body, ectx *hcl.EvalContext, typ string, defRange hcl.Range, target any, ictx *interpolate.Context) (*Body, hcl.Diagnostics) {
 	rv := reflect.ValueOf(target)
 	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
 		panic("templates.Decode: target must be a pointer to a struct")
 	}
-	return decodeStruct(body, ectx, typ, defRange, rv.Elem())
+	d := &decoder{ictx: ictx}
+	if tf, ok := target.(TemplateFields); ok && ictx != nil {
+		d.deferred = tf.TemplateFields()
+	}
+	return d.decodeStruct(body, ectx, typ, defRange, rv.Elem(), "")
 }
 
-func decodeStruct(body hcl.Body, ectx *hcl.EvalContext, typ string, defRange hcl.Range, sv reflect.Value) (*Body, hcl.Diagnostics) {
+// decoder carries what a Decode call's nested blocks share.
+type decoder struct {
+	ictx     *interpolate.Context
+	deferred map[string]interpolate.Fields
+}
+
+func (d *decoder) decodeStruct(body hcl.Body, ectx *hcl.EvalContext, typ string, defRange hcl.Range, sv reflect.Value, prefix string) (*Body, hcl.Diagnostics) {
 	tags := fieldTags(sv.Type())
 	schema := &hcl.BodySchema{}
 	for _, t := range tags {
@@ -398,7 +434,7 @@ func decodeStruct(body hcl.Body, ectx *hcl.EvalContext, typ string, defRange hcl
 	for _, t := range tags {
 		field := sv.FieldByIndex(t.index)
 		if t.block {
-			diags = append(diags, decodeBlocks(content.Blocks.OfType(t.name), ectx, t.name, field, b)...)
+			diags = append(diags, d.decodeBlocks(content.Blocks.OfType(t.name), ectx, t.name, field, b, prefix+t.name+".")...)
 			continue
 		}
 		attr, ok := content.Attributes[t.name]
@@ -423,6 +459,19 @@ func decodeStruct(body hcl.Body, ectx *hcl.EvalContext, typ string, defRange hcl
 		if val.IsNull() {
 			delete(b.Attrs, t.name)
 			continue
+		}
+		if d.ictx != nil {
+			var idiags hcl.Diagnostics
+			val, idiags = d.interpolate(b, t.name, val, prefix+t.name)
+			if idiags.HasErrors() {
+				diags = append(diags, idiags...)
+				b.Invalid[t.name] = true
+				continue
+			}
+			if val == cty.NilVal {
+				b.Unknown[t.name] = true
+				continue
+			}
 		}
 		if err := assign(field, val); err != nil {
 			b.Invalid[t.name] = true
@@ -450,7 +499,7 @@ func decodeStruct(body hcl.Body, ectx *hcl.EvalContext, typ string, defRange hcl
 	return b, diags
 }
 
-func decodeBlocks(blocks hcl.Blocks, ectx *hcl.EvalContext, name string, field reflect.Value, parent *Body) hcl.Diagnostics {
+func (d *decoder) decodeBlocks(blocks hcl.Blocks, ectx *hcl.EvalContext, name string, field reflect.Value, parent *Body, prefix string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	ft := field.Type()
 	switch {
@@ -458,8 +507,8 @@ func decodeBlocks(blocks hcl.Blocks, ectx *hcl.EvalContext, name string, field r
 		out := reflect.MakeSlice(ft, 0, len(blocks))
 		for _, blk := range blocks {
 			ev := reflect.New(ft.Elem()).Elem()
-			nb, d := decodeStruct(blk.Body, ectx, name, blk.DefRange, ev)
-			diags = append(diags, d...)
+			nb, bd := d.decodeStruct(blk.Body, ectx, name, blk.DefRange, ev, prefix)
+			diags = append(diags, bd...)
 			parent.Blocks[name] = append(parent.Blocks[name], nb)
 			out = reflect.Append(out, ev)
 		}
@@ -478,8 +527,8 @@ func decodeBlocks(blocks hcl.Blocks, ectx *hcl.EvalContext, name string, field r
 			field.Set(reflect.New(ft.Elem()))
 			target = field.Elem()
 		}
-		nb, d := decodeStruct(blocks[0].Body, ectx, name, blocks[0].DefRange, target)
-		diags = append(diags, d...)
+		nb, bd := d.decodeStruct(blocks[0].Body, ectx, name, blocks[0].DefRange, target, prefix)
+		diags = append(diags, bd...)
 		parent.Blocks[name] = append(parent.Blocks[name], nb)
 	default:
 		panic(fmt.Sprintf("templates: block field %q must be a struct, *struct or []struct, not %s", name, ft))

@@ -122,6 +122,7 @@ func (l *loader) warnf(rng *hcl.Range, summary, format string, args ...any) {
 func (l *loader) load(p string) {
 	files, autoVars, root := l.discover(p)
 	l.plan.Root = root
+	l.plan.interp = newInterp(l.opts, root)
 	var bodies []*hcl.File
 	for _, name := range files {
 		if f := l.parse(name); f != nil {

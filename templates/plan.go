@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/bake-tool/bake/templates/interpolate"
 )
 
 // Plan is a loaded template: what to build, typed and checked.
@@ -31,7 +33,8 @@ type Plan struct {
 	Builds []*Build
 
 	kinds     Kinds
-	ectx      *hcl.EvalContext // root context: var, local, data, path, packer, functions
+	ectx      *hcl.EvalContext     // root context: var, local, data, path, packer, functions
+	interp    *interpolate.Context // the run's {{ }} context
 	sensitive []string
 }
 

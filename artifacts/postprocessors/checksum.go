@@ -17,10 +17,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/template"
 
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/templates/interpolate"
 )
 
 // Checksum is the Packer-compatible "checksum" post-processor: for each
@@ -70,10 +70,6 @@ func (c *Checksum) PostProcess(ctx context.Context, ui provisioners.UI, in *arti
 	if outTmpl == "" {
 		outTmpl = DefaultChecksumOutput
 	}
-	tmpl, err := template.New("output").Option("missingkey=error").Parse(outTmpl)
-	if err != nil {
-		return nil, false, fmt.Errorf("checksum output %q: %w", outTmpl, err)
-	}
 	buildName, builderType := c.run.names(in)
 	out := &artifacts.Artifact{Builder: "checksum", Build: in.Build}
 	for _, typ := range types {
@@ -81,11 +77,10 @@ func (c *Checksum) PostProcess(ctx context.Context, ui provisioners.UI, in *arti
 		if !ok {
 			return nil, false, fmt.Errorf("checksum: unknown checksum type %q", typ)
 		}
-		var name bytes.Buffer
-		if err := tmpl.Execute(&name, checksumOutputData{BuildName: buildName, BuilderType: builderType, ChecksumType: strings.ToLower(typ)}); err != nil {
+		output, err := interpolate.Render(outTmpl, checksumOutputData{BuildName: buildName, BuilderType: builderType, ChecksumType: strings.ToLower(typ)})
+		if err != nil {
 			return nil, false, fmt.Errorf("checksum output %q: %w", outTmpl, err)
 		}
-		output := name.String()
 		lines := make([]checksumLine, 0, len(in.Files))
 		for _, f := range in.Files {
 			sum, err := hashFile(ctx, f, newH())

@@ -3,7 +3,6 @@ package postprocessors
 import (
 	"archive/tar"
 	"archive/zip"
-	"bytes"
 	"compress/flate"
 	"compress/gzip"
 	"context"
@@ -15,10 +14,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"text/template"
 
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/templates/interpolate"
 )
 
 // Compress is the compress post-processor: it packs the artifact's files
@@ -63,16 +62,11 @@ func (c *Compress) PostProcess(ctx context.Context, ui provisioners.UI, in *arti
 	if outTmpl == "" {
 		outTmpl = DefaultCompressOutput
 	}
-	tmpl, err := template.New("output").Option("missingkey=error").Parse(outTmpl)
+	buildName, builderType := c.run.names(in)
+	output, err := interpolate.Render(outTmpl, compressOutputData{BuildName: buildName, BuilderType: builderType})
 	if err != nil {
 		return nil, false, fmt.Errorf("compress output %q: %w", outTmpl, err)
 	}
-	buildName, builderType := c.run.names(in)
-	var name bytes.Buffer
-	if err := tmpl.Execute(&name, compressOutputData{BuildName: buildName, BuilderType: builderType}); err != nil {
-		return nil, false, fmt.Errorf("compress output %q: %w", outTmpl, err)
-	}
-	output := name.String()
 	format := c.cfg.Format
 	if format == "" {
 		if f, ok := formatOf(output); ok && contains(CompressFormats, f) {

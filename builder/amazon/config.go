@@ -10,6 +10,7 @@ import (
 
 	"github.com/bake-tool/bake/communicator"
 	"github.com/bake-tool/bake/templates"
+	"github.com/bake-tool/bake/templates/interpolate"
 )
 
 // Enumerations.
@@ -139,7 +140,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 	diags = append(diags, c.AccessConfig.prepare(b, true)...)
 
 	diags = b.Required(diags, "ami_name", "instance_type")
-	if b.Known("ami_name") && !strings.Contains(c.AMIName, "{{") {
+	if b.Known("ami_name") { // rendered already: {{timestamp}} is a number here
 		switch {
 		case len(c.AMIName) < 3 || len(c.AMIName) > 128:
 			diags = append(diags, b.Errorf("ami_name", "Invalid AMI name",
@@ -150,7 +151,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 				"%q contains %s, which AMI names may not: use letters, digits, spaces and ( ) [ ] . / - ' @ _ (regex_replace() can replace the others).", c.AMIName, bad))
 		}
 	}
-	if b.Known("ami_description") && len(c.AMIDescription) > 255 {
+	if b.Known("ami_description") && !interpolate.Has(c.AMIDescription) && len(c.AMIDescription) > 255 {
 		diags = append(diags, b.Errorf("ami_description", "Invalid value", "An AMI description may be 255 characters long at most, not %d.", len(c.AMIDescription)))
 	}
 	if b.Known("instance_type") && c.InstanceType == "" {

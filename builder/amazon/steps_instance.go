@@ -98,6 +98,9 @@ func (b *Builder) findSource(ctx context.Context, s *state) error {
 	if st := s.source.State; st != types.ImageStateAvailable {
 		return fmt.Errorf("source AMI %s in %s is %s, not available", aws.ToString(s.source.ImageId), b.cfg.Region, st)
 	}
+	if err := b.renderTemplates(s.source); err != nil {
+		return err
+	}
 	s.ui.Say(fmt.Sprintf("source AMI: %s (%s)", aws.ToString(s.source.ImageId), aws.ToString(s.source.Name)))
 	return nil
 }

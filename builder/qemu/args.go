@@ -1,11 +1,11 @@
 package qemu
 
 import (
-	"bytes"
 	"fmt"
 	"path/filepath"
 	"strings"
-	"text/template"
+
+	braces "github.com/bake-tool/bake/templates/interpolate"
 )
 
 // A qemu command line is a list of switches, each with its values, in the
@@ -164,7 +164,7 @@ type argValues struct {
 	Name        string
 }
 
-// interpolate expands Packer's Go-template references in each argument.
+// interpolate expands Packer's {{ }} references in each argument.
 // The build's disk is {{ .OutputDir }}/{{ .Name }} in Packer templates;
 // bake provisions a working copy beside it, so that path is mapped to the
 // working disk.
@@ -174,17 +174,11 @@ func interpolate(args [][]string, v argValues, workDisk string) ([]qemuArg, erro
 	for i, a := range args {
 		var na qemuArg
 		for _, s := range a {
-			if strings.Contains(s, "{{") {
-				t, err := template.New("qemuargs").Option("missingkey=error").Parse(s)
-				if err != nil {
-					return nil, fmt.Errorf("qemuargs entry %d: %w", i+1, err)
-				}
-				var buf bytes.Buffer
-				if err := t.Execute(&buf, v); err != nil {
-					return nil, fmt.Errorf("qemuargs entry %d: %w", i+1, err)
-				}
-				s = buf.String()
+			r, err := braces.Render(s, v)
+			if err != nil {
+				return nil, fmt.Errorf("qemuargs entry %d: %w", i+1, err)
 			}
+			s = r
 			na = append(na, s)
 		}
 		if len(na) >= 2 && (na[0] == "-drive") {

@@ -153,6 +153,13 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 		names[i] = j.Name
 	}
 	color := f.color && isTerminal(env.stdout) && !hasEnv(env.environ, "NO_COLOR")
+	// A reader that goes away (bake build … | head) must not stop the
+	// build before its cleanups: with SIGPIPE caught, a write to the
+	// closed pipe fails instead of killing bake, and the output is dropped.
+	pipes := make(chan os.Signal, 1)
+	signal.Notify(pipes, syscall.SIGPIPE)
+	defer signal.Stop(pipes)
+	env = env.withStdout(&closableOutput{w: env.stdout, stderr: env.stderr})
 	var sinks []engine.Sink
 	if f.jsonOut {
 		sinks = append(sinks, newJSONRenderer(env.stdout).event)
@@ -187,7 +194,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	defer cancelCleanup()
 	interrupted := make(chan struct{})
 	sigs := make(chan os.Signal, 3)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	go func() {
 		n := 0
@@ -197,10 +204,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 			switch n {
 			case 1:
 				close(interrupted)
-				name := "SIGINT"
-				if sig == syscall.SIGTERM {
-					name = "SIGTERM"
-				}
+				name := signalName(sig)
 				emit(engine.Event{Type: engine.EventMessage, Message: name + " received: stopping builds and cleaning up (press Ctrl-C again to hurry cleanup)"})
 				cancelRun(fmt.Errorf("interrupted (%s)", name))
 			case 2:
@@ -267,6 +271,40 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 		printSummary(env.stdout, results, redactor, color)
 	}
 	return code
+}
+
+// signalName names the signals that interrupt a build.
+func signalName(sig os.Signal) string {
+	switch sig {
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return "SIGINT"
+}
+
+// closableOutput is stdout once its reader may go away: the first failed
+// write (a closed pipe, a hung-up terminal) is said once on stderr, and
+// the rest of the output is dropped, so the build still runs to its end.
+type closableOutput struct {
+	mu     sync.Mutex
+	w      io.Writer
+	stderr io.Writer
+	closed bool
+}
+
+func (o *closableOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return len(p), nil
+	}
+	if _, err := o.w.Write(p); err != nil {
+		o.closed = true
+		fmt.Fprintf(o.stderr, "bake build: stdout is gone (%v): dropping output; the builds go on, clean up and write the run manifest\n", err)
+	}
+	return len(p), nil
 }
 
 func statusWord(code int) string {

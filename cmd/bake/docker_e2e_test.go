@@ -892,11 +892,19 @@ func assertFailed(t *testing.T, r dockerRun, want ...string) {
 	t.Logf("error: %s", e.Error)
 }
 
-// TestDockerE2EInterrupt sends SIGINT to the real bake process while a
-// provisioner sleeps in the container: bake exits 130 after its cleanups,
-// and the container is gone.
+// TestDockerE2EInterrupt sends SIGINT, and SIGHUP (a closed terminal), to
+// the real bake process while a provisioner sleeps in the container: bake
+// exits 130 after its cleanups, the container is gone, and the run
+// manifest records the build as cancelled.
 func TestDockerE2EInterrupt(t *testing.T) {
 	cli := dockerClient(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGHUP} {
+		name := map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGHUP: "SIGHUP"}[sig]
+		t.Run(name, func(t *testing.T) { testDockerInterrupt(t, cli, sig, name) })
+	}
+}
+
+func testDockerInterrupt(t *testing.T, cli *client.Client, sig syscall.Signal, name string) {
 	dir := writeTemplate(t, fmt.Sprintf(`
 source "docker" "long" {
   image  = %q
@@ -911,7 +919,8 @@ build {
   }
 }
 `, e2eBaseImage()))
-	cmd := exec.Command(bakebin.Path(t), "build", "-json", "-manifest", filepath.Join(dir, "m.json"), dir)
+	manifest := filepath.Join(dir, "m.json")
+	cmd := exec.Command(bakebin.Path(t), "build", "-json", "-manifest", manifest, dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -947,20 +956,20 @@ build {
 	}
 	time.Sleep(200 * time.Millisecond)
 	t0 := time.Now()
-	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Process.Signal(sig)
 	var evs []engine.Event
 	select {
 	case evs = <-done:
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
-		t.Fatalf("bake did not exit after SIGINT:\n%s", stderr.String())
+		t.Fatalf("bake did not exit after %s:\n%s", name, stderr.String())
 	}
 	cmd.Wait()
-	t.Logf("bake exited %s after SIGINT", time.Since(t0).Round(time.Millisecond))
+	t.Logf("bake exited %s after %s", time.Since(t0).Round(time.Millisecond), name)
 	runID := runIDOf(t, evs)
 	afterRun(t, cli, runID)
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
-		t.Fatalf("exit %d, want %d\n%s", code, exitInterrupted, stderr.String())
+		t.Fatalf("exit %d (%s), want %d\n%s", code, cmd.ProcessState, exitInterrupted, stderr.String())
 	}
 
 	var messages []string
@@ -974,7 +983,7 @@ build {
 		}
 	}
 	text := strings.Join(messages, "\n")
-	for _, want := range []string{"SIGINT received", "cancelled: stopped running commands and ran"} {
+	for _, want := range []string{name + " received", "cancelled: stopped running commands and ran"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("messages lack %q:\n%s", want, text)
 		}
@@ -987,5 +996,9 @@ build {
 	}
 	if ims := runImages(t, cli, runID); len(ims) != 0 {
 		t.Errorf("an interrupted build left image(s) %v", ims)
+	}
+	builds := dockerRun{manifest: manifest, runID: runID}.statement(t).Predicate.Builds
+	if len(builds) != 1 || builds[0].Status != artifacts.StatusCancelled || !strings.Contains(builds[0].Error, name) {
+		t.Errorf("the run manifest records %+v, want docker.long cancelled by %s", builds, name)
 	}
 }

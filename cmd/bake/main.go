@@ -32,6 +32,13 @@ type cliEnv struct {
 	environ        []string
 }
 
+// withStdout returns a copy of e that writes results to w.
+func (e *cliEnv) withStdout(w io.Writer) *cliEnv {
+	c := *e
+	c.stdout = w
+	return &c
+}
+
 func commands() map[string]command {
 	return map[string]command{
 		"build":    {"Build images from a template", runBuild},

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/bake-tool/bake/templates"
+	"github.com/bake-tool/bake/templates/interpolate"
 )
 
 // Case is one table entry: a block body and what Prepare must say about it.
@@ -38,6 +40,16 @@ func Ctx() *hcl.EvalContext {
 	}}
 }
 
+// Now is the run's time the cases decode with: {{ timestamp }} is
+// 1714979289.
+var Now = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+
+// Interp is the {{ }} context the cases decode with, as the loader's for a
+// source named "test" of the kind typ.
+func Interp(typ string) *interpolate.Context {
+	return &interpolate.Context{Now: Now, BuildName: "test", BuildType: typ, TemplateDir: "/template", WorkDir: "/work", Version: "1.11.0"}
+}
+
 // Decode parses src, decodes it into cfg as a block of the kind typ named
 // "test", and runs Prepare (even after decode errors, as the loader does). It returns all diagnostics and the Body.
 func Decode(t testing.TB, typ, src string, cfg templates.Config) (*templates.Body, hcl.Diagnostics) {
@@ -47,7 +59,7 @@ func Decode(t testing.TB, typ, src string, cfg templates.Config) (*templates.Bod
 		t.Fatalf("parse: %s", diags)
 	}
 	def := hcl.Range{Filename: "test.hcl", Start: hcl.InitialPos, End: hcl.InitialPos}
-	b, diags := templates.Decode(f.Body, Ctx(), typ, def, cfg)
+	b, diags := templates.DecodeWith(f.Body, Ctx(), typ, def, cfg, Interp(typ))
 	b.Name = "test"
 	// Like the loader, run Prepare even after decode errors: it must not
 	// panic or pile a second error onto an attribute that failed.

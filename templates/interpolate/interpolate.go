@@ -131,6 +131,9 @@ func Partial(text string, ctx *Context, deferred Fields) (string, error) {
 	if err := p.rewrite(p.tree.Root, ctx, false); err != nil {
 		return "", err
 	}
+	if !p.changed {
+		return text, nil // as written
+	}
 	return p.tree.Root.String(), nil
 }
 
@@ -162,6 +165,18 @@ func Render(text string, data any) (string, error) {
 	return b.String(), nil
 }
 
+// Parses reports whether Render can parse text: its syntax, and only the
+// functions Render has.
+func Parses(text string) error {
+	if !strings.Contains(text, "{{") {
+		return nil
+	}
+	if _, err := template.New("value").Funcs(pureFuncs()).Parse(text); err != nil {
+		return cleanParseError(err)
+	}
+	return nil
+}
+
 // Has reports whether s holds an action, i.e. is more than plain text.
 func Has(s string) bool { return strings.Contains(s, "{{") }
 
@@ -174,7 +189,9 @@ type parsed struct {
 	// build is set when the text uses the build's values.
 	build bool
 	// vars is set when the text declares or uses a $variable.
-	vars     bool
+	vars bool
+	// changed is set when rewrite replaced a node.
+	changed  bool
 	deferSet Fields
 }
 
@@ -449,6 +466,7 @@ func (p *parsed) rewrite(n parse.Node, ctx *Context, rebound bool) error {
 				if err != nil {
 					return err
 				}
+				p.changed = true
 				if !strings.Contains(v, "{{") {
 					n.Nodes[i] = &parse.TextNode{NodeType: parse.NodeText, Pos: a.Pos, Text: []byte(v)}
 				} else {
@@ -502,6 +520,7 @@ func (p *parsed) rewritePipe(pipe *parse.PipeNode, ctx *Context) error {
 			return err
 		}
 		pipe.Cmds[i] = literalCmd(v)
+		p.changed = true
 	}
 	return nil
 }
@@ -518,6 +537,7 @@ func (p *parsed) rewriteArgs(cmd *parse.CommandNode, ctx *Context) error {
 					return err
 				}
 				cmd.Args[j] = stringNode(v)
+				p.changed = true
 			}
 		case *parse.PipeNode:
 			if err := p.rewritePipe(a, ctx); err != nil {
@@ -530,6 +550,7 @@ func (p *parsed) rewriteArgs(cmd *parse.CommandNode, ctx *Context) error {
 					return err
 				}
 				cmd.Args[j] = stringNode(v)
+				p.changed = true
 			}
 		case *parse.VariableNode:
 			if len(a.Ident) > 1 && a.Ident[0] == "$" {
@@ -539,6 +560,8 @@ func (p *parsed) rewriteArgs(cmd *parse.CommandNode, ctx *Context) error {
 						return err
 					}
 					cmd.Args[j] = stringNode(v)
+					p.changed = true
+					p.changed = true
 				}
 			}
 		case *parse.ChainNode:

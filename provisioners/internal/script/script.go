@@ -6,9 +6,9 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"text/template"
 
 	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/templates/interpolate"
 )
 
 // Var is one environment variable.
@@ -95,17 +95,14 @@ func Inline(shebang string, lines []string) []byte {
 	return b.Bytes()
 }
 
-// Expand renders the execute_command template text with data.
+// Expand renders the execute_command template text with data, with the
+// functions of Packer's template engine (see templates/interpolate).
 func Expand(text string, data any) (string, error) {
-	t, err := template.New("execute_command").Option("missingkey=error").Parse(text)
+	s, err := interpolate.Render(text, data)
 	if err != nil {
-		return "", fmt.Errorf("parse execute_command: %w", err)
-	}
-	var b strings.Builder
-	if err := t.Execute(&b, data); err != nil {
 		return "", fmt.Errorf("render execute_command: %w", err)
 	}
-	return b.String(), nil
+	return s, nil
 }
 
 // ExitError is the error of a script whose exit status is not one of
