@@ -160,11 +160,23 @@ func (b *Builder) prepareOutput(_ context.Context, s *state) error {
 		}
 	}
 	// Recorded before it exists, so that bake gc finds it after a crash
-	// at any point; it does not exist now, so it can only be ours.
-	if err := b.journal().Add(b.runID, gc.Place{Kind: "qemu output directory", Path: dir, Build: b.name}); err != nil {
+	// at any point.
+	j := b.journal()
+	if err := j.Add(b.runID, gc.Place{Kind: "qemu output directory", Path: dir, Build: b.name}); err != nil {
 		s.ui.Say(fmt.Sprintf("warning: bake gc will not find %s after a crash: %v", dir, err))
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		_ = j.Release(b.runID, dir)
+		return fmt.Errorf("create output directory: %w", err)
+	}
+	// Mkdir, not MkdirAll: the directory is the build's, to remove when it
+	// fails, only if this call made it. Another build may have made it
+	// since the check above.
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		_ = j.Release(b.runID, dir)
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("output directory %s already exists (made by another build meanwhile?): remove it or use -force", dir)
+		}
 		return fmt.Errorf("create output directory: %w", err)
 	}
 	s.outDir, s.createdOut = dir, true
@@ -323,7 +335,6 @@ func removeDownload(ctx context.Context, s *state) error {
 	if s.downloaded == "" {
 		return nil
 	}
-	os.Remove(s.downloaded + ".part")
 	if err := os.Remove(s.downloaded); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

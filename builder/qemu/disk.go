@@ -189,31 +189,41 @@ func hashFile(path string, d *digests) error {
 }
 
 // download fetches loc into dst, hashing it in the same pass and checking
-// it against c before dst appears (it is written to dst.part first).
+// it against c before dst appears (it is written to a partial file of its
+// own beside dst first, .NAME.*.part).
 func download(ctx context.Context, loc, dst string, c checksum) (*digests, error) {
 	rc, err := open(ctx, loc)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	part := dst + ".part"
-	f, err := os.Create(part)
+	// A partial file of this download's own: another build may be
+	// downloading to the same iso_target_path, and its partial file is
+	// not this one's to truncate or remove.
+	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*.part")
 	if err != nil {
 		return nil, err
 	}
+	part := f.Name()
 	d := newDigests(c.typ)
 	_, err = io.CopyBuffer(io.MultiWriter(f, d), rc, make([]byte, 1<<20))
+	if err == nil {
+		err = f.Chmod(0o644) // as os.Create would have made it
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
 		err = d.verify(c, loc)
 	}
+	if err == nil {
+		err = os.Rename(part, dst)
+	}
 	if err != nil {
 		os.Remove(part)
 		return nil, err
 	}
-	return d, os.Rename(part, dst)
+	return d, nil
 }
 
 // imageInfo is what qemu-img info says about a disk.
