@@ -35,6 +35,9 @@ func NewFinder() Finder { return Finder{} }
 var (
 	tempNames = gc.NamePattern("bake-qemu-")
 	vmNames   = gc.NamePattern("bake-")
+	// diskNames are the working disk, partial output and download in the
+	// output directory, on qemu-img's command line: .VM.RUN.work.
+	diskNames = regexp.MustCompile(`\.(` + gc.RunIDPattern + `)\.(?:work|part|download)$`)
 )
 
 // Name implements gc.Finder.
@@ -47,6 +50,9 @@ func (f Finder) Find(_ context.Context, flt gc.Filter) ([]gc.Leftover, error) {
 	var out []gc.Leftover
 	for _, p := range procs {
 		runID, build, ok := vmName(p.Args)
+		if !ok {
+			runID, ok = diskTool(p.Args)
+		}
 		if !ok || flt.RunID != "" && runID != flt.RunID {
 			continue
 		}
@@ -73,6 +79,21 @@ func vmName(args []string) (runID, build string, ok bool) {
 		}
 	}
 	return "", "", false
+}
+
+// diskTool returns the run id of a qemu-img command line working on a
+// build's disk (a conversion the SIGKILL did not stop: qemu-img outlives
+// bake, qemu does not).
+func diskTool(args []string) (runID string, ok bool) {
+	if len(args) < 2 || filepath.Base(args[0]) != "qemu-img" {
+		return "", false
+	}
+	for _, a := range args[1:] {
+		if m := diskNames.FindStringSubmatch(filepath.Base(a)); m != nil {
+			return m[1], true
+		}
+	}
+	return "", false
 }
 
 // Remove implements gc.Finder.

@@ -225,14 +225,14 @@ func Sweep(ctx context.Context, finders []Finder, opts Options) Report {
 	return rep
 }
 
-// runIDPattern matches a run id as bake makes them: a UUID (bake build), or
-// 12 hex digits (a builder used without one).
-const runIDPattern = `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{12}`
+// RunIDPattern matches a run id as bake makes them: a UUID (bake build),
+// or 12 hex digits (a builder used without one).
+const RunIDPattern = `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{12}`
 
 // NamePattern returns a regexp matching a name made of prefix, a run id
 // (captured as the first submatch) and "-": bake-qemu-RUN-….
 func NamePattern(prefix string) *regexp.Regexp {
-	return regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `(` + runIDPattern + `)-`)
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `(` + RunIDPattern + `)-`)
 }
 
 // validRunID reports whether id is safe as a file name.

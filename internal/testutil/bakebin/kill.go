@@ -183,9 +183,17 @@ func GC(t testing.TB, env []string, args ...string) string {
 // Env returns the environment for a bake process whose state directory
 // (run journals) and temporary directory are the test's own: os.Environ()
 // with BAKE_STATE_DIR and TMPDIR set, and extra appended.
+//
+// TMPDIR is short (/tmp/bkXXXX): qemu's monitor socket lives in it, and a
+// unix socket path must stay under 108 bytes, which t.TempDir() can pass.
 func Env(t testing.TB, extra ...string) []string {
 	t.Helper()
-	state, tmp := t.TempDir(), t.TempDir()
+	state := t.TempDir()
+	tmp, err := os.MkdirTemp("/tmp", "bk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
 	return append(os.Environ(), append([]string{"BAKE_STATE_DIR=" + state, "TMPDIR=" + tmp}, extra...)...)
 }
 
