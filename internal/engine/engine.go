@@ -84,7 +84,10 @@ type Result struct {
 	Err                   error
 	Started, Finished     time.Time
 	// Artifacts are the artifacts the build ends with: the builder's (when
-	// kept) and the last of each post-processor chain.
+	// kept) and the last of each post-processor chain. A build whose
+	// post-processor failed or was cancelled lists what it leaves in place:
+	// the builder's artifact, the failed post-processor's input, and the
+	// outputs of the chains that succeeded.
 	Artifacts []*artifacts.Artifact
 	// Left lists what -on-error=abort left in place.
 	Left []string
@@ -493,6 +496,12 @@ func (r *jobRun) provisionOnce(ctx context.Context, prov provisioners.Provisione
 
 // postProcess runs each chain on the builder's artifact and returns the
 // artifacts the build ends with.
+//
+// When a post-processor fails (or is cancelled), nothing is removed, as
+// in Packer: the builder's artifact stays, and so does the input of the
+// failed post-processor. Both are returned, with the outputs of the
+// chains that succeeded, beside the error, so that the run manifest and
+// the summary list what the failed build leaves.
 func (r *jobRun) postProcess(ctx context.Context, art *artifacts.Artifact, info provisioners.BuildInfo) ([]*artifacts.Artifact, error) {
 	if len(r.job.PostProcessors) == 0 {
 		r.emit(Event{Type: EventArtifact, Artifact: art, Message: art.String()})
@@ -508,6 +517,7 @@ func (r *jobRun) postProcess(ctx context.Context, art *artifacts.Artifact, info 
 			p, err := pp.Make(info)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", label, err))
+				out = appendRemaining(out, art, cur)
 				cur = nil
 				break
 			}
@@ -518,6 +528,7 @@ func (r *jobRun) postProcess(ctx context.Context, art *artifacts.Artifact, info 
 			if err != nil {
 				r.stepEvent(builder.StepEvent{Step: label, Phase: "failed", Err: err, Elapsed: time.Since(t0)})
 				errs = append(errs, fmt.Errorf("%s: %w", label, err))
+				out = appendRemaining(out, art, cur)
 				cur = nil
 				break
 			}
@@ -546,9 +557,9 @@ func (r *jobRun) postProcess(ctx context.Context, art *artifacts.Artifact, info 
 			out = append(out, cur)
 		}
 	}
-	if keepBuilderArtifact {
+	if keepBuilderArtifact || len(errs) > 0 {
 		out = append([]*artifacts.Artifact{art}, out...)
-	} else if art.Destroy != nil && len(errs) == 0 {
+	} else if art.Destroy != nil {
 		if err := art.Destroy(context.WithoutCancel(ctx)); err != nil {
 			r.ui.Error(fmt.Sprintf("remove builder artifact %s: %s", art.ID, r.errText(err)))
 		}
@@ -557,6 +568,15 @@ func (r *jobRun) postProcess(ctx context.Context, art *artifacts.Artifact, info 
 		r.emit(Event{Type: EventArtifact, Artifact: a, Message: a.String()})
 	}
 	return out, errors.Join(errs...)
+}
+
+// appendRemaining adds to out the input of a failed post-processor, which
+// stays in place, unless it is the builder's artifact (listed on its own).
+func appendRemaining(out []*artifacts.Artifact, builderArt, in *artifacts.Artifact) []*artifacts.Artifact {
+	if in == nil || in == builderArt {
+		return out
+	}
+	return append(out, in)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
