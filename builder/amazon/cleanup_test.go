@@ -83,6 +83,10 @@ func TestFailureAtEveryCall(t *testing.T) {
 				t.Errorf("call %d failed during the steps, yet the build returned %v", fired, err)
 			}
 			t.Logf("fired at %d (steps ended at %d): %v", fired, rec.boundary, err)
+			// The number of polls varies with the machine's load: a fault
+			// meant for a late poll may not have fired during the build.
+			// It is not meant for the artifact's removal.
+			e.ec2.ClearFaults()
 			destroy(t, art, err)
 			e.assertClean(t, runID)
 		})
