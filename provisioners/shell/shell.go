@@ -185,9 +185,9 @@ func (p *Provisioner) scripts() ([]source, error) {
 // writeMarker).
 const writeFailed = 254
 
-// removeTimeout bounds removing what a provisioner put on the machine,
-// which runs on a context that outlives the provisioner's.
-const removeTimeout = time.Minute
+// removeTimeout bounds removing what a provisioner put on the machine
+// once its context is done (see remove).
+const removeTimeout = 30 * time.Second
 
 // run writes one script to remote, runs command, removes the script and
 // checks the exit status — all in one command on the machine, the script
@@ -312,24 +312,26 @@ func (m *markerWriter) flush() {
 	m.mid = false
 }
 
-// remove deletes a file the provisioner put on the machine. It runs on a
-// context that outlives ctx (bounded by removeTimeout), so that a file is
-// removed after a timeout or cancel too; while ctx is alive it retries, as
-// the machine may be rebooting. A failure is reported, not returned.
+// remove deletes a file the provisioner put on the machine. While ctx is
+// alive it retries, as the machine may be rebooting (start_retry_timeout);
+// once ctx is done (a timeout, a cancel) it makes one attempt on a context
+// that outlives ctx, bounded by removeTimeout, so that the file does not
+// stay in the image. A failure is reported, not returned.
 func (p *Provisioner) remove(ctx context.Context, ui provisioners.UI, comm provisioners.Communicator, remote string) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removeTimeout)
-	defer cancel()
 	var status int
-	rm := func() error {
+	rm := func(ctx context.Context) error {
 		var err error
-		status, err = comm.Run(rctx, &provisioners.Cmd{Command: "rm -f '" + script.QuoteSingle(remote) + "'"})
+		status, err = comm.Run(ctx, &provisioners.Cmd{Command: "rm -f '" + script.QuoteSingle(remote) + "'"})
 		return err
 	}
 	var err error
 	if ctx.Err() == nil {
-		err = p.retry(rctx, ui, "remove "+remote, rm)
-	} else {
-		err = rm()
+		err = p.retry(ctx, ui, "remove "+remote, func() error { return rm(ctx) })
+	}
+	if ctx.Err() != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removeTimeout)
+		defer cancel()
+		err = rm(rctx)
 	}
 	switch {
 	case err != nil:
