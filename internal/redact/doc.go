@@ -17,6 +17,9 @@
 //     (a quote in the value closed, escaped or double-quoted, and
 //     reopened), shell double quotes, shell backslash escapes (bash's
 //     printf %q), bash's $'…' quoting, URL query and path escaping.
+//     Nested encodings are made for texts of up to 1 KiB, shortest first,
+//     within a budget of 1 MiB of them per Redactor, so that a big value
+//     full of quotes cannot make bake slow; the first level always is.
 //   - A value with leading or trailing white space is also redacted
 //     trimmed.
 //   - Each line of a multi-line value (trimmed of surrounding white space)

@@ -78,44 +78,63 @@ type Redactor struct {
 // New returns a Redactor for values. Empty values are ignored.
 func New(values []string) *Redactor {
 	seen := map[string]bool{}
+	budget := nestedBudget
 	var long, short []string
 	add := func(s string, isFragment bool) {
-		if s == "" || seen[s] {
+		if s == "" || seen[s] || (isFragment && len(s) < MinLength) {
 			return
 		}
 		seen[s] = true
-		switch {
-		case len(s) >= MinLength:
+		if len(s) >= MinLength {
 			long = append(long, s)
-		case !isFragment:
+		} else {
 			short = append(short, s)
 		}
+	}
+	// The texts to look for, each in every encoding: the values, trimmed,
+	// and the lines of multi-line values (fragments: not looked for when
+	// short). Shortest first, so that a big value does not use up the
+	// nested encodings' budget before a password gets them.
+	fragment := map[string]bool{} // text -> only a line of a longer value
+	note := func(text string, isFragment bool) {
+		if f, ok := fragment[text]; ok {
+			isFragment = isFragment && f
+		}
+		fragment[text] = isFragment
 	}
 	for _, v := range values {
 		if v == "" {
 			continue
 		}
-		bases := []string{v}
-		if t := strings.TrimSpace(v); t != v {
-			bases = append(bases, t)
-		}
-		for _, b := range bases {
-			for _, e := range encodings(b) {
-				add(e, false)
-			}
-			for _, e := range base64Forms(b) {
-				add(e.text, e.fragment)
-			}
+		note(v, false)
+		if t := strings.TrimSpace(v); t != "" {
+			note(t, false)
 		}
 		if strings.Contains(v, "\n") {
 			for _, line := range strings.Split(v, "\n") {
-				line = strings.TrimSpace(line)
-				if len(line) < MinLength {
-					continue
+				if line = strings.TrimSpace(line); len(line) >= MinLength {
+					note(line, true)
 				}
-				for _, e := range encodings(line) {
-					add(e, true)
-				}
+			}
+		}
+	}
+	bases := make([]string, 0, len(fragment))
+	for text := range fragment {
+		bases = append(bases, text)
+	}
+	sort.Slice(bases, func(i, j int) bool {
+		if len(bases[i]) != len(bases[j]) {
+			return len(bases[i]) < len(bases[j])
+		}
+		return bases[i] < bases[j]
+	})
+	for _, b := range bases {
+		for _, e := range encodings(b, &budget) {
+			add(e, fragment[b])
+		}
+		if !fragment[b] {
+			for _, e := range base64Forms(b) {
+				add(e.text, e.fragment)
 			}
 		}
 	}
@@ -227,16 +246,27 @@ var encoders = []encoder{
 
 // depth is how many encodings, one inside the other, a value is looked
 // for under: a value shell-quoted in a script, inside a Go-quoted command
-// line, inside a JSON document is three.
-const depth = 3
+// line, inside a JSON document is three. Every level can double a text's
+// length and multiplies the number of texts, so nested encodings (levels
+// two and three) are made only for texts of at most maxNested bytes and
+// only until nestedBudget bytes of them exist for one Redactor; the
+// first level is always made.
+const (
+	depth        = 3
+	maxNested    = 1024
+	nestedBudget = 1 << 20
+)
 
 // encodings returns v and every encoding of it up to depth encodings
-// deep, each once.
-func encodings(v string) []string {
+// deep, each once, drawing the nested ones from *budget.
+func encodings(v string, budget *int) []string {
 	seen := map[string]bool{v: true}
 	out := []string{v}
 	level := []string{v}
 	for d := 0; d < depth; d++ {
+		if d > 0 && (len(v) > maxNested || *budget <= 0) {
+			break
+		}
 		var next []string
 		for _, s := range level {
 			for _, e := range encoders {
@@ -244,6 +274,9 @@ func encodings(v string) []string {
 					seen[x] = true
 					out = append(out, x)
 					next = append(next, x)
+					if d > 0 {
+						*budget -= len(x)
+					}
 				}
 			}
 		}

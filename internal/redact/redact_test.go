@@ -167,6 +167,30 @@ func TestShortValues(t *testing.T) {
 	}
 }
 
+// TestBigValueLeavesPasswordNested: a big value full of quotes would
+// use up the nested encodings; the password, shorter, still gets them,
+// and the big value is still redacted as written, line by line and in
+// one encoding.
+func TestBigValueLeavesPasswordNested(t *testing.T) {
+	_, password := testSecrets(t)
+	var lines []string
+	for i := 0; i < 200; i++ {
+		lines = append(lines, fmt.Sprintf("%d: %s.", i, strings.Repeat(`"it's" \ `, 50)))
+	}
+	big := strings.Join(lines, "\n")
+	r := New([]string{big, password})
+	nested := fmt.Sprintf("%q", "PW="+singleQuoted(password))
+	if got := r.String(nested); got != `"PW='`+Placeholder+`'"` {
+		t.Errorf("%s → %s", nested, got)
+	}
+	unquote := func(q string) string { return q[1 : len(q)-1] }
+	for _, text := range []string{big, lines[7], unquote(fmt.Sprintf("%q", big)), unquote(jsonString(big))} {
+		if got := r.String("x " + text + " y"); got != "x "+Placeholder+" y" {
+			t.Errorf("%.40q... → %.80q", text, got)
+		}
+	}
+}
+
 // TestLongestFirst: a value that contains another is redacted whole.
 func TestLongestFirst(t *testing.T) {
 	r := New([]string{"secret", "secret-and-more"})
