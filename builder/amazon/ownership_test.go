@@ -97,6 +97,19 @@ func TestKeyPairNameTaken(t *testing.T) {
 	if len(inv.SecurityGroups) > 0 || len(inv.Instances) > 0 {
 		t.Errorf("left: groups %+v, instances %+v", inv.SecurityGroups, inv.Instances)
 	}
+
+	// With -on-error=abort, the list of what was left behind, with the
+	// commands that remove it, does not name their key pair either.
+	var left []string
+	opts := builder.Options{RunID: "kp-abort", OnError: builder.OnErrorAbort, Event: func(ev builder.StepEvent) {
+		if ev.Phase == "left" {
+			left = append(left, ev.Detail)
+		}
+	}}
+	_, err = newTestBuilder(cfg, opts, fast).Build(ctx, &testUI{t: t}, runCommands(t, nil))
+	if err == nil || strings.Contains(strings.Join(left, "\n"), "team-key") {
+		t.Errorf("-on-error=abort: err %v, left %q", err, left)
+	}
 }
 
 // TestGroupNameTaken: someone else creates a security group of the
