@@ -23,6 +23,12 @@
 //
 // Everything created carries the tags bake:run-id and bake:build, which
 // the cleanups also use to find what a call cut short never reported.
+// A resource is the build's to delete once the call that created it
+// returned its id; after a failed create call, only one of the tried name
+// that carries both tags (a name may be someone else's: a
+// temporary_key_pair_name that exists, an AMI name taken since the check).
+// Snapshots go with the build's AMIs only when they carry its tags, so a
+// snapshot of the user's that an AMI refers to stays.
 //
 // Every client of a process shares one request budget per access key,
 // endpoint and region (RequestBudget requests per second, bursts of
