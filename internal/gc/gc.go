@@ -212,6 +212,8 @@ func Sweep(ctx context.Context, finders []Finder, opts Options) Report {
 
 	// A finder that could not look may have missed what a run left: keep
 	// every journal then, so that a later gc still knows which runs crashed.
+	// (A finder skipped as unavailable, no engine or no region, is not
+	// expected to find anything later either.)
 	if !opts.DryRun && len(rep.Errors) == 0 {
 		for id, r := range runs {
 			if opts.Filter.RunID != "" && id != opts.Filter.RunID || r.Live || unfinished[id] {
