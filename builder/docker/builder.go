@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -102,6 +103,9 @@ func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Ho
 	}
 	if !b.pullEnabled() {
 		steps[1].Name = "find image"
+	}
+	if b.cfg.ExportPath != "" {
+		steps = append([]builder.Step[state]{{Name: "check export path", Run: b.checkExportPath}}, steps...)
 	}
 	switch {
 	case b.cfg.Commit:
@@ -480,8 +484,30 @@ func destroyImage(ctx context.Context, newAPI func() (dockerAPI, error), id stri
 	return removeOwnImage(ctx, api, id)
 }
 
+// errExportExists is the error for an export_path that exists without
+// -force.
+func errExportExists(p string) error {
+	return fmt.Errorf("export_path %s already exists: remove it or use -force", p)
+}
+
+// checkExportPath refuses an existing export_path unless -force, before
+// the build spends any time; the export itself refuses one that appeared
+// since.
+func (b *Builder) checkExportPath(_ context.Context, _ *state) error {
+	if b.opts.Force {
+		return nil
+	}
+	if _, err := os.Lstat(b.cfg.ExportPath); err == nil {
+		return errExportExists(b.cfg.ExportPath)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("export_path: %w", err)
+	}
+	return nil
+}
+
 // export streams the container's file system to export_path, written
-// atomically, hashing it on the way.
+// atomically, hashing it on the way. An existing file is replaced only
+// with -force.
 func (b *Builder) export(ctx context.Context, s *state) error {
 	dst := b.cfg.ExportPath
 	s.ui.Say(fmt.Sprintf("exporting container %s to %s", short(s.containerID), dst))
@@ -490,7 +516,10 @@ func (b *Builder) export(ctx context.Context, s *state) error {
 		return fmt.Errorf("export container %s: %w", short(s.containerID), err)
 	}
 	defer rc.Close()
-	sum, size, err := writeFileAtomic(dst, rc)
+	sum, size, err := writeFileAtomic(dst, rc, b.opts.Force)
+	if errors.Is(err, fs.ErrExist) {
+		return errExportExists(dst)
+	}
 	if err != nil {
 		return fmt.Errorf("export container %s: %w", short(s.containerID), err)
 	}
@@ -519,9 +548,11 @@ func (b *Builder) export(ctx context.Context, s *state) error {
 }
 
 // writeFileAtomic writes r to path through a temporary file in the same
-// directory renamed into place, and returns the content's "sha256:<hex>"
-// digest and size. A reader of path never sees a partial file.
-func writeFileAtomic(dst string, r io.Reader) (digest string, size int64, err error) {
+// directory moved into place, and returns the content's "sha256:<hex>"
+// digest and size. A reader of path never sees a partial file. An
+// existing path is replaced only when replace is set; otherwise the error
+// wraps fs.ErrExist and path is left as it was.
+func writeFileAtomic(dst string, r io.Reader, replace bool) (digest string, size int64, err error) {
 	dir := filepath.Dir(dst)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", 0, err
@@ -550,7 +581,14 @@ func writeFileAtomic(dst string, r io.Reader) (digest string, size int64, err er
 	if err = f.Close(); err != nil {
 		return "", 0, err
 	}
-	if err = os.Rename(f.Name(), dst); err != nil {
+	if replace {
+		err = os.Rename(f.Name(), dst)
+	} else if err = os.Link(f.Name(), dst); err == nil {
+		// The link made dst without replacing anything; the temporary
+		// name goes.
+		os.Remove(f.Name())
+	}
+	if err != nil {
 		return "", 0, err
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), size, nil

@@ -361,7 +361,7 @@ func (p *SavePostProcessor) PostProcess(ctx context.Context, ui provisioners.UI,
 		return nil, false, fmt.Errorf("save image %s: %w", short(id), err)
 	}
 	defer rc.Close()
-	sum, size, err := writeFileAtomic(p.cfg.Path, rc)
+	sum, size, err := writeFileAtomic(p.cfg.Path, rc, true)
 	if err != nil {
 		return nil, false, fmt.Errorf("save image %s to %s: %w", short(id), p.cfg.Path, err)
 	}
