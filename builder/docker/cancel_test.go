@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -8,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/provisioners"
 )
 
@@ -31,6 +35,7 @@ type racingAPI struct {
 	at     string // the call: "create", "commit"
 	lose   bool
 	cancel context.CancelFunc
+	made   string // what the call made, when the test needs to know
 }
 
 // race runs call to completion at the engine, cancels the build, and
@@ -94,6 +99,29 @@ func (r *racingAPI) ImagePush(ctx context.Context, ref string, opts image.PushOp
 		}
 		defer rc.Close()
 		_, err = io.Copy(&buf, rc)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(&buf), nil
+}
+
+// ImageImport reads the whole progress stream inside the call, so that
+// the image exists when the cancel lands; it records the image's id.
+func (r *racingAPI) ImageImport(ctx context.Context, src image.ImportSource, ref string, opts image.ImportOptions) (io.ReadCloser, error) {
+	var buf bytes.Buffer
+	err := r.race(ctx, "import", func(ctx context.Context) error {
+		rc, err := r.dockerAPI.ImageImport(ctx, src, ref, opts)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		if _, err = io.Copy(&buf, rc); err != nil {
+			return err
+		}
+		insp, err := r.dockerAPI.ImageInspect(ctx, ref)
+		r.made = insp.ID
 		return err
 	})
 	if err != nil {
@@ -299,4 +327,82 @@ func TestCancelDuringPush(t *testing.T) {
 	if strings.Contains(err.Error(), "pushing "+repo+":v2") {
 		t.Errorf("the push went on after the cancel: %v", err)
 	}
+}
+
+// rootfsArtifact is an export_path artifact: a one-file tar.
+func rootfsArtifact(t *testing.T) *artifacts.Artifact {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "rootfs.tar")
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "hello", Mode: 0o644, Size: 3, Typeflag: tar.TypeReg})
+	tw.Write([]byte("hi\n"))
+	tw.Close()
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &artifacts.Artifact{Builder: "docker", Build: "docker.import", ID: p, Files: []string{p},
+		Items: []artifacts.Item{{ExternalIdentifier: p, Path: p, Format: "tar"}}}
+}
+
+// TestImportGivesBackTag: the tag docker-import puts on its image goes
+// back to the image it named before when the imported image is removed,
+// and when the import is cancelled, which removes the imported image.
+func TestImportGivesBackTag(t *testing.T) {
+	api := engine(t)
+	ctx := testContext(t)
+	base := imageIDOf(ctx, t, api, baseImage())
+	b := make([]byte, 4)
+	rand.Read(b)
+	ref := "bake.local/import-test-" + hex.EncodeToString(b) + ":v1"
+	if err := api.ImageTag(ctx, base, ref); err != nil {
+		t.Fatal(err)
+	}
+	removeImageAtEnd(t, api, ref)
+	in := rootfsArtifact(t)
+	cfg := &ImportConfig{Repository: strings.Split(ref, ":")[0], Tag: "v1"}
+
+	t.Run("destroy", func(t *testing.T) {
+		imported, _, err := newPP(t, KindImport, cfg).PostProcess(ctx, newUI(t), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		removeImageAtEnd(t, api, imported.ID)
+		if got := imageIDOf(ctx, t, api, ref); got != imported.ID {
+			t.Fatalf("%s names %s, want the imported %s", ref, short(got), short(imported.ID))
+		}
+		if err := imported.Destroy(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := imageIDOf(ctx, t, api, ref); got != base {
+			t.Errorf("after Destroy %s names %q, want the base image %s", ref, short(got), short(base))
+		}
+		if imageIDOf(ctx, t, api, imported.ID) != "" {
+			t.Errorf("the imported image remains")
+		}
+	})
+	t.Run("cancel", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		pp := newPP(t, KindImport, cfg).(*ImportPostProcessor)
+		racing := &racingAPI{at: "import", cancel: cancel}
+		pp.newAPI = func() (dockerAPI, error) {
+			real, err := newEngineClient()
+			racing.dockerAPI = real
+			return racing, err
+		}
+		if _, _, err := pp.PostProcess(ctx, newUI(t), in); err == nil {
+			t.Fatal("PostProcess succeeded after a cancel")
+		}
+		if racing.made == "" {
+			t.Fatal("the import made no image")
+		}
+		removeImageAtEnd(t, api, racing.made)
+		if got := imageIDOf(context.Background(), t, api, ref); got != base {
+			t.Errorf("%s names %q, want the base image %s", ref, short(got), short(base))
+		}
+		if imageIDOf(context.Background(), t, api, racing.made) != "" {
+			t.Errorf("the imported image %s remains", short(racing.made))
+		}
+	})
 }

@@ -425,21 +425,42 @@ func (p *ImportPostProcessor) PostProcess(ctx context.Context, ui provisioners.U
 	}
 	defer api.Close()
 	ref := p.cfg.Repository + ":" + p.cfg.Tag
+	// The image ref names now, if any, gets it back when the imported
+	// image goes.
+	prev, err := api.ImageInspect(ctx, ref)
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return nil, false, fmt.Errorf("inspect %s: %w", ref, err)
+	}
 	ui.Say(fmt.Sprintf("importing %s as %s", file, ref))
-	rc, err := api.ImageImport(ctx, image.ImportSource{Source: f, SourceName: "-"}, ref,
+	// The import completes under cancellation, so that the image it made
+	// is known and removed.
+	cctx, cancel := completing(ctx, nil, 0)
+	rc, err := api.ImageImport(cctx, image.ImportSource{Source: f, SourceName: "-"}, ref,
 		image.ImportOptions{Changes: p.cfg.Changes, Platform: p.cfg.Platform})
 	if err == nil {
 		err = readProgress(rc, nil)
 		rc.Close()
 	}
+	insp, ierr := api.ImageInspect(cctx, ref)
+	cancel()
+	id := ""
+	if ierr == nil && insp.ID != prev.ID {
+		id = insp.ID // ref names a new image: the import made it
+	}
+	if err == nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
+	if err == nil && id == "" {
+		err = fmt.Errorf("inspect imported image: %w", errors.Join(ierr, errors.New("the tag names no new image")))
+	}
 	if err != nil {
+		if id != "" {
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			err = errors.Join(err, removeImported(uctx, api, id, ref, prev.ID))
+		}
 		return nil, false, fmt.Errorf("import %s as %s: %w", file, ref, err)
 	}
-	insp, err := api.ImageInspect(ctx, ref)
-	if err != nil {
-		return nil, false, fmt.Errorf("inspect imported image %s: %w", ref, err)
-	}
-	id := insp.ID
 	ui.Say(fmt.Sprintf("imported %s as %s", short(id), ref))
 	build := in.Build
 	if build == "" {
@@ -458,7 +479,21 @@ func (p *ImportPostProcessor) PostProcess(ctx context.Context, ui provisioners.U
 		}},
 		Parent:  in.Parent,
 		State:   map[string]string{"image_id": id, "tags": ref},
-		Destroy: func(ctx context.Context) error { return destroyImage(ctx, newAPI, id) },
+		Destroy: func(ctx context.Context) error {
+			api, err := connect(ctx, newAPI)
+			if err != nil {
+				return err
+			}
+			defer api.Close()
+			return removeImported(ctx, api, id, ref, prev.ID)
+		},
 	}
 	return out, false, nil
+}
+
+// removeImported removes the image docker-import made, first giving ref
+// back to the image it named before the import (prev, "" for none) when
+// that image is still there.
+func removeImported(ctx context.Context, api dockerAPI, id, ref, prev string) error {
+	return errors.Join(untag(ctx, api, id, []movedTag{{ref: ref, prev: prev}}), removeOwnImage(ctx, api, id))
 }
