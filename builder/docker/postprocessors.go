@@ -477,8 +477,8 @@ func (p *ImportPostProcessor) PostProcess(ctx context.Context, ui provisioners.U
 			MediaType:          MediaTypeImageConfig,
 			Tags:               []string{ref},
 		}},
-		Parent:  in.Parent,
-		State:   map[string]string{"image_id": id, "tags": ref},
+		Parent: in.Parent,
+		State:  map[string]string{"image_id": id, "tags": ref},
 		Destroy: func(ctx context.Context) error {
 			api, err := connect(ctx, newAPI)
 			if err != nil {
