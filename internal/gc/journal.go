@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -227,6 +228,11 @@ func (j Journal) read(runID string) (Run, error) {
 		return Run{}, fmt.Errorf("read run journal: %w", err)
 	}
 	defer f.Close()
+	return parseJournal(runID, f)
+}
+
+// parseJournal reads the journal of runID from f.
+func parseJournal(runID string, f io.Reader) (Run, error) {
 	r := Run{ID: runID}
 	type proc struct {
 		pid   int
