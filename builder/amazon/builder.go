@@ -54,6 +54,10 @@ type Builder struct {
 
 	mu      sync.Mutex
 	clients map[string]ec2API
+
+	// copies are the rendered description and tags of each ami_regions
+	// copy (see renderTemplates).
+	copies map[string]rendered
 }
 
 var _ builder.Builder = (*Builder)(nil)

@@ -61,29 +61,72 @@ func buildInfo(region string, img types.Image) BuildInfo {
 	}
 }
 
+// rendered are the options a region's AMI gets, rendered with that
+// region as .BuildRegion.
+type rendered struct {
+	description        string
+	tags, snapshotTags map[string]string
+}
+
 // renderTemplates renders the "{{ }}" fields of ami_description and the
-// tags options with the source AMI img, on a copy of the config so that
-// the plan's stays as written.
+// tags options with the source AMI img: into a copy of the config for the
+// build region (the plan's config stays as written), and for each
+// ami_regions copy into b.copies, with .BuildRegion the copy's region as
+// in Packer.
 func (b *Builder) renderTemplates(img types.Image) error {
-	info := buildInfo(b.cfg.Region, img)
 	c := *b.cfg
 	var err error
-	if c.AMIDescription, err = interpolate.Render(c.AMIDescription, info); err != nil {
-		return fmt.Errorf("render ami_description: %w", err)
+	// The instance and its volumes live in the build region.
+	build := buildInfo(c.Region, img)
+	if c.RunTags, err = renderMap(b.cfg.RunTags, build); err != nil {
+		return fmt.Errorf("render run_tags: %w", err)
 	}
-	if len(c.AMIDescription) > 255 {
-		return fmt.Errorf("ami_description is %d characters long once rendered; an AMI description may be 255 at most", len(c.AMIDescription))
+	if c.RunVolumeTags, err = renderMap(b.cfg.RunVolumeTags, build); err != nil {
+		return fmt.Errorf("render run_volume_tags: %w", err)
 	}
-	for _, t := range []struct {
-		name string
-		m    *map[string]string
-	}{{"tags", &c.Tags}, {"run_tags", &c.RunTags}, {"run_volume_tags", &c.RunVolumeTags}, {"snapshot_tags", &c.SnapshotTags}} {
-		if *t.m, err = renderMap(*t.m, info); err != nil {
-			return fmt.Errorf("render %s: %w", t.name, err)
+	copies := map[string]rendered{}
+	for _, r := range b.regions() {
+		var out rendered
+		info := buildInfo(r, img)
+		if out.description, err = interpolate.Render(b.cfg.AMIDescription, info); err != nil {
+			return fmt.Errorf("render ami_description: %w", err)
+		}
+		if len(out.description) > 255 {
+			return fmt.Errorf("ami_description is %d characters long once rendered; an AMI description may be 255 at most", len(out.description))
+		}
+		if out.tags, err = renderMap(b.cfg.Tags, info); err != nil {
+			return fmt.Errorf("render tags: %w", err)
+		}
+		if out.snapshotTags, err = renderMap(b.cfg.SnapshotTags, info); err != nil {
+			return fmt.Errorf("render snapshot_tags: %w", err)
+		}
+		if r == c.Region {
+			c.AMIDescription, c.Tags, c.SnapshotTags = out.description, out.tags, out.snapshotTags
+		} else {
+			copies[r] = out
 		}
 	}
-	b.cfg = &c
+	b.cfg, b.copies = &c, copies
 	return nil
+}
+
+// forRegion returns the description, tags and snapshot tags of region's
+// AMI: the build region's are the config's.
+func (b *Builder) forRegion(region string) rendered {
+	if r, ok := b.copies[region]; ok {
+		return r
+	}
+	return rendered{description: b.cfg.AMIDescription, tags: b.cfg.Tags, snapshotTags: b.cfg.SnapshotTags}
+}
+
+// snapshotTagsIn returns the tags of region's snapshots: snapshot_tags,
+// else tags.
+func (b *Builder) snapshotTagsIn(region string) map[string]string {
+	r := b.forRegion(region)
+	if len(r.snapshotTags) > 0 {
+		return r.snapshotTags
+	}
+	return r.tags
 }
 
 // renderMap renders each key and value of m.

@@ -39,6 +39,7 @@ source "amazon-ebs" "golden" {
   ami_name            = "golden-{{timestamp}}"
   ami_description     = "{{ .SourceAMIName }} in {{ .BuildRegion }}"
   instance_type       = "t3.micro"
+  ami_regions         = ["eu-west-1"]
   source_ami_filter {
     filters     = { name = "debian-12-amd64-*" }
     owners      = [%q]
@@ -49,6 +50,7 @@ source "amazon-ebs" "golden" {
     Release = "{{ .SourceAMITags.Release | lower }}"
     Built   = "{{ timestamp }}"
     Name    = "{{ build_name }}"
+    Region  = "{{ .BuildRegion }}"
   }
   snapshot_tags = { "{{ upper \"base\" }}" = "{{ .SourceAMI }}" }
   run_tags      = { Purpose = "bake {{ .SourceAMIOwner }}" }
@@ -86,13 +88,17 @@ build {
 
 	inv := e.ec2.Inventory()
 	var made []ec2test.Image
+	var copied *ec2test.Image
 	for _, img := range inv.Images {
 		if img.SourceInstanceID != "" {
 			made = append(made, img)
 		}
+		if img.SourceImageID != "" {
+			copied = &img
+		}
 	}
-	if len(made) != 1 {
-		t.Fatalf("want one AMI made, got %+v", made)
+	if len(made) != 1 || copied == nil {
+		t.Fatalf("want one AMI made and one copy, got %+v and %+v", made, copied)
 	}
 	ami := made[0]
 	m := regexp.MustCompile(`^golden-(\d+)$`).FindStringSubmatch(ami.Name)
@@ -102,7 +108,7 @@ build {
 	if ts, _ := strconv.ParseInt(m[1], 10, 64); ts < before-1 || ts > after {
 		t.Errorf("AMI name %q: the time is not the run's (%d..%d)", ami.Name, before, after)
 	}
-	want := map[string]string{"Base": src, "Release": "bookworm", "Built": m[1], "Name": "golden"}
+	want := map[string]string{"Base": src, "Release": "bookworm", "Built": m[1], "Name": "golden", "Region": "us-east-1"}
 	for k, v := range want {
 		if ami.Tags[k] != v {
 			t.Errorf("AMI tag %s = %q, want %q (tags %v)", k, ami.Tags[k], v, ami.Tags)
@@ -110,6 +116,11 @@ build {
 	}
 	if ami.Description != "debian-12-amd64-20991231-9 in us-east-1" {
 		t.Errorf("AMI description %q", ami.Description)
+	}
+	// As in Packer, a copy's .BuildRegion is the copy's region.
+	if copied.Name != ami.Name || copied.Tags["Base"] != src || copied.Tags["Region"] != "eu-west-1" ||
+		copied.Description != "debian-12-amd64-20991231-9 in eu-west-1" {
+		t.Errorf("the copy in eu-west-1: name %q, description %q, tags %v", copied.Name, copied.Description, copied.Tags)
 	}
 	for _, sn := range inv.Snapshots {
 		if sn.Tags[TagRunID] != "" && sn.Tags["BASE"] != src {

@@ -177,17 +177,18 @@ func (b *Builder) waitImage(ctx context.Context, s *state, c ec2API, region, id 
 // copyImage copies the build region's AMI src into the region of c,
 // tagged and encrypted as configured, and waits for the copy.
 func (b *Builder) copyImage(ctx context.Context, s *state, c ec2API, region, src, kmsKey string) (string, types.Image, error) {
+	at := b.forRegion(region) // rendered with .BuildRegion = region
 	in := &ec2.CopyImageInput{
 		SourceRegion:  aws.String(b.cfg.Region),
 		SourceImageId: aws.String(src),
 		Name:          aws.String(b.cfg.AMIName),
 		TagSpecifications: []types.TagSpecification{
-			b.tagSpec(types.ResourceTypeImage, b.cfg.Tags),
-			b.tagSpec(types.ResourceTypeSnapshot, b.snapshotTags()),
+			b.tagSpec(types.ResourceTypeImage, at.tags),
+			b.tagSpec(types.ResourceTypeSnapshot, b.snapshotTagsIn(region)),
 		},
 	}
-	if b.cfg.AMIDescription != "" {
-		in.Description = aws.String(b.cfg.AMIDescription)
+	if at.description != "" {
+		in.Description = aws.String(at.description)
 	}
 	if b.encrypt() {
 		in.Encrypted = aws.Bool(true)
