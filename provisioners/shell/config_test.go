@@ -23,7 +23,7 @@ func TestPrepare(t *testing.T) {
 		{Src: "inline = [\"a\"]\nenvironment_vars = [\n  \"A=1\",\n  \"NOVALUE\",\n]", Want: `"NOVALUE" is not in the form "KEY=value"`, Line: 4},
 		{Src: "inline = [\"a\"]\nenvironment_vars = [\"1A=1\"]", Want: `"1A" is not a valid variable name`, Line: 2},
 		{Src: "inline = [\"a\"]\nenv = {\n  \"OK\" = \"1\"\n  \"BAD-NAME\" = \"2\"\n}", Want: `"BAD-NAME" is not a valid variable name`, Line: 4},
-		{Src: "inline = [\"a\"]\nexecute_command = \"{{.Vars}} {{.Path\"", Want: `"execute_command" is not a valid template`, Line: 2},
+		{Src: "inline = [\"a\"]\nexecute_command = \"{{.Vars}} {{.Path\"", Want: `In "execute_command": invalid {{ }} syntax`, Line: 2},
 		{Src: "inline = [\"a\"]\nenv_var_format = \"%s\"", Want: `must contain "%s" twice`, Line: 2},
 		{Src: "inline = [\"a\"]\nvalid_exit_codes = []", Want: `"valid_exit_codes" is empty`, Line: 2},
 		{Src: "inline = [\"a\"]\nstart_retry_timeout = \"forever\"", Want: "not a duration", Line: 2},

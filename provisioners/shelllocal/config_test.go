@@ -20,7 +20,7 @@ func TestPrepare(t *testing.T) {
 		{Src: "command = \"a\"\nenvironment_vars = [\"A\"]", Want: `"A" is not in the form "KEY=value"`, Line: 2},
 		{Src: "command = \"a\"\nexecute_command = []", Want: `"execute_command" is empty`, Line: 2},
 		{Src: "command = \"a\"\nexecute_command = \"/bin/sh -c\"", Want: "list of string required", Line: 2},
-		{Src: "command = \"a\"\nexecute_command = [\"/bin/sh\", \"{{.Script\"]", Want: "not a valid template", Line: 2},
+		{Src: "command = \"a\"\nexecute_command = [\"/bin/sh\", \"{{.Script\"]", Want: `In "execute_command" element 2: invalid {{ }} syntax`, Line: 2},
 		{Src: "command = \"a\"\nexecute_command = [\"/bin/sh\", \"-c\", \"true\"]", Want: "does not contain {{.Script}}", Line: 2, Warning: true},
 		{Src: "command = \"a\"\nonly_on = [\"linux\", \"linx\"]", Want: `Did you mean "linux"?`, Line: 2},
 		{Src: "command = \"a\"\nvalid_exit_codes = []", Want: `"valid_exit_codes" is empty`, Line: 2},
