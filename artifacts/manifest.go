@@ -143,6 +143,11 @@ type BuildRecord struct {
 // of that name. An artifact with Files but no Items
 // contributes one item per file.
 //
+// Only the artifacts of builds that succeeded are subjects: a failed or
+// cancelled build's artifacts (what it left in place) are listed under
+// the build, with their digests, but the statement does not vouch for
+// them, so cosign or openssl checking a subject never accepts one.
+//
 // The statement is always returned, complete as far as possible; the
 // error joins the problems met (a file that could not be read is listed
 // without a digest and is no subject), so the engine can write the
@@ -204,7 +209,7 @@ func NewRunManifest(info RunInfo, builds []BuildRecord) (*Statement, error) {
 					errs = append(errs, fmt.Errorf("build %s: %w", b.Name, err))
 				}
 				e.Artifacts = append(e.Artifacts, it)
-				if sub.Name == "" {
+				if sub.Name == "" || e.Status != StatusSucceeded {
 					continue
 				}
 				k := subjectKey{sub.Name, sub.Digest["sha256"]}

@@ -94,10 +94,10 @@ func TestNewRunManifest(t *testing.T) {
 	}
 	diskSum := sha256.Sum256([]byte("qcow2 disk image content\n"))
 	arnSum := sha256.Sum256([]byte("arn:aws:ec2:eu-west-1::image/ami-0abc"))
+	// The failed build's AMI is listed under its build, but no subject.
 	want := []Subject{
 		{Name: "disk.qcow2", Digest: map[string]string{"sha256": hex.EncodeToString(diskSum[:])}},
 		{Name: "registry.example/web@sha256:" + strings.Repeat("33", 32), Digest: map[string]string{"sha256": strings.Repeat("33", 32)}},
-		{Name: "arn:aws:ec2:eu-west-1::image/ami-0abc", Digest: map[string]string{"sha256": hex.EncodeToString(arnSum[:])}},
 	}
 	gotJSON, _ := json.Marshal(st.Subject)
 	wantJSON, _ := json.Marshal(want)
@@ -112,6 +112,9 @@ func TestNewRunManifest(t *testing.T) {
 	failed := p.Builds[2]
 	if failed.Status != StatusFailed || !strings.Contains(failed.Error, "state failed") {
 		t.Errorf("failed build recorded as %q with error %q", failed.Status, failed.Error)
+	}
+	if len(failed.Artifacts) != 1 || failed.Artifacts[0].Digest != "sha256:"+hex.EncodeToString(arnSum[:]) {
+		t.Errorf("the failed build's AMI is not listed under it: %+v", failed.Artifacts)
 	}
 	if strings.Contains(failed.Error, "hunter2") {
 		t.Errorf("failed build error not redacted: %q", failed.Error)
@@ -166,7 +169,7 @@ func TestNewRunManifestMissingFile(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "disk.qcow2") {
 		t.Fatalf("err = %v, want one naming the missing disk", err)
 	}
-	if st == nil || len(st.Predicate.Builds) != 3 || len(st.Subject) != 2 {
+	if st == nil || len(st.Predicate.Builds) != 3 || len(st.Subject) != 1 {
 		t.Fatalf("manifest not complete apart from the missing file: %+v", st)
 	}
 }

@@ -190,7 +190,7 @@ func TestVerifyTampered(t *testing.T) {
 				{"subject digest swapped", mutateBundle(t, bundle, func(b *Bundle) {
 					var s Statement
 					json.Unmarshal(b.DSSEEnvelope.Payload, &s)
-					s.Subject[0].Digest, s.Subject[2].Digest = s.Subject[2].Digest, s.Subject[0].Digest
+					s.Subject[0].Digest, s.Subject[1].Digest = s.Subject[1].Digest, s.Subject[0].Digest
 					b.DSSEEnvelope.Payload, _ = s.Marshal()
 				}), key.Public(), nil, "signature does not match the public key: the manifest or its signature was changed after signing"},
 				{"another key", bundle, other.Public(), nil, "signed by another key"},

@@ -23,8 +23,11 @@ type VerifyOptions struct {
 	// given. With a key, an unsigned bundle is always refused.
 	AllowUnsigned bool
 	// Artifacts are local files whose sha256 must each be a subject of the
-	// manifest.
+	// manifest, made by a build that succeeded.
 	Artifacts []string
+	// AllowFailed also accepts a file that a failed or cancelled build
+	// left (listed under that build, but no subject).
+	AllowFailed bool
 }
 
 // Verified is what Verify established.
@@ -46,6 +49,9 @@ type VerifiedArtifact struct {
 	Path    string `json:"path"`
 	SHA256  string `json:"sha256"`
 	Subject string `json:"subject"`
+	// Build is the build that made the file, and Status how it ended.
+	Build  string      `json:"build"`
+	Status BuildStatus `json:"status"`
 }
 
 // rawBundle mirrors Bundle with the byte fields as strings, so that bad
@@ -74,7 +80,9 @@ var bundleMediaTypes = map[string]bool{
 // Verify checks a run manifest bundle: its media type, the DSSE payload
 // type, a signature by pub over the PAE bytes, the statement type, that
 // the predicate type is one bake knows, and that every file in
-// opts.Artifacts has its sha256 among the subjects. Every error names its
+// opts.Artifacts has its sha256 among the subjects and was made by a
+// build that succeeded (a failed or cancelled build's file is refused,
+// naming the build, unless opts.AllowFailed). Every error names its
 // cause; an unsigned bundle gives ErrUnsigned when pub is given, and
 // otherwise unless opts.AllowUnsigned.
 func Verify(bundle []byte, pub crypto.PublicKey, opts VerifyOptions) (*Verified, error) {
@@ -162,6 +170,7 @@ func Verify(bundle []byte, pub crypto.PublicKey, opts VerifyOptions) (*Verified,
 	}
 	v.Statement = &st
 
+	owners := artifactOwners(st.Predicate)
 	var errs []error
 	for _, path := range opts.Artifacts {
 		sum, _, err := FileSHA256(path)
@@ -169,17 +178,60 @@ func Verify(bundle []byte, pub crypto.PublicKey, opts VerifyOptions) (*Verified,
 			errs = append(errs, fmt.Errorf("artifact %s: %w", path, err))
 			continue
 		}
-		name, ok := bySum[sum]
-		if !ok {
+		name, isSubject := bySum[sum]
+		o := owners[sum]
+		switch {
+		case o.build != "" && o.status != StatusSucceeded:
+			if !opts.AllowFailed {
+				errs = append(errs, fmt.Errorf("artifact %s belongs to build %s, which %s: refused (accept it with -allow-failed)", path, o.build, statusPhrase(o.status)))
+				continue
+			}
+		case !isSubject:
 			errs = append(errs, fmt.Errorf("artifact %s (sha256 %s) is not a subject of the manifest", path, sum))
 			continue
 		}
-		v.Artifacts = append(v.Artifacts, VerifiedArtifact{Path: path, SHA256: sum, Subject: name})
+		v.Artifacts = append(v.Artifacts, VerifiedArtifact{Path: path, SHA256: sum, Subject: name, Build: o.build, Status: o.status})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return v, nil
+}
+
+// owner is the build an artifact digest is listed under.
+type owner struct {
+	build  string
+	status BuildStatus
+}
+
+// artifactOwners maps each sha256 (hex) listed among the builds'
+// artifacts to its build; a build that succeeded wins over one that did
+// not, so a file several builds made counts as good when one succeeded.
+func artifactOwners(p *Predicate) map[string]owner {
+	owners := map[string]owner{}
+	for _, b := range p.Builds {
+		for _, it := range b.Artifacts {
+			sum, ok := strings.CutPrefix(it.Digest, "sha256:")
+			if !ok {
+				continue
+			}
+			if o, seen := owners[sum]; !seen || o.status != StatusSucceeded && b.Status == StatusSucceeded {
+				owners[sum] = owner{b.Name, b.Status}
+			}
+		}
+	}
+	return owners
+}
+
+// statusPhrase completes "build X, which …".
+func statusPhrase(s BuildStatus) string {
+	switch s {
+	case StatusFailed:
+		return "failed"
+	case StatusCancelled:
+		return "was cancelled"
+	}
+	return fmt.Sprintf("ended %q", s)
 }
 
 // verifyPAE reports whether sig is pub's signature over pae.

@@ -15,13 +15,15 @@ import (
 	"github.com/bake-tool/bake/artifacts"
 )
 
-const verifySynopsis = `-key PUB BUNDLE [-artifact FILE]... [-json] [-allow-unsigned]
+const verifySynopsis = `-key PUB BUNDLE [-artifact FILE]... [-json] [-allow-unsigned] [-allow-failed]
 
 Checks a run manifest (BUNDLE, the .sigstore.json bake build wrote): the
 bundle and payload types, the signature by the public key PUB over the
 DSSE PAE bytes, the statement and predicate types, and for each -artifact
-that its sha256 is a subject of the manifest. Prints what was verified,
-or exactly what failed. Exit status: 0 verified, 1 verification failed,
+that its sha256 is a subject of the manifest, made by a build that
+succeeded; a file a failed or cancelled build left is refused, naming the
+build, unless -allow-failed. Prints what was verified, or exactly what
+failed. Exit status: 0 verified, 1 verification failed,
 2 usage.
 
 Example:
@@ -34,6 +36,7 @@ func runVerify(ctx context.Context, env *cliEnv, args []string) int {
 	fs.Var(&files, "artifact", "a `FILE` whose sha256 must be a subject (repeatable)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	allowUnsigned := fs.Bool("allow-unsigned", false, "accept a manifest written without a signing key (never with -key)")
+	allowFailed := fs.Bool("allow-failed", false, "accept an -artifact that a failed or cancelled build left")
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -74,7 +77,7 @@ func runVerify(ctx context.Context, env *cliEnv, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	v, err := artifacts.Verify(bundle, pub, artifacts.VerifyOptions{AllowUnsigned: *allowUnsigned, Artifacts: files.values})
+	v, err := artifacts.Verify(bundle, pub, artifacts.VerifyOptions{AllowUnsigned: *allowUnsigned, AllowFailed: *allowFailed, Artifacts: files.values})
 	if err != nil {
 		return fail(err)
 	}
@@ -150,7 +153,14 @@ func printVerified(w io.Writer, bundlePath string, v *artifacts.Verified) {
 		fmt.Fprintf(w, "\nArtifacts checked (%d):\n", len(v.Artifacts))
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, a := range v.Artifacts {
-			fmt.Fprintf(tw, "  %s\tsha256 %s\tOK, subject %s\n", a.Path, a.SHA256, a.Subject)
+			switch {
+			case a.Status != "" && a.Status != artifacts.StatusSucceeded:
+				fmt.Fprintf(tw, "  %s\tsha256 %s\tbuild %s %s, accepted with -allow-failed\n", a.Path, a.SHA256, a.Build, strings.ToUpper(string(a.Status)))
+			case a.Build != "":
+				fmt.Fprintf(tw, "  %s\tsha256 %s\tOK, subject %s, build %s (%s)\n", a.Path, a.SHA256, a.Subject, a.Build, a.Status)
+			default:
+				fmt.Fprintf(tw, "  %s\tsha256 %s\tOK, subject %s\n", a.Path, a.SHA256, a.Subject)
+			}
 		}
 		tw.Flush()
 	}

@@ -180,3 +180,57 @@ func TestVerifyUsage(t *testing.T) {
 		t.Errorf("missing key file: exit %d %q", code, errOut)
 	}
 }
+
+// TestVerifyFailedBuildArtifactCommand: bake verify names the build an
+// artifact belongs to and its status, and refuses a failed build's file
+// unless -allow-failed.
+func TestVerifyFailedBuildArtifactCommand(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "k")
+	if code, _, errOut := bakeRun(t, nil, "keygen", "-out", name); code != exitOK {
+		t.Fatal(errOut)
+	}
+	good, bad := filepath.Join(dir, "good.tar"), filepath.Join(dir, "f.tar.gz")
+	os.WriteFile(good, []byte("good"), 0o644)
+	os.WriteFile(bad, []byte("bad"), 0o644)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	st, err := artifacts.NewRunManifest(artifacts.RunInfo{RunID: "run-1", CreatedAt: t0, BakeVersion: version,
+		TemplatePath: "t.pkr.hcl", TemplateSHA256: strings.Repeat("0", 64)}, []artifacts.BuildRecord{
+		{Name: "docker.good", Builder: "docker", Status: artifacts.StatusSucceeded, Started: t0, Finished: t0,
+			Artifacts: []*artifacts.Artifact{{Builder: "docker", ID: good, Files: []string{good}}}},
+		{Name: "docker.f", Builder: "docker", Status: artifacts.StatusFailed, Started: t0, Finished: t0,
+			Err:       errors.New("post-processor shell-local: exit status 1"),
+			Artifacts: []*artifacts.Artifact{{Builder: "compress", ID: bad, Files: []string{bad}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := loadSigner(name+".key", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(dir, "m.sigstore.json")
+	if err := artifacts.WriteRunManifest(bundle, st, key); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := bakeRun(t, nil, "verify", "-key", name+".pub", bundle, "-artifact", good)
+	if code != exitOK || !strings.Contains(out, "OK, subject good.tar, build docker.good (succeeded)") {
+		t.Errorf("the succeeded build's file: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = bakeRun(t, nil, "verify", "-key", name+".pub", bundle, "-artifact", bad)
+	if code != exitFailed || !strings.Contains(errOut, "belongs to build docker.f, which failed") ||
+		!strings.Contains(errOut, "-allow-failed") || strings.Contains(out, "OK") {
+		t.Errorf("the failed build's file: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = bakeRun(t, nil, "verify", "-key", name+".pub", "-allow-failed", bundle, "-artifact", bad)
+	if code != exitOK || !strings.Contains(out, "build docker.f FAILED, accepted with -allow-failed") {
+		t.Errorf("the failed build's file with -allow-failed: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = bakeRun(t, nil, "verify", "-json", "-key", name+".pub", "-allow-failed", bundle, "-artifact", bad)
+	var res struct{ Artifacts []artifacts.VerifiedArtifact }
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != exitOK || len(res.Artifacts) != 1 ||
+		res.Artifacts[0].Build != "docker.f" || res.Artifacts[0].Status != artifacts.StatusFailed {
+		t.Errorf("-json: exit %d, %v\n%s", code, err, out)
+	}
+}
