@@ -467,7 +467,9 @@ func (p *parsed) rewrite(n parse.Node, ctx *Context, rebound bool) error {
 					return err
 				}
 				p.changed = true
-				if !strings.Contains(v, "{{") {
+				// As text only without braces: a "{" next to another
+				// text or an action would make a delimiter.
+				if !strings.Contains(v, "{") {
 					n.Nodes[i] = &parse.TextNode{NodeType: parse.NodeText, Pos: a.Pos, Text: []byte(v)}
 				} else {
 					a.Pipe.Cmds = []*parse.CommandNode{literalCmd(v)}
