@@ -3,7 +3,6 @@ package engine
 import (
 	"bytes"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -103,6 +102,10 @@ func redactAll(r *redact.Redactor, ss []string) []string {
 	return out
 }
 
+// maxPiece is the longest piece of a line a lineWriter emits; longer
+// lines come out in several.
+const maxPiece = 64 << 10
+
 // lineWriter turns a byte stream into one call per line, as the bytes
 // arrive; a partial last line is emitted by Flush.
 type lineWriter struct {
@@ -117,21 +120,36 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
+	start := 0
 	for {
-		i := bytes.IndexByte(w.buf, '\n')
+		i := bytes.IndexByte(w.buf[start:], '\n')
 		if i < 0 {
 			break
 		}
-		line := strings.TrimSuffix(string(w.buf[:i]), "\r")
-		w.buf = w.buf[i+1:]
-		w.emit(line)
+		line := bytes.TrimSuffix(w.buf[start:start+i], []byte("\r"))
+		w.emit(string(w.pieces(line)))
+		start += i + 1
 	}
-	// A runaway line without newlines is emitted in pieces.
-	if len(w.buf) > 64<<10 {
-		w.emit(string(w.buf))
-		w.buf = w.buf[:0]
-	}
+	rest := w.pieces(w.buf[start:])
+	w.buf = append(w.buf[:0], rest...)
 	return len(p), nil
+}
+
+// pieces emits the leading pieces of a line longer than maxPiece and
+// returns the rest. Each piece is cut after white space where the second
+// half of the piece has some: a piece is redacted on its own, so a value
+// cut in two would escape (a value with no white space in it is cut only
+// when the text around it has none either).
+func (w *lineWriter) pieces(b []byte) []byte {
+	for len(b) > maxPiece {
+		cut := maxPiece
+		if i := bytes.LastIndexAny(b[maxPiece/2:maxPiece], " \t"); i >= 0 {
+			cut = maxPiece/2 + i + 1
+		}
+		w.emit(string(b[:cut]))
+		b = b[cut:]
+	}
+	return b
 }
 
 // Flush emits a pending partial line.

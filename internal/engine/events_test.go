@@ -76,3 +76,51 @@ func TestEventRedactsArtifact(t *testing.T) {
 		t.Errorf("redaction changed the build's own artifact: %+v", e.Artifact)
 	}
 }
+
+// TestRunawayLineNotCutInsideAValue: output without newlines is emitted in
+// pieces; a piece ends at white space where there is some, so that a value
+// printed across the cut is not split in two pieces that each escape
+// redaction.
+func TestRunawayLineNotCutInsideAValue(t *testing.T) {
+	const secret = "s3cr3t-value-that-must-stay-whole"
+	r := redact.New([]string{secret})
+	var pieces []string
+	w := &lineWriter{emit: func(l string) { pieces = append(pieces, r.String(l)) }}
+	// As a stream delivers it: in writes of 1000 bytes, the one that takes
+	// the line past 64 KiB ending inside the value.
+	text := strings.Repeat("word ", 66000/5)
+	text = text[:66000-10] + secret + " and more" + strings.Repeat("z", 64<<10)
+	for len(text) > 0 {
+		n := min(1000, len(text))
+		io.WriteString(w, text[:n])
+		text = text[n:]
+	}
+	w.Flush()
+	all := strings.Join(pieces, "")
+	for _, part := range []string{secret[:10], secret[len(secret)-10:]} {
+		if strings.Contains(all, part) {
+			t.Errorf("%q left: the value was cut", part)
+		}
+	}
+	if n := strings.Count(all, "<sensitive>"); n != 1 {
+		t.Errorf("%d redactions, want 1", n)
+	}
+}
+
+// TestRunawayLinePieces: a line without newlines, written at once, comes
+// out whole, in pieces of at most 64 KiB.
+func TestRunawayLinePieces(t *testing.T) {
+	var pieces []string
+	w := &lineWriter{emit: func(l string) { pieces = append(pieces, l) }}
+	text := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB, no white space
+	io.WriteString(w, text+"\nnext")
+	w.Flush()
+	if got := strings.Join(pieces, ""); got != text+"next" {
+		t.Fatalf("pieces do not add up to the text (%d bytes, want %d)", len(got), len(text)+4)
+	}
+	for i, p := range pieces {
+		if len(p) > 64<<10 {
+			t.Errorf("piece %d is %d bytes", i, len(p))
+		}
+	}
+}
