@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -48,8 +49,12 @@ func (d *decoder) interpolate(b *Body, name string, val cty.Value, path string) 
 				i, _ := top.AsBigFloat().Int64()
 				rng, what = b.ElementRange(name, int(i)), fmt.Sprintf(" element %d", i+1)
 			}
+			detail := fmt.Sprintf("In %q%s: %s", name, what, err)
+			if !strings.HasSuffix(detail, "?") && !strings.HasSuffix(detail, ".") {
+				detail += "."
+			}
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid {{ }} interpolation",
-				Detail: fmt.Sprintf("In %q%s: %s.", name, what, err), Subject: &rng})
+				Detail: detail, Subject: &rng})
 		}
 		if err != nil {
 			return s
