@@ -24,8 +24,9 @@ import (
 //
 // the range underlined (in red when color is set) and the detail wrapped at
 // width (0: not wrapped). redact, when not nil, is applied to the text
-// before it is written (Plan.Redact), so that a sensitive value appearing in
-// a source line or a message is never printed.
+// before it is written (a redactor made of Plan.SensitiveValues), so that
+// a sensitive value appearing in a source line or a message is never
+// printed.
 func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, color bool, width uint, redact func(string) string) error {
 	var b strings.Builder
 	for _, d := range diags {
