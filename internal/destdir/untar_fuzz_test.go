@@ -1,4 +1,4 @@
-package docker
+package destdir
 
 import (
 	"archive/tar"
@@ -27,7 +27,7 @@ func hostileTar(entries ...tar.Header) []byte {
 	return buf.Bytes()
 }
 
-// FuzzUntar: whatever archive a container sends, untar writes nothing
+// FuzzUntar: whatever archive a machine sends, Untar writes nothing
 // outside the destination.
 func FuzzUntar(f *testing.F) {
 	dir := func(n string) tar.Header { return tar.Header{Name: n, Typeflag: tar.TypeDir, Mode: 0o755} }
@@ -57,7 +57,7 @@ func FuzzUntar(f *testing.F) {
 		if err := os.WriteFile(victim, []byte("untouched"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		untar(context.Background(), tar.NewReader(bytes.NewReader(archive)), filepath.Join(base, "dst"), contents)
+		Untar(context.Background(), tar.NewReader(bytes.NewReader(archive)), filepath.Join(base, "dst"), contents)
 		if entries, _ := os.ReadDir(base); len(entries) > 2 {
 			t.Errorf("base holds %d entries, want dst and outside only", len(entries))
 		}
