@@ -177,14 +177,6 @@ func (r *Redactor) String(s string) string {
 	return r.replaceShort(s)
 }
 
-// Bytes is String for a byte slice.
-func (r *Redactor) Bytes(p []byte) []byte {
-	if r.Empty() {
-		return p
-	}
-	return []byte(r.String(string(p)))
-}
-
 func (r *Redactor) replaceShort(s string) string {
 	if !r.hasShort {
 		return s
