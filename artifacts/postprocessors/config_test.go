@@ -29,7 +29,7 @@ func TestChecksum(t *testing.T) {
 		{Src: `checksum_types = ["md5", "md5"]`, Want: `"md5" is listed twice`, Line: 1},
 		{Src: `checksum_types = []`, Want: `"checksum_types" is empty`, Line: 1},
 		{Src: "checksum_types = [\"md5\", \"sha1\"]\noutput = \"sums.txt\"", Want: "must contain {{.ChecksumType}}", Line: 2},
-		{Src: `output = "{{.BuildName"`, Want: "not a valid template", Line: 1},
+		{Src: `output = "{{.BuildName"`, Want: "invalid {{ }} syntax: unclosed action", Line: 1},
 	})
 	var c ChecksumConfig
 	configtest.MustPrepare(t, "checksum", ``, &c)
