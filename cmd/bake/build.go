@@ -351,6 +351,10 @@ func printSummary(w io.Writer, results []engine.Result, r *redact.Redactor, colo
 			for _, l := range res.Remaining {
 				fmt.Fprintf(w, "    may remain (cleanup failed): %s\n", r.String(l))
 			}
+			// A failed post-processor keeps what the build made so far.
+			for _, a := range res.Artifacts {
+				fmt.Fprintf(w, "    may remain (artifact of this build): %s\n", r.String(a.String()))
+			}
 		}
 	}
 }
@@ -379,6 +383,17 @@ func writeRunManifest(path, template string, plan *templates.Plan, runID string,
 		TemplatePath: template, TemplateSHA256: digest, Variables: vars, Sensitive: sensitive,
 		Redact: r.String,
 	}
+	stmt, merr := artifacts.NewRunManifest(info, buildRecords(results))
+	if err := artifacts.WriteRunManifest(path, stmt, signer); err != nil {
+		return errors.Join(merr, err)
+	}
+	return merr
+}
+
+// buildRecords hands the builds' results to the run manifest: every
+// build with its status and every artifact it made, a failed build's
+// included (what it left in place).
+func buildRecords(results []engine.Result) []artifacts.BuildRecord {
 	var records []artifacts.BuildRecord
 	for _, res := range results {
 		records = append(records, artifacts.BuildRecord{
@@ -386,11 +401,7 @@ func writeRunManifest(path, template string, plan *templates.Plan, runID string,
 			Started: res.Started, Finished: res.Finished, Artifacts: res.Artifacts,
 		})
 	}
-	stmt, merr := artifacts.NewRunManifest(info, records)
-	if err := artifacts.WriteRunManifest(path, stmt, signer); err != nil {
-		return errors.Join(merr, err)
-	}
-	return merr
+	return records
 }
 
 // prompter serialises questions on the terminal between parallel builds.
