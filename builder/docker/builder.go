@@ -121,10 +121,6 @@ func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Ho
 
 func (b *Builder) pullEnabled() bool { return b.cfg.Pull == nil || *b.cfg.Pull }
 
-func (b *Builder) login() login {
-	return login{Enabled: b.cfg.Login, Server: b.cfg.LoginServer, Username: b.cfg.LoginUsername, Password: b.cfg.LoginPassword}
-}
-
 func (b *Builder) connect(ctx context.Context, s *state) error {
 	api, err := connect(ctx, b.newAPI)
 	if err != nil {
@@ -147,7 +143,7 @@ func closeAPI(_ context.Context, s *state) error {
 func (b *Builder) pull(ctx context.Context, s *state) error {
 	ref := b.cfg.Image
 	if b.pullEnabled() {
-		auth, err := b.login().authFor(ref)
+		auth, err := b.cfg.login().authFor(ref)
 		if err != nil {
 			return err
 		}

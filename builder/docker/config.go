@@ -61,6 +61,14 @@ type Config struct {
 	// FixUploadOwner gives uploaded files to ExecUser; default true.
 	FixUploadOwner *bool `hcl:"fix_upload_owner"`
 
+	LoginConfig
+}
+
+var _ templates.Config = (*Config)(nil)
+
+// LoginConfig is the registry login options the builder (for pulls) and
+// docker-push share.
+type LoginConfig struct {
 	Login         bool   `hcl:"login"`
 	LoginServer   string `hcl:"login_server"`
 	LoginUsername string `hcl:"login_username"`
@@ -71,7 +79,10 @@ type Config struct {
 	AWSAuth
 }
 
-var _ templates.Config = (*Config)(nil)
+// login is the credentials to send, as the push and pull code takes them.
+func (c LoginConfig) login() login {
+	return login{Enabled: c.Login, Server: c.LoginServer, Username: c.LoginUsername, Password: c.LoginPassword}
+}
 
 // AWSAuth is Packer's options for Amazon ECR login, accepted so that
 // templates load, and not supported.

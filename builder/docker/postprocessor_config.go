@@ -47,12 +47,7 @@ func (c *TagConfig) Prepare(b *templates.Body) hcl.Diagnostics {
 // PushConfig is the docker-push post-processor's block: it pushes the
 // tags of its input artifact to their registry and records the digest.
 type PushConfig struct {
-	Login         bool   `hcl:"login"`
-	LoginServer   string `hcl:"login_server"`
-	LoginUsername string `hcl:"login_username"`
-	LoginPassword string `hcl:"login_password"`
-	ECRLogin      bool   `hcl:"ecr_login"`
-	AWSAuth
+	LoginConfig
 }
 
 var _ templates.Config = (*PushConfig)(nil)

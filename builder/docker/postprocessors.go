@@ -252,7 +252,7 @@ func (p *PushPostProcessor) PostProcess(ctx context.Context, ui provisioners.UI,
 		return nil, false, err
 	}
 	defer api.Close()
-	lg := login{Enabled: p.cfg.Login, Server: p.cfg.LoginServer, Username: p.cfg.LoginUsername, Password: p.cfg.LoginPassword}
+	lg := p.cfg.login()
 
 	out := derive(in, KindPush)
 	out.Items = slices.DeleteFunc(out.Items, func(it artifacts.Item) bool { return it.ExternalIdentifier == id })

@@ -222,7 +222,7 @@ func TestLogin(t *testing.T) {
 	if _, _, err := newPP(t, KindPush, &PushConfig{}).PostProcess(ctx, newUI(t), tagged); err == nil {
 		t.Fatal("push without login succeeded")
 	}
-	_, _, err = newPP(t, KindPush, &PushConfig{Login: true, LoginServer: host, LoginUsername: "bake", LoginPassword: "s3cret"}).PostProcess(ctx, newUI(t), tagged)
+	_, _, err = newPP(t, KindPush, &PushConfig{LoginConfig{Login: true, LoginServer: host, LoginUsername: "bake", LoginPassword: "s3cret"}}).PostProcess(ctx, newUI(t), tagged)
 	if err != nil {
 		t.Fatalf("push with login: %v", err)
 	}
