@@ -194,7 +194,11 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	defer cancelCleanup()
 	interrupted := make(chan struct{})
 	sigs := make(chan os.Signal, 3)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	interrupts := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) { // under nohup it stays ignored
+		interrupts = append(interrupts, syscall.SIGHUP)
+	}
+	signal.Notify(sigs, interrupts...)
 	defer signal.Stop(sigs)
 	go func() {
 		n := 0
