@@ -487,7 +487,7 @@ func (r *jobRun) provisionOnce(ctx context.Context, prov provisioners.Provisione
 	}
 	err := prov.Provision(ctx, r.ui, comm, info)
 	r.ui.flush()
-	if err != nil && timedOut != nil && context.Cause(ctx) == timedOut {
+	if err != nil && timedOut != nil && context.Cause(ctx) == timedOut && !errors.Is(err, timedOut) {
 		// Say why the provisioner stopped: its own timeout.
 		return fmt.Errorf("%w: %w", timedOut, err)
 	}

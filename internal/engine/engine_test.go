@@ -204,6 +204,22 @@ func TestProvisionerPauseBeforeAndTimeout(t *testing.T) {
 	}
 }
 
+// A provisioner whose error already carries the timeout's cause (the
+// communicators wrap context.Cause) gets it said once, not twice.
+func TestProvisionerTimeoutSaidOnce(t *testing.T) {
+	h := &harness{}
+	p := provStep("slow", func(ctx context.Context, ui provisioners.UI) error {
+		<-ctx.Done()
+		return fmt.Errorf("run command: %w", context.Cause(ctx))
+	})
+	p.Timeout = 100 * time.Millisecond
+	res := Run(context.Background(), []*Job{h.job("a", 0, nil, p)}, Options{Sink: h.sink})
+	msg := res[0].Err.Error()
+	if res[0].Status != StatusFailed || strings.Count(msg, "timed out after 100ms") != 1 {
+		t.Fatalf("want the timeout said once: %s %q", res[0].Status, msg)
+	}
+}
+
 func TestProvisionerMaxRetries(t *testing.T) {
 	h := &harness{}
 	n := 0
