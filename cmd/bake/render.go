@@ -83,6 +83,10 @@ func (h *humanRenderer) line(build, marker, text string, isErr bool) {
 
 func (h *humanRenderer) event(e engine.Event) {
 	switch e.Type {
+	case engine.EventRunStarted:
+		// The run id is what `bake gc -run-id` and the labels, tags and
+		// file names of everything the run creates carry.
+		h.line(e.Build, "==>", e.Message, false)
 	case engine.EventBuildStarted:
 		h.line(e.Build, "==>", "build started", false)
 	case engine.EventStepStarted:

@@ -15,6 +15,7 @@ import (
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/internal/engine"
 	"github.com/bake-tool/bake/internal/redact"
+	"github.com/bake-tool/bake/internal/testutil/manifesttest"
 )
 
 func TestPrompterAsk(t *testing.T) {
@@ -110,6 +111,11 @@ func TestBuildColourOffWithoutTerminal(t *testing.T) {
 	}
 	if strings.Contains(stdout, "\x1b[") || !strings.Contains(stdout, "    null.a: hi") {
 		t.Fatalf("output:\n%q", stdout)
+	}
+	// The output names the run id, which bake gc -run-id takes.
+	runID := manifesttest.Statement(t, filepath.Join(dir, "m.json")).Predicate.Fingerprint
+	if !strings.Contains(stdout, "==> run "+runID+": 1 build(s)") {
+		t.Errorf("output does not name run %s:\n%s", runID, stdout)
 	}
 }
 
