@@ -21,6 +21,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
 
+	"github.com/bake-tool/bake/internal/spool"
 	"github.com/bake-tool/bake/provisioners"
 )
 
@@ -317,7 +318,7 @@ func (c *execComm) Upload(ctx context.Context, dst string, src io.Reader, mode f
 	if err != nil {
 		return err
 	}
-	src, size, cleanup, err := sized(src)
+	src, size, cleanup, err := spool.Sized(src)
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", dst, err)
 	}
@@ -338,39 +339,6 @@ func (c *execComm) Upload(ctx context.Context, dst string, src io.Reader, mode f
 		return fmt.Errorf("upload %s: %w", dst, err)
 	}
 	return nil
-}
-
-// sized returns r with its length, which a tar header needs before the
-// content: from Stat for files, Len for in-memory readers, else by
-// spooling r to a temporary file.
-func sized(r io.Reader) (io.Reader, int64, func(), error) {
-	nop := func() {}
-	switch v := r.(type) {
-	case interface{ Len() int }:
-		return r, int64(v.Len()), nop, nil
-	case *os.File:
-		fi, err := v.Stat()
-		if err == nil && fi.Mode().IsRegular() {
-			off, err := v.Seek(0, io.SeekCurrent)
-			if err == nil {
-				return r, fi.Size() - off, nop, nil
-			}
-		}
-	}
-	f, err := os.CreateTemp("", "bake-upload-*")
-	if err != nil {
-		return nil, 0, nop, err
-	}
-	cleanup := func() { f.Close(); os.Remove(f.Name()) }
-	n, err := io.Copy(f, r)
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
-	if err != nil {
-		cleanup()
-		return nil, 0, nop, err
-	}
-	return f, n, cleanup, nil
 }
 
 // UploadDir copies the local directory src into the container: its

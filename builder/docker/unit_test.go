@@ -154,30 +154,6 @@ func TestUntar(t *testing.T) {
 	}
 }
 
-func TestSized(t *testing.T) {
-	f, err := os.CreateTemp(t.TempDir(), "f")
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(f, "0123456789")
-	f.Seek(4, io.SeekStart)
-	for name, r := range map[string]io.Reader{
-		"strings": strings.NewReader("012345"),
-		"file":    f,
-		"pipe":    io.MultiReader(strings.NewReader("012"), strings.NewReader("345")),
-	} {
-		rr, n, cleanup, err := sized(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(rr)
-		cleanup()
-		if n != 6 || len(b) != 6 {
-			t.Errorf("%s: size %d, read %q", name, n, b)
-		}
-	}
-}
-
 func imageWith(entrypoint, cmd []string) image.InspectResponse {
 	return image.InspectResponse{Config: &dockerspec.DockerOCIImageConfig{ImageConfig: ocispec.ImageConfig{Entrypoint: entrypoint, Cmd: cmd}}}
 }

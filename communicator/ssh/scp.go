@@ -19,6 +19,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/bake-tool/bake/internal/destdir"
+	"github.com/bake-tool/bake/internal/spool"
 )
 
 // The SCP protocol, as spoken by OpenSSH's "scp -t" (sink) and "scp -f"
@@ -146,7 +147,7 @@ func (s *scpSession) sendFile(name string, mode fs.FileMode, size int64, mtime t
 }
 
 func scpUpload(ctx context.Context, cn *conn, dst string, src io.Reader, mode fs.FileMode) error {
-	r, size, cleanup, err := sized(src)
+	r, size, cleanup, err := spool.Sized(src)
 	if err != nil {
 		return err
 	}
@@ -162,29 +163,6 @@ func scpUpload(ctx context.Context, cn *conn, dst string, src io.Reader, mode fs
 		return s.fail(err)
 	}
 	return s.finish()
-}
-
-// sized returns src with its length. SCP announces a file's size before
-// its content, so a reader of unknown length is first spooled to a
-// temporary file (never to memory).
-func sized(src io.Reader) (io.Reader, int64, func(), error) {
-	if n := knownSize(src); n >= 0 {
-		return io.LimitReader(src, n), n, func() {}, nil
-	}
-	f, err := os.CreateTemp("", "bake-scp-")
-	if err != nil {
-		return nil, 0, nil, fmt.Errorf("spool upload: %w", err)
-	}
-	cleanup := func() { f.Close(); os.Remove(f.Name()) }
-	n, err := io.Copy(f, src)
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
-	if err != nil {
-		cleanup()
-		return nil, 0, nil, fmt.Errorf("spool upload: %w", err)
-	}
-	return f, n, cleanup, nil
 }
 
 func scpUploadDir(ctx context.Context, cn *conn, dst, src string) error {

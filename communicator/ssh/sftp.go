@@ -15,6 +15,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/bake-tool/bake/internal/destdir"
+	"github.com/bake-tool/bake/internal/spool"
 )
 
 // modeBits are the permission bits a transfer keeps.
@@ -270,7 +271,7 @@ type ctxReader struct {
 }
 
 func newCtxReader(ctx context.Context, r io.Reader) *ctxReader {
-	return &ctxReader{ctx: ctx, r: r, size: knownSize(r)}
+	return &ctxReader{ctx: ctx, r: r, size: spool.KnownSize(r)}
 }
 
 func (r *ctxReader) Read(p []byte) (int, error) {
@@ -281,25 +282,6 @@ func (r *ctxReader) Read(p []byte) (int, error) {
 }
 
 func (r *ctxReader) Size() int64 { return r.size }
-
-// knownSize returns how many bytes r holds, or -1 when it cannot tell.
-func knownSize(r io.Reader) int64 {
-	switch r := r.(type) {
-	case interface{ Len() int }:
-		return int64(r.Len())
-	case *os.File:
-		fi, err := r.Stat()
-		if err != nil || !fi.Mode().IsRegular() {
-			return -1
-		}
-		pos, err := r.Seek(0, io.SeekCurrent)
-		if err != nil {
-			return -1
-		}
-		return fi.Size() - pos
-	}
-	return -1
-}
 
 // ctxWriter stops a copy when ctx is done.
 type ctxWriter struct {
