@@ -209,8 +209,20 @@ func leftOutput(s *state) string {
 	return fmt.Sprintf("output directory %s (rm -rf %s)", s.outDir, s.outDir)
 }
 
+// tempRoot is where a build's temporary directory goes: os.TempDir(),
+// unless a unix socket inside it would not fit in sun_path (108 bytes with
+// its NUL) — a long $TMPDIR — and then /tmp.
+func tempRoot() string {
+	// bake-qemu-<36-char run id>-<10 random digits>/qmp.sock
+	const inside = len("/bake-qemu-") + 36 + len("-1234567890/qmp.sock")
+	if d := os.TempDir(); len(d)+inside < 108 {
+		return d
+	}
+	return "/tmp"
+}
+
 func (b *Builder) makeTemp(_ context.Context, s *state) error {
-	dir, err := os.MkdirTemp("", "bake-qemu-"+b.runID+"-")
+	dir, err := os.MkdirTemp(tempRoot(), "bake-qemu-"+b.runID+"-")
 	if err != nil {
 		return fmt.Errorf("temporary directory: %w", err)
 	}

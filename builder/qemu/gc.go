@@ -20,7 +20,7 @@ import (
 // run's journal, and gc.Sweep finds it there.
 type Finder struct {
 	// TempDir is where temporary directories are looked for; "" means
-	// os.TempDir().
+	// where builds make them (tempRoot).
 	TempDir string
 	// Grace is how long qemu gets between SIGTERM and SIGKILL; 0 means
 	// 5 s.
@@ -59,7 +59,11 @@ func (f Finder) Find(_ context.Context, flt gc.Filter) ([]gc.Leftover, error) {
 		out = append(out, gc.Leftover{Kind: "qemu process", ID: strconv.Itoa(p.PID), RunID: runID, Build: build,
 			Created: p.Started, Detail: filepath.Base(p.Args[0])})
 	}
-	dirs, derr := gc.TempFiles(f.TempDir, []*regexp.Regexp{tempNames}, "qemu temporary directory", flt)
+	root := f.TempDir
+	if root == "" {
+		root = tempRoot()
+	}
+	dirs, derr := gc.TempFiles(root, []*regexp.Regexp{tempNames}, "qemu temporary directory", flt)
 	return append(out, dirs...), errors.Join(perr, derr)
 }
 

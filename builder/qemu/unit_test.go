@@ -3,6 +3,7 @@ package qemu
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -520,5 +521,34 @@ ssh_username = "root"
 				t.Errorf("state base %s sha %s info %+v downloaded %q", s.base, s.baseSHA256, s.baseInfo, s.downloaded)
 			}
 		})
+	}
+}
+
+// A long $TMPDIR (a test's t.TempDir(), a CI workspace) must not push the
+// QMP socket's path past the 108 bytes a unix socket address holds.
+func TestTempRootFitsSocket(t *testing.T) {
+	long := filepath.Join(t.TempDir(), strings.Repeat("d", 90))
+	if err := os.MkdirAll(long, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", long)
+	b := &Builder{runID: "0123456789abcdef0123456789abcdef0123"}
+	s := &state{}
+	if err := b.makeTemp(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(s.tmpDir)
+	sock := filepath.Join(s.tmpDir, "qmp.sock")
+	if len(sock) >= 108 {
+		t.Fatalf("socket path is %d bytes: %s", len(sock), sock)
+	}
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatalf("listen on %s: %v", sock, err)
+	}
+	l.Close()
+	t.Setenv("TMPDIR", "/var/tmp")
+	if tempRoot() != "/var/tmp" {
+		t.Errorf("a short TMPDIR is not used: %s", tempRoot())
 	}
 }
