@@ -40,14 +40,16 @@ import (
 // FunctionNames returns the names of the functions templates may call,
 // sorted.
 func FunctionNames() []string {
-	return sortedKeys(functions(fileSystem{}, "", time.Time{}, nil))
+	return sortedKeys(functions(fileSystem{}, "", "", time.Time{}, nil))
 }
 
 // functions returns the function table: Packer's set minus the vault,
-// consul and aws_secretsmanager functions. File functions read through fsys
-// with relative paths based at workDir; timestamp() returns now.
-func functions(fsys fileSystem, workDir string, now time.Time, env []string) map[string]function.Function {
-	files := fileFuncs{fs: fsys, dir: workDir, env: env}
+// consul and aws_secretsmanager functions. File functions (file, fileset,
+// fileexists, filebase64, templatefile) read through fsys with relative
+// paths based at templateDir, as Packer's do; abspath is based at workDir.
+// timestamp() returns now.
+func functions(fsys fileSystem, templateDir, workDir string, now time.Time, env []string) map[string]function.Function {
+	files := fileFuncs{fs: fsys, dir: templateDir, cwd: workDir, env: env}
 	fns := map[string]function.Function{
 		// numeric
 		"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "floor": stdlib.FloorFunc, "log": stdlib.LogFunc,
@@ -438,12 +440,16 @@ var convertFunc = function.New(&function.Spec{
 // fileFuncs are the functions that read files.
 type fileFuncs struct {
 	fs  fileSystem
-	dir string
+	dir string // the template's directory: the base of relative paths read
+	cwd string // the working directory: the base of abspath
 	env []string
 }
 
+// resolve returns where a path given to a file function is read: a
+// relative path is relative to the template's directory, not the working
+// directory (Packer's rule since HCL2).
 func (f fileFuncs) resolve(p string) string {
-	if f.fs.fsys == nil && !filepath.IsAbs(p) && f.dir != "" {
+	if !filepath.IsAbs(p) && f.dir != "" {
 		return filepath.Join(f.dir, p)
 	}
 	return p
@@ -480,7 +486,7 @@ func (f fileFuncs) abspath(p string) (string, error) {
 	if filepath.IsAbs(p) {
 		return filepath.Clean(p), nil
 	}
-	return filepath.Join(f.dir, p), nil
+	return filepath.Join(f.cwd, p), nil
 }
 
 func (f fileFuncs) getenv(k string) (string, error) {

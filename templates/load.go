@@ -51,8 +51,9 @@ type LoadOptions struct {
 	// FS, when set, is read instead of the operating system's files (for
 	// tests): paths are then slash-separated and relative to its root.
 	FS fs.FS
-	// WorkDir is path.cwd and the base of relative paths in file
-	// functions; "" means the process's working directory.
+	// WorkDir is path.cwd and the base of abspath(); "" means the
+	// process's working directory. Relative paths in file functions are
+	// relative to the template's directory (path.root), as in Packer.
 	WorkDir string
 }
 
@@ -132,7 +133,7 @@ func (l *loader) load(p string) {
 	if l.opts.SyntaxOnly || len(bodies) == 0 {
 		return
 	}
-	l.funcs = functions(l.fs, l.opts.WorkDir, l.opts.Now, l.opts.Env)
+	l.funcs = functions(l.fs, l.plan.Root, l.opts.WorkDir, l.opts.Now, l.opts.Env)
 
 	var blocks hcl.Blocks
 	for _, f := range bodies {

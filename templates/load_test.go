@@ -287,7 +287,7 @@ func TestFunctions(t *testing.T) {
 		"dir/sub/c.json": {Data: []byte("{}")},
 	}
 	now := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
-	fns := functions(fileSystem{fsys}, "", now, []string{"HOME=/home/u", "X=y"})
+	fns := functions(fileSystem{fsys}, "", "", now, []string{"HOME=/home/u", "X=y"})
 	cases := map[string]string{
 		"abs(-1)":                                     `1`,
 		"ceil(1.2)":                                   `2`,
