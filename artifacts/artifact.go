@@ -3,7 +3,7 @@ package artifacts
 import (
 	"context"
 
-	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/ui"
 )
 
 // Artifact is what a build, or a post-processor, produced.
@@ -71,5 +71,5 @@ func (a *Artifact) String() string {
 // in must be kept whatever keep_input_artifact says (for example because
 // out is in with more tags).
 type PostProcessor interface {
-	PostProcess(ctx context.Context, ui provisioners.UI, in *Artifact) (out *Artifact, forceKeep bool, err error)
+	PostProcess(ctx context.Context, ui ui.UI, in *Artifact) (out *Artifact, forceKeep bool, err error)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+
+	"github.com/bake-tool/bake/ui"
 )
 
 // Cmd is one command run on a machine through a Communicator.
@@ -69,18 +71,8 @@ type Communicator interface {
 	Close() error
 }
 
-// UI is where a step or provisioner reports progress. The engine gives each
-// build its own UI, which prefixes, colours, redacts and records every line.
-type UI interface {
-	// Say reports one progress message.
-	Say(msg string)
-	// Error reports one error message that does not by itself fail the step.
-	Error(msg string)
-	// Stdout and Stderr receive a command's output as it is produced; the
-	// engine splits it into lines.
-	Stdout() io.Writer
-	Stderr() io.Writer
-}
+// UI is where a step or provisioner reports progress; see package ui.
+type UI = ui.UI
 
 // BuildInfo is what a running build knows about itself and its machine; the
 // template sees it as the contextual values build.* and source.*.

@@ -19,8 +19,8 @@ import (
 	"strings"
 
 	"github.com/bake-tool/bake/artifacts"
-	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/templates/interpolate"
+	"github.com/bake-tool/bake/ui"
 )
 
 // Checksum is the Packer-compatible "checksum" post-processor: for each
@@ -61,7 +61,7 @@ var newHash = map[string]func() hash.Hash{
 
 // PostProcess writes the checksum files and returns an artifact made of
 // them; in is always kept.
-func (c *Checksum) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+func (c *Checksum) PostProcess(ctx context.Context, ui ui.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
 	types := c.cfg.ChecksumTypes
 	if len(types) == 0 {
 		types = []string{"md5"}

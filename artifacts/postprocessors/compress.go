@@ -16,8 +16,8 @@ import (
 	"path/filepath"
 
 	"github.com/bake-tool/bake/artifacts"
-	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/templates/interpolate"
+	"github.com/bake-tool/bake/ui"
 )
 
 // Compress is the compress post-processor: it packs the artifact's files
@@ -54,7 +54,7 @@ var mediaTypes = map[string]string{
 // PostProcess writes the archive. Directories among the input's files are
 // archived with their contents (tar and zip); entries are named by their
 // path relative to the input file's directory, permission bits kept.
-func (c *Compress) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+func (c *Compress) PostProcess(ctx context.Context, ui ui.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
 	if in == nil || len(in.Files) == 0 {
 		return nil, false, errors.New("compress: the artifact has no files to compress")
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/bake-tool/bake/artifacts"
-	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/ui"
 )
 
 // RunContext is what a post-processor knows of the run and the build it
@@ -92,7 +92,7 @@ type PackerFile struct {
 
 // PostProcess appends in to the manifest file and returns in unchanged;
 // in is always kept.
-func (m *Manifest) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+func (m *Manifest) PostProcess(ctx context.Context, ui ui.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}

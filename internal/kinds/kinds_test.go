@@ -81,3 +81,24 @@ func TestTemplatesImportsNoBakePackage(t *testing.T) {
 		}
 	}
 }
+
+// TestArtifactsImportsNoBuildPackage enforces the other end of the design's
+// data flow: artifacts know nothing of how they were made, so the
+// manifest, signing and verification import no builder, provisioner,
+// communicator, template or engine package (only the ui interface their
+// post-processors report through).
+func TestArtifactsImportsNoBuildPackage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	out, err := exec.Command("go", "list", "-deps", "github.com/bake-tool/bake/artifacts").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if strings.HasPrefix(p, "github.com/bake-tool/bake/") && p != "github.com/bake-tool/bake/artifacts" &&
+			p != "github.com/bake-tool/bake/ui" {
+			t.Errorf("artifacts depends on %s", p)
+		}
+	}
+}
