@@ -81,21 +81,40 @@ func (l *loader) checkVersion(block, constraint string, rng hcl.Range) {
 		l.errorf(&rng, "Invalid version constraint", "%q is not a version constraint: %s.", constraint, err)
 		return
 	}
-	have := PackerCompatVersion
-	if block == "bake" {
-		have = l.opts.Version
+	if block == "packer" {
+		if !packerReleasesSatisfy(cs) {
+			l.errorf(&rng, "Unsupported version",
+				"This template requires packer %s; bake reads the templates of Packer %s.0 to %s.x, and none of those releases satisfies it.",
+				constraint, packerReleases[0], packerReleases[len(packerReleases)-1])
+		}
+		return
 	}
-	v, err := version.NewVersion(have)
+	v, err := version.NewVersion(l.opts.Version)
 	if err != nil {
 		return // a development build without a version satisfies anything
 	}
 	if !cs.Check(v.Core()) {
-		what := "bake " + have
-		if block == "packer" {
-			what = "bake, which implements the template language of Packer " + have + ","
-		}
-		l.errorf(&rng, "Unsupported version", "This template requires %s %s, and %s does not satisfy it.", block, constraint, what)
+		l.errorf(&rng, "Unsupported version", "This template requires bake %s, and bake %s does not satisfy it.", constraint, l.opts.Version)
 	}
+}
+
+// packerReleases are the Packer minor releases whose templates bake reads:
+// HCL2 as Packer 1.7 stabilised it, up to 1.12.
+var packerReleases = []string{"1.7", "1.8", "1.9", "1.10", "1.11", "1.12"}
+
+// packerReleasesSatisfy reports whether some Packer release bake stands in
+// for satisfies cs: a template pinned to "~> 1.9.0" or ">= 1.12.0" loads,
+// one that needs "< 1.5" does not. Patch releases up to .20 are tried, so
+// a constraint on any real patch release of those minors is met.
+func packerReleasesSatisfy(cs version.Constraints) bool {
+	for _, minor := range packerReleases {
+		for patch := 0; patch <= 20; patch++ {
+			if cs.Check(version.Must(version.NewVersion(fmt.Sprintf("%s.%d", minor, patch)))) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // source declares a top-level source block.
@@ -137,7 +156,14 @@ var buildSchema = &hcl.BodySchema{
 		{Type: "error-cleanup-provisioner", LabelNames: []string{"type"}},
 		{Type: "post-processor", LabelNames: []string{"type"}},
 		{Type: "post-processors"},
+		{Type: "hcp_packer_registry"},
 	},
+}
+
+// hcpRegistrySchema is Packer's hcp_packer_registry block, accepted so that
+// templates publishing to HCP load; bake publishes nothing there.
+var hcpRegistrySchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "bucket_name"}, {Name: "description"}, {Name: "bucket_labels"}, {Name: "build_labels"}},
 }
 
 var buildSourceSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "name"}}}
@@ -161,6 +187,13 @@ func (l *loader) build(blk *hcl.Block) []*BuildSource {
 	l.diags = append(l.diags, d...)
 	b.Description, d = stringAttr(content.Attributes["description"], ectx)
 	l.diags = append(l.diags, d...)
+
+	for _, hb := range content.Blocks.OfType("hcp_packer_registry") {
+		_, d := hb.Body.Content(hcpRegistrySchema)
+		l.diags = append(l.diags, d...)
+		l.warnf(hb.DefRange.Ptr(), "HCP Packer registry not supported",
+			"bake does not publish to HCP Packer: this hcp_packer_registry block is read and ignored. bake's own registry is planned to take its place.")
+	}
 
 	addSource := func(ref string, rng hcl.Range, alias string, over hcl.Body) {
 		s := l.lookupSource(ref, rng)
@@ -235,9 +268,19 @@ func (l *loader) build(blk *hcl.Block) []*BuildSource {
 	return b.Sources
 }
 
-// lookupSource resolves "source.type.name" or "type.name".
+// lookupSource resolves "source.type.name" or "type.name". Like Packer,
+// it takes the last two parts of a three-part reference whatever the first
+// ("sources.null.null" is common in public templates); a first part other
+// than "source" or "sources" is a warning, for it is likely a typo.
 func (l *loader) lookupSource(ref string, rng hcl.Range) *Source {
-	name := strings.TrimPrefix(ref, "source.")
+	name := ref
+	if parts := strings.Split(ref, "."); len(parts) == 3 {
+		if parts[0] != "source" && parts[0] != "sources" {
+			l.warnf(&rng, "Unusual source reference", "The reference %q starts with %q; a source is referred to as source.%s.%s.",
+				ref, parts[0], parts[1], parts[2])
+		}
+		name = parts[1] + "." + parts[2]
+	}
 	if s, ok := l.sources[name]; ok {
 		return s
 	}
