@@ -77,6 +77,8 @@ type loader struct {
 	locals  map[string]cty.Value
 	data    map[string]map[string]cty.Value
 	sources map[string]*Source
+
+	ctx *hcl.EvalContext // the root context, once locals and data are evaluated
 }
 
 // Load reads the template at path (a file, or a directory whose *.pkr.hcl,
@@ -331,6 +333,9 @@ func (f fileSystem) readDir(name string) ([]fs.DirEntry, error) {
 // rootCtx returns the evaluation context holding var, local, data, path,
 // packer and the functions.
 func (l *loader) rootCtx() *hcl.EvalContext {
+	if l.ctx != nil {
+		return l.ctx
+	}
 	data := map[string]cty.Value{}
 	for t, m := range l.data {
 		data[t] = cty.ObjectVal(m)

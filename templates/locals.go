@@ -24,6 +24,7 @@ type valueNode struct {
 
 	local *Local
 	expr  hcl.Expression
+	refs  []hcl.Traversal // the variables expr refers to
 
 	dataType, dataName string
 	block              *hcl.Block
@@ -102,6 +103,7 @@ func (l *loader) localsAndData(localsBlocks, localBlocks, dataBlocks, all hcl.Bl
 		var exprs []hcl.Traversal
 		if n.expr != nil {
 			exprs = n.expr.Variables()
+			n.refs = exprs
 		} else {
 			walkTraversals(n.block.Body, func(t hcl.Traversal) { exprs = append(exprs, t) })
 		}
@@ -151,13 +153,83 @@ func (l *loader) localsAndData(localsBlocks, localBlocks, dataBlocks, all hcl.Bl
 			visit(n)
 		}
 	}
+	// Each local is evaluated in a context holding only what it refers
+	// to, so that evaluating n locals takes time linear in n (a context
+	// holding every local would make it quadratic).
+	base := l.rootCtx()
 	for _, n := range sorted {
 		if n.local != nil {
-			l.evalLocal(n, inCycle[n.key])
+			l.evalLocal(n, base, inCycle[n.key])
 		} else {
 			l.evalData(n, inCycle[n.key])
 		}
 	}
+	// From here on var, local and data no longer change: the root
+	// context is built once.
+	l.ctx = l.rootCtx()
+}
+
+// exprCtx returns a context for an expression referring to refs: base's
+// functions, var, path and packer, with local and data holding only the
+// values refs name. A reference that does not name one value (local
+// alone, local["x"], a name not declared) gets the whole object, so that
+// evaluation and its errors are the same as in the root context.
+func (l *loader) exprCtx(base *hcl.EvalContext, refs []hcl.Traversal) *hcl.EvalContext {
+	locals := map[string]cty.Value{}
+	data := map[string]map[string]cty.Value{}
+	allLocals, allData := false, false
+	for _, t := range refs {
+		switch t.RootName() {
+		case "local":
+			name, ok := attrStep(t, 1)
+			v, found := l.locals[name]
+			if !ok || !found {
+				allLocals = true
+				continue
+			}
+			locals[name] = v
+		case "data":
+			typ, ok1 := attrStep(t, 1)
+			name, ok2 := attrStep(t, 2)
+			v, found := l.data[typ][name]
+			if !ok1 || !ok2 || !found {
+				allData = true
+				continue
+			}
+			if data[typ] == nil {
+				data[typ] = map[string]cty.Value{}
+			}
+			data[typ][name] = v
+		}
+	}
+	vars := make(map[string]cty.Value, len(base.Variables))
+	for k, v := range base.Variables {
+		vars[k] = v
+	}
+	if allLocals {
+		vars["local"] = objectOrEmpty(l.locals)
+	} else {
+		vars["local"] = objectOrEmpty(locals)
+	}
+	if allData {
+		data = l.data
+	}
+	objs := make(map[string]cty.Value, len(data))
+	for typ, m := range data {
+		objs[typ] = objectOrEmpty(m)
+	}
+	vars["data"] = objectOrEmpty(objs)
+	return &hcl.EvalContext{Variables: vars, Functions: base.Functions}
+}
+
+// attrStep returns the name of t's i-th step when it is an attribute
+// access (local.NAME), false otherwise.
+func attrStep(t hcl.Traversal, i int) (string, bool) {
+	if i >= len(t) {
+		return "", false
+	}
+	a, ok := t[i].(hcl.TraverseAttr)
+	return a.Name, ok
 }
 
 // refKey returns the node key a traversal refers to, "" when none.
@@ -258,10 +330,10 @@ func didYouMean(given string, names []string) string {
 	return ""
 }
 
-func (l *loader) evalLocal(n *valueNode, cyclic bool) {
+func (l *loader) evalLocal(n *valueNode, base *hcl.EvalContext, cyclic bool) {
 	val := cty.DynamicVal
 	if !cyclic {
-		v, diags := n.expr.Value(l.rootCtx())
+		v, diags := n.expr.Value(l.exprCtx(base, n.refs))
 		l.diags = append(l.diags, diags...)
 		if !diags.HasErrors() {
 			val = v
