@@ -59,7 +59,9 @@ func TestPostProcessors(t *testing.T) {
 		{Src: `repository = "App/Name"`, Want: `"App/Name" is not a valid repository name`, Line: 1},
 		{Src: `repository = "app:1.0"`, Want: `give the tag in "tags"`, Line: 1},
 		{Src: "repository = \"app\"\ntags = [\n  \"ok\",\n  \"-bad\",\n]", Want: `"-bad" is not a valid image tag`, Line: 4},
-		{Src: "repository = \"app\"\ntags = [\"a\"]\ntag = \"b\"", Want: "Conflicting options", Line: 3},
+		{Name: "tag list ok", Src: "repository = \"app\"\ntag = [\"base\"]"},
+		{Src: "repository = \"app\"\ntag = \"x\"", Want: "list of string required", Line: 2},
+		{Src: "repository = \"app\"\ntag = [\"ok\", \"-bad\"]", Want: `"-bad" is not a valid image tag`, Line: 2},
 	})
 	configtest.Run(t, "docker-push", func() templates.Config { return new(PushConfig) }, []configtest.Case{
 		{Name: "empty ok", Src: ``},
@@ -84,8 +86,8 @@ func TestPostProcessors(t *testing.T) {
 		t.Fatalf("default tags: %v", tag.Tags)
 	}
 	var old TagConfig
-	configtest.MustPrepare(t, "docker-tag", "repository = \"app\"\ntag = \"v2\"", &old)
-	if !reflect.DeepEqual(old.Tags, []string{"v2"}) {
+	configtest.MustPrepare(t, "docker-tag", "repository = \"app\"\ntags = [\"v1\"]\ntag = [\"v2\"]", &old)
+	if !reflect.DeepEqual(old.Tags, []string{"v1", "v2"}) {
 		t.Fatalf("tag folded into tags: %v", old.Tags)
 	}
 	var imp ImportConfig

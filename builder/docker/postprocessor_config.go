@@ -13,33 +13,28 @@ import (
 type TagConfig struct {
 	// Repository is the image name to tag into, like "registry:5000/app".
 	Repository string `hcl:"repository"`
-	// Tags default to ["latest"].
+	// Tags are the tags to give; with Tag empty too, ["latest"].
 	Tags []string `hcl:"tags"`
-	// Tag is Packer's older single-tag form; Prepare folds it into Tags.
-	Tag string `hcl:"tag"`
+	// Tag is Packer's older name for Tags, a list(string) as in Packer;
+	// Prepare appends it to Tags.
+	Tag []string `hcl:"tag"`
 	// Force is accepted for compatibility; the engine always moves a tag.
 	Force bool `hcl:"force"`
 }
 
 var _ templates.Config = (*TagConfig)(nil)
 
-// Prepare validates the repository and tags.
+// Prepare validates the repository and tags, and folds tag into tags as
+// Packer does.
 func (c *TagConfig) Prepare(b *templates.Body) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	diags = b.Required(diags, "repository")
 	diags = checkRepository(b, diags, "repository", c.Repository)
-	if b.Has("tag") {
-		diags = b.AtMostOne(diags, "tags", "tag")
-		if !b.Has("tags") {
-			c.Tags = []string{c.Tag}
-		}
-	}
-	if !b.Has("tags") && !b.Has("tag") {
-		c.Tags = []string{"latest"}
-	}
 	diags = checkTags(b, diags, "tags", c.Tags)
-	if b.Known("tag") && !tagRE.MatchString(c.Tag) {
-		diags = append(diags, b.Errorf("tag", "Invalid tag", tagDetail, c.Tag))
+	diags = checkTags(b, diags, "tag", c.Tag)
+	c.Tags = append(c.Tags, c.Tag...)
+	if len(c.Tags) == 0 {
+		c.Tags = []string{"latest"}
 	}
 	return diags
 }
