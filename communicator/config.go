@@ -144,12 +144,17 @@ func (s *SSHConfig) prepare(b *templates.Body) hcl.Diagnostics {
 	diags = port(b, diags, "ssh_port", &s.Port)
 	diags = port(b, diags, "ssh_bastion_port", &s.BastionPort)
 
+	// As in Packer, a non-zero ssh_wait_timeout wins over ssh_timeout:
+	// templates written for old and new Packer set both.
 	if b.Has("ssh_wait_timeout") {
 		if b.Has("ssh_timeout") {
-			diags = b.AtMostOne(diags, "ssh_timeout", "ssh_wait_timeout")
+			diags = append(diags, b.Warning("ssh_wait_timeout", "Two SSH timeouts",
+				`"ssh_wait_timeout" (the old name of "ssh_timeout") is set too, and wins over "ssh_timeout" as in Packer.`))
 		} else {
 			diags = append(diags, b.Warning("ssh_wait_timeout", "Deprecated option",
 				`"ssh_wait_timeout" is the old name of "ssh_timeout"; use "ssh_timeout".`))
+		}
+		if s.WaitTimeout != 0 || !b.Has("ssh_timeout") {
 			s.Timeout = s.WaitTimeout
 		}
 	} else if !b.Has("ssh_timeout") {

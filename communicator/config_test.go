@@ -36,7 +36,7 @@ func TestPrepareRules(t *testing.T) {
 		{Src: "ssh_file_transfer_method = \"rsync\"", Want: `"rsync" is not a valid value for "ssh_file_transfer_method"; it must be one of "sftp", "scp"`, Line: 1},
 		{Src: "ssh_handshake_attempts = 0", Want: `must be at least 1, not 0`, Line: 1},
 		{Src: "ssh_timeout = \"0s\"", Want: `"ssh_timeout" must be more than zero`, Line: 1},
-		{Src: "ssh_timeout = \"1m\"\nssh_wait_timeout = \"2m\"", Want: "Conflicting options", Line: 2},
+		{Src: "ssh_timeout = \"1m\"\nssh_wait_timeout = \"2m\"", Want: `wins over "ssh_timeout" as in Packer`, Line: 2, Warning: true},
 		{Src: "ssh_wait_timeout = \"2m\"", Want: "old name", Line: 1, Warning: true},
 		{Src: "ssh_keypair_name = \"k\"", Want: `set "ssh_private_key_file" or "ssh_agent_auth = true"`, Line: 1},
 		{Name: "keypair with agent", Src: "ssh_keypair_name = \"k\"\nssh_agent_auth = true"},
@@ -62,6 +62,14 @@ func TestPrepareDefaults(t *testing.T) {
 	configtest.MustPrepare(t, "null", "ssh_keep_alive_interval = \"0s\"\nssh_wait_timeout = \"7m\"\nssh_bastion_host = \"b\"\nssh_bastion_username = \"u\"\nssh_bastion_password = \"p\"", &d)
 	if d.KeepAliveInterval != 0 || d.Timeout != 7*time.Minute || d.BastionPort != 22 {
 		t.Fatalf("keep-alive off, old timeout name, bastion port default: got %+v", d)
+	}
+
+	// Both timeouts set, as templates written for old and new Packer do:
+	// ssh_wait_timeout wins, as in Packer.
+	var both communicator.Config
+	configtest.MustPrepare(t, "null", "ssh_timeout = \"1m\"\nssh_wait_timeout = \"9m\"", &both)
+	if both.Timeout != 9*time.Minute {
+		t.Fatalf("ssh_timeout 1m, ssh_wait_timeout 9m: waits %v, want 9m", both.Timeout)
 	}
 
 	home, _ := os.UserHomeDir()
