@@ -179,6 +179,9 @@ func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Ho
 		if b.sharing() {
 			steps = append(steps, builder.Step[state]{Name: "share AMI", Run: b.share})
 		}
+		if b.cfg.IMDSSupport != "" || b.cfg.DeprecateAt != "" {
+			steps = append(steps, builder.Step[state]{Name: "set AMI attributes", Run: b.setAttributes})
+		}
 	}
 	if err := builder.RunSteps(ctx, b.opts, ui, s, steps); err != nil {
 		// Steps that all succeeded followed by a failed cleanup still fail

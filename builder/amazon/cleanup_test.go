@@ -14,10 +14,13 @@ import (
 	"github.com/bake-tool/bake/internal/ec2test"
 )
 
-// fullExtra makes a build use every EC2 call: copies and sharing.
+// fullExtra makes a build use every EC2 call: copies, sharing and AMI
+// attributes.
 const fullExtra = `ami_regions = ["us-west-2", "eu-west-1"]
 ami_users = ["210987654321"]
 snapshot_users = ["210987654321"]
+imds_support = "v2.0"
+deprecate_at = "2030-01-01T00:00:00Z"
 `
 
 // recorder notes how many calls the server had answered when the build's

@@ -3,8 +3,10 @@ package amazon
 import (
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -49,6 +51,13 @@ type Config struct {
 	KMSKeyID        string            `hcl:"kms_key_id"`
 	RegionKMSKeyIDs map[string]string `hcl:"region_kms_key_ids"`
 
+	// IMDSSupport = "v2.0" makes instances launched from the AMI require
+	// IMDSv2 (ModifyImageAttribute ImdsSupport, as Packer does).
+	IMDSSupport string `hcl:"imds_support"`
+	// DeprecateAt is when the AMIs are deprecated (EnableImageDeprecation),
+	// an RFC 3339 time like "2027-01-02T15:04:05Z".
+	DeprecateAt string `hcl:"deprecate_at"`
+
 	ForceDeregister     bool `hcl:"force_deregister"`
 	ForceDeleteSnapshot bool `hcl:"force_delete_snapshot"`
 	SkipCreateAMI       bool `hcl:"skip_create_ami"`
@@ -64,6 +73,11 @@ type Config struct {
 	ShutdownBehavior    string `hcl:"shutdown_behavior"`
 	DisableStopInstance bool   `hcl:"disable_stop_instance"`
 	IAMInstanceProfile  string `hcl:"iam_instance_profile"`
+	// MetadataOptions are the instance's metadata service options.
+	MetadataOptions *MetadataOptions `hcl:"metadata_options,block"`
+	// EnableUnlimitedCredits launches a burstable (T2, T3, T3a, T4g)
+	// instance with unlimited CPU credits.
+	EnableUnlimitedCredits bool `hcl:"enable_unlimited_credits"`
 	UserData            string `hcl:"user_data"`
 	UserDataFile        string `hcl:"user_data_file"`
 
@@ -89,6 +103,19 @@ type Config struct {
 }
 
 var _ templates.Config = (*Config)(nil)
+
+// MetadataOptions is the metadata_options block: RunInstances'
+// MetadataOptions.
+type MetadataOptions struct {
+	// HTTPEndpoint is "enabled" or "disabled".
+	HTTPEndpoint string `hcl:"http_endpoint"`
+	// HTTPTokens is "optional" or "required" (IMDSv2 only).
+	HTTPTokens string `hcl:"http_tokens"`
+	// HTTPPutResponseHopLimit is from 1 to 64.
+	HTTPPutResponseHopLimit int32 `hcl:"http_put_response_hop_limit"`
+	// InstanceMetadataTags is "enabled" or "disabled".
+	InstanceMetadataTags string `hcl:"instance_metadata_tags"`
+}
 
 // SubnetFilter is the subnet_filter block.
 type SubnetFilter struct {
@@ -244,7 +271,45 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 		}
 	}
 
+	if b.Known("imds_support") {
+		diags = b.OneOf(diags, "imds_support", c.IMDSSupport, "v2.0")
+	}
+	if b.Known("deprecate_at") {
+		if _, err := time.Parse(time.RFC3339, c.DeprecateAt); err != nil {
+			diags = append(diags, b.Errorf("deprecate_at", "Invalid time",
+				`%q is not an RFC 3339 time like "2027-01-02T15:04:05Z".`, c.DeprecateAt))
+		}
+	}
+	if b.Known("skip_create_ami") && c.SkipCreateAMI {
+		for _, n := range []string{"imds_support", "deprecate_at"} {
+			if b.Has(n) {
+				diags = append(diags, b.Warningf(n, "Option ignored", "%q has no effect with skip_create_ami = true.", n))
+			}
+		}
+	}
+
 	// Instance.
+	if m := c.MetadataOptions; m != nil {
+		mb := b.Blocks["metadata_options"][0]
+		if mb.Known("http_endpoint") {
+			diags = mb.OneOf(diags, "http_endpoint", m.HTTPEndpoint, "enabled", "disabled")
+		}
+		if mb.Known("http_tokens") {
+			diags = mb.OneOf(diags, "http_tokens", m.HTTPTokens, "optional", "required")
+		}
+		if mb.Known("instance_metadata_tags") {
+			diags = mb.OneOf(diags, "instance_metadata_tags", m.InstanceMetadataTags, "enabled", "disabled")
+		}
+		if mb.Known("http_put_response_hop_limit") && (m.HTTPPutResponseHopLimit < 1 || m.HTTPPutResponseHopLimit > 64) {
+			diags = append(diags, mb.Errorf("http_put_response_hop_limit", "Invalid value",
+				`"http_put_response_hop_limit" is from 1 to 64, not %d.`, m.HTTPPutResponseHopLimit))
+		}
+	}
+	if b.Known("enable_unlimited_credits") && c.EnableUnlimitedCredits && b.Known("instance_type") && !burstable(c.InstanceType) {
+		diags = append(diags, b.Errorf("enable_unlimited_credits", "Option needs a burstable instance type",
+			`Unlimited CPU credits exist for burstable instance types only (T2, T3, T3a, T4g), not %q.`, c.InstanceType))
+	}
+
 	if !b.Has("shutdown_behavior") {
 		c.ShutdownBehavior = "stop"
 	} else if b.Known("shutdown_behavior") {
@@ -381,6 +446,12 @@ func (d *BlockDevice) prepare(b *templates.Body) hcl.Diagnostics {
 		diags = kmsKey(b, diags, "kms_key_id", d.KMSKeyID)
 	}
 	return diags
+}
+
+// burstable reports whether an instance type earns CPU credits.
+func burstable(instanceType string) bool {
+	family, _, _ := strings.Cut(instanceType, ".")
+	return slices.Contains([]string{"t2", "t3", "t3a", "t4g"}, family)
 }
 
 func accounts(b *templates.Body, diags hcl.Diagnostics, name string, ids []string) hcl.Diagnostics {

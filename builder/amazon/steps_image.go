@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -278,6 +279,45 @@ func (b *Builder) share(ctx context.Context, s *state) error {
 					if err != nil {
 						return fmt.Errorf("share snapshot %s in %s: %w", sn, r, err)
 					}
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// setAttributes requires IMDSv2 (imds_support) and sets the deprecation
+// time (deprecate_at) of every AMI.
+func (b *Builder) setAttributes(ctx context.Context, s *state) error {
+	var at time.Time
+	if b.cfg.DeprecateAt != "" {
+		var err error
+		if at, err = time.Parse(time.RFC3339, b.cfg.DeprecateAt); err != nil {
+			return fmt.Errorf("deprecate_at: %w", err) // checked at validate
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, r := range b.regions() {
+		id := s.amis[r]
+		g.Go(func() error {
+			rc, err := b.client(gctx, r)
+			if err != nil {
+				return err
+			}
+			if b.cfg.IMDSSupport != "" {
+				_, err := rc.ModifyImageAttribute(gctx, &ec2.ModifyImageAttributeInput{
+					ImageId:     aws.String(id),
+					ImdsSupport: &types.AttributeValue{Value: aws.String(b.cfg.IMDSSupport)},
+				})
+				if err != nil {
+					return fmt.Errorf("set imds_support of AMI %s in %s: %w", id, r, err)
+				}
+			}
+			if !at.IsZero() {
+				_, err := rc.EnableImageDeprecation(gctx, &ec2.EnableImageDeprecationInput{ImageId: aws.String(id), DeprecateAt: aws.Time(at)})
+				if err != nil {
+					return fmt.Errorf("deprecate AMI %s in %s: %w", id, r, err)
 				}
 			}
 			return nil

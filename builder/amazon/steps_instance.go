@@ -580,6 +580,10 @@ func (b *Builder) launch(ctx context.Context, s *state) error {
 	if b.cfg.EBSOptimized {
 		in.EbsOptimized = aws.Bool(true)
 	}
+	in.MetadataOptions = b.metadataOptions()
+	if b.cfg.EnableUnlimitedCredits {
+		in.CreditSpecification = &types.CreditSpecificationRequest{CpuCredits: aws.String("unlimited")}
+	}
 	if b.cfg.ShutdownBehavior != "" {
 		in.InstanceInitiatedShutdownBehavior = types.ShutdownBehavior(b.cfg.ShutdownBehavior)
 	}
@@ -623,6 +627,24 @@ func (b *Builder) launch(ctx context.Context, s *state) error {
 	}
 	s.host = host
 	return nil
+}
+
+// metadataOptions returns the metadata_options block as RunInstances
+// takes it, or nil.
+func (b *Builder) metadataOptions() *types.InstanceMetadataOptionsRequest {
+	m := b.cfg.MetadataOptions
+	if m == nil {
+		return nil
+	}
+	out := &types.InstanceMetadataOptionsRequest{
+		HttpEndpoint:         types.InstanceMetadataEndpointState(m.HTTPEndpoint),
+		HttpTokens:           types.HttpTokensState(m.HTTPTokens),
+		InstanceMetadataTags: types.InstanceMetadataTagsState(m.InstanceMetadataTags),
+	}
+	if m.HTTPPutResponseHopLimit > 0 {
+		out.HttpPutResponseHopLimit = aws.Int32(m.HTTPPutResponseHopLimit)
+	}
+	return out
 }
 
 // waitInstance waits until the instance reaches want, recording the last

@@ -47,6 +47,7 @@ var handlers = map[string]handler{
 	"StopInstances":                 stopInstances,
 	"TerminateInstances":            terminateInstances,
 	"CreateTags":                    createTags,
+	"EnableImageDeprecation":        enableImageDeprecation,
 }
 
 func ret() *result { return ok(el("return", true)) }
@@ -172,7 +173,15 @@ func imageNode(img *Image) *node {
 		el("rootDeviceType", "ebs"), el("rootDeviceName", img.RootDeviceName), blockDeviceNodes(img.BlockDevices),
 		el("virtualizationType", img.VirtualizationType), el("hypervisor", "xen"), el("enaSupport", img.ENASupport),
 		optional("sourceInstanceId", img.SourceInstanceID), optional("sourceImageId", img.SourceImageID),
-		optional("sourceImageRegion", img.SourceRegion), tagSet(img.Tags))
+		optional("sourceImageRegion", img.SourceRegion), optional("imdsSupport", img.IMDSSupport),
+		optional("deprecationTime", deprecation(img.DeprecationTime)), tagSet(img.Tags))
+}
+
+func deprecation(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
 func (s *Server) ownedBy(img *Image, owners []string) bool {
@@ -471,6 +480,12 @@ func modifyImageAttribute(s *Server, r *region, p params) (*result, *apiError) {
 	}
 	if d := p.get("Description.Value"); d != "" {
 		img.Description = d
+	}
+	if v := p.get("ImdsSupport.Value"); v != "" {
+		if v != "v2.0" {
+			return nil, errorf("InvalidParameterValue", "Value (%s) for parameter imdsSupport is invalid.", v)
+		}
+		img.IMDSSupport = v
 	}
 	addU, addG, rmU, rmG := permissionChanges(p, "LaunchPermission")
 	if err := applyPermissions(&img.LaunchUsers, &img.LaunchGroups, addU, addG, rmU, rmG); err != nil {
@@ -938,6 +953,24 @@ func runInstances(s *Server, r *region, p params) (*result, *apiError) {
 	} else if n := p.get("IamInstanceProfile.Name"); n != "" {
 		in.IAMInstanceProfile = "arn:aws:iam::" + s.opts.Account + ":instance-profile/" + n
 	}
+	if mo := p.sub("MetadataOptions"); len(mo) > 0 {
+		in.MetadataOptions = map[string]string{}
+		for k, v := range mo {
+			in.MetadataOptions[k] = v[0]
+		}
+		if v := mo.get("HttpTokens"); v != "" && v != "optional" && v != "required" {
+			return nil, errorf("InvalidParameterValue", "Value (%s) for parameter HttpTokens is invalid.", v)
+		}
+		if v := mo.get("HttpPutResponseHopLimit"); v != "" && (mo.int("HttpPutResponseHopLimit") < 1 || mo.int("HttpPutResponseHopLimit") > 64) {
+			return nil, errorf("InvalidParameterValue", "Value (%s) for parameter HttpPutResponseHopLimit is invalid.", v)
+		}
+	}
+	if c := p.get("CreditSpecification.CpuCredits"); c != "" {
+		if !burstable(in.InstanceType) {
+			return nil, errorf("InvalidParameterCombination", "The parameter CreditSpecification is not supported for %s instances.", in.InstanceType)
+		}
+		in.CPUCredits = c
+	}
 	in.setState("pending")
 	in.until = deadline(now, s.delays.InstancePending)
 	r.instances[in.ID] = in
@@ -1088,5 +1121,25 @@ func createTags(_ *Server, r *region, p params) (*result, *apiError) {
 	for _, m := range targets {
 		maps.Copy(m, tags)
 	}
+	return ret(), nil
+}
+
+// burstable reports whether an instance type earns CPU credits (T2, T3,
+// T3a, T4g).
+func burstable(instanceType string) bool {
+	family, _, _ := strings.Cut(instanceType, ".")
+	return slices.Contains([]string{"t2", "t3", "t3a", "t4g"}, family)
+}
+
+func enableImageDeprecation(s *Server, r *region, p params) (*result, *apiError) {
+	img, err := s.ownImage(r, p.get("ImageId"))
+	if err != nil {
+		return nil, err
+	}
+	at, perr := time.Parse(time.RFC3339, p.get("DeprecateAt"))
+	if perr != nil {
+		return nil, errorf("InvalidParameterValue", "Value (%s) for parameter DeprecateAt is invalid.", p.get("DeprecateAt"))
+	}
+	img.DeprecationTime = at.UTC()
 	return ret(), nil
 }

@@ -22,6 +22,19 @@ type Instance struct {
 	ClientToken        string
 	IAMInstanceProfile string
 	ShutdownBehavior   string
+	// MetadataOptions are the instance metadata options it was launched
+	// with (RunInstances MetadataOptions.*: HttpTokens,
+	// HttpEndpoint, HttpPutResponseHopLimit, InstanceMetadataTags), by
+	// field name; empty when none was sent.
+	MetadataOptions map[string]string
+	// CPUCredits is CreditSpecification.CpuCredits ("unlimited"), as sent.
+	CPUCredits string
+	// SpotMaxPrice is set when the instance is a spot instance: the
+	// maximum price asked, "" meaning the on-demand price.
+	Spot         bool
+	SpotMaxPrice string
+	// FleetID is the EC2 fleet that launched it, if any.
+	FleetID string
 	LaunchTime         time.Time
 	BlockDevices       []BlockDevice
 	Tags               map[string]string
@@ -101,6 +114,10 @@ type Image struct {
 	// LaunchUsers and LaunchGroups are its launch permissions.
 	LaunchUsers, LaunchGroups []string
 	ENASupport                bool
+	// IMDSSupport is "v2.0" once ModifyImageAttribute set it.
+	IMDSSupport string
+	// DeprecationTime is when EnableImageDeprecation deprecates it.
+	DeprecationTime time.Time
 
 	until time.Time
 }
@@ -165,6 +182,7 @@ func (s *Server) Inventory() Inventory {
 		for _, id := range sortedKeys(r.instances) {
 			in := *r.instances[id]
 			in.Tags, in.History, in.GroupIDs = maps.Clone(in.Tags), slices.Clone(in.History), slices.Clone(in.GroupIDs)
+			in.MetadataOptions = maps.Clone(in.MetadataOptions)
 			inv.Instances = append(inv.Instances, in)
 		}
 		for _, id := range sortedKeys(r.keyPairs) {
