@@ -77,9 +77,9 @@ type Config struct {
 	MetadataOptions *MetadataOptions `hcl:"metadata_options,block"`
 	// EnableUnlimitedCredits launches a burstable (T2, T3, T3a, T4g)
 	// instance with unlimited CPU credits.
-	EnableUnlimitedCredits bool `hcl:"enable_unlimited_credits"`
-	UserData            string `hcl:"user_data"`
-	UserDataFile        string `hcl:"user_data_file"`
+	EnableUnlimitedCredits bool   `hcl:"enable_unlimited_credits"`
+	UserData               string `hcl:"user_data"`
+	UserDataFile           string `hcl:"user_data_file"`
 
 	SubnetID                          string               `hcl:"subnet_id"`
 	SubnetFilter                      *SubnetFilter        `hcl:"subnet_filter,block"`

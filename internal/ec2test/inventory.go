@@ -34,10 +34,10 @@ type Instance struct {
 	Spot         bool
 	SpotMaxPrice string
 	// FleetID is the EC2 fleet that launched it, if any.
-	FleetID string
-	LaunchTime         time.Time
-	BlockDevices       []BlockDevice
-	Tags               map[string]string
+	FleetID      string
+	LaunchTime   time.Time
+	BlockDevices []BlockDevice
+	Tags         map[string]string
 	// History lists the states the instance went through, in order.
 	History []string
 
