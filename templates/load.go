@@ -132,6 +132,7 @@ func (l *loader) load(p string) {
 			bodies = append(bodies, f)
 		}
 	}
+	l.plan.Digest = l.digest(p, root, files)
 	if l.opts.SyntaxOnly || len(bodies) == 0 {
 		return
 	}

@@ -19,6 +19,13 @@ type Plan struct {
 	Root string
 	// Files holds every parsed file by name, for WriteDiagnostics.
 	Files map[string]*hcl.File
+	// Digest is the hex sha256 of the template files as Load read them:
+	// for a single file its sha256 (as sha256sum prints it); for a
+	// directory the sha256 of sha256sum's output over its template files
+	// sorted by name, each named relative to the directory. Neither the
+	// spelling of the path nor an edit after Load changes it; var files
+	// are not part of it.
+	Digest string
 	// Requirements lists the packer {} / bake {} blocks' settings.
 	Requirements []*Requirement
 	// Variables are the input variables, in declaration order.

@@ -364,14 +364,6 @@ func printSummary(w io.Writer, results []engine.Result, r *redact.Redactor, colo
 }
 
 func writeRunManifest(path, template string, plan *templates.Plan, runID string, now time.Time, results []engine.Result, signer crypto.Signer, r *redact.Redactor) error {
-	files := make([]string, 0, len(plan.Files))
-	for name := range plan.Files {
-		files = append(files, name)
-	}
-	digest, err := artifacts.TemplateDigest(files)
-	if err != nil {
-		return err
-	}
 	vars := map[string]any{}
 	var sensitive []string
 	for _, v := range plan.Variables {
@@ -384,7 +376,7 @@ func writeRunManifest(path, template string, plan *templates.Plan, runID string,
 	abs, _ := filepath.Abs(template)
 	info := artifacts.RunInfo{
 		RunID: runID, Bucket: filepath.Base(abs), CreatedAt: now, BakeVersion: version,
-		TemplatePath: template, TemplateSHA256: digest, Variables: vars, Sensitive: sensitive,
+		TemplatePath: template, TemplateSHA256: plan.Digest, Variables: vars, Sensitive: sensitive,
 		Redact: r.String,
 	}
 	stmt, merr := artifacts.NewRunManifest(info, buildRecords(results))
