@@ -1,8 +1,10 @@
 package amazon
 
 import (
+	"context"
 	"regexp"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/bake-tool/bake/templates"
@@ -17,8 +19,10 @@ type AccessConfig struct {
 	Token                 string `hcl:"token"`
 	Profile               string `hcl:"profile"`
 	SharedCredentialsFile string `hcl:"shared_credentials_file"`
-	// Region is required by amazon-ebs; the data source falls back to the
-	// AWS chain (AWS_REGION, profile).
+	// Region is where to build. When it is not set, amazon-ebs takes it
+	// from the AWS chain (AWS_REGION, AWS_DEFAULT_REGION, the profile's
+	// region in the shared config) when it prepares; the data source when
+	// it runs.
 	Region                   string `hcl:"region"`
 	CustomEndpointEC2        string `hcl:"custom_endpoint_ec2"`
 	SkipRegionValidation     bool   `hcl:"skip_region_validation"`
@@ -46,8 +50,11 @@ var regionRE = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$`)
 // prepare validates the access options.
 func (c *AccessConfig) prepare(b *templates.Body, regionRequired bool) hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	if regionRequired {
-		diags = b.Required(diags, "region")
+	if regionRequired && !b.Has("region") && !b.IsUnknown("region") {
+		if c.Region = chainRegion(c.Profile); c.Region == "" {
+			diags = append(diags, b.Error("region", "Missing required option",
+				`The block needs the option "region", and the AWS environment names none either (AWS_REGION, AWS_DEFAULT_REGION, or a region in the shared config's profile).`))
+		}
 	}
 	diags = c.checkRegion(b, diags, "region", c.Region)
 	if b.Has("access_key") != b.Has("secret_key") {
@@ -81,6 +88,22 @@ func (c *AccessConfig) prepare(b *templates.Body, regionRequired bool) hcl.Diagn
 		}
 	}
 	return diags
+}
+
+// chainRegion returns the region the AWS SDK's default chain gives for
+// profile ("" for the default): AWS_REGION, AWS_DEFAULT_REGION, then the
+// shared config file. It reads no network and returns "" when the chain
+// names no region or its config cannot be read.
+func chainRegion(profile string) string {
+	var opts []func(*awsconfig.LoadOptions) error
+	if profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(profile))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), opts...)
+	if err != nil {
+		return ""
+	}
+	return cfg.Region
 }
 
 // checkRegion checks the shape of a region name, unless

@@ -153,7 +153,6 @@ type BlockDevice struct {
 var (
 	amiNameRE   = regexp.MustCompile(`^[a-zA-Z0-9()\[\] ./\-'@_]{3,128}$`)
 	accountRE   = regexp.MustCompile(`^[0-9]{12}$`)
-	amiIDRE     = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
 	snapshotRE  = regexp.MustCompile(`^snap-[0-9a-f]{8}([0-9a-f]{9})?$`)
 	kmsKeyRE    = regexp.MustCompile(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/[0-9a-f-]+|alias/[a-zA-Z0-9:/_-]+)|alias/[a-zA-Z0-9:/_-]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
 	deviceRE    = regexp.MustCompile(`^/dev/|^xvd[a-z]|^sd[a-z]|^hd[a-z]`)
@@ -186,9 +185,11 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 	}
 
 	// Source AMI.
+	// Like Packer, only an empty source_ami is refused: EC2 judges the id
+	// (its shape has changed before, from 8 to 17 hex digits).
 	diags = b.ExactlyOne(diags, "source_ami", "source_ami_filter")
-	if b.Known("source_ami") && !amiIDRE.MatchString(c.SourceAMI) {
-		diags = append(diags, b.Errorf("source_ami", "Invalid AMI id", `%q is not an AMI id like "ami-0123456789abcdef0".`, c.SourceAMI))
+	if b.Known("source_ami") && strings.TrimSpace(c.SourceAMI) == "" {
+		diags = append(diags, b.Error("source_ami", "Invalid AMI id", `"source_ami" is empty: name the AMI to start from, or use source_ami_filter.`))
 	}
 	if c.SourceAMIFilter != nil {
 		diags = append(diags, c.SourceAMIFilter.prepare(b.Blocks["source_ami_filter"][0])...)

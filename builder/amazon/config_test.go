@@ -19,6 +19,7 @@ ssh_username = "admin"
 `
 
 func TestPrepare(t *testing.T) {
+	noAWSEnvironment(t)
 	configtest.Run(t, "amazon-ebs", func() templates.Config { return new(Config) }, []configtest.Case{
 		{Name: "minimal", Src: base},
 		{Name: "filter", Src: "region = \"eu-west-1\"\nami_name = \"a (b) [c] d/e-f'g@h_i.j\"\ninstance_type = \"t3.micro\"\nssh_username = \"admin\"\nsource_ami_filter {\n  filters = { name = \"debian-12-*\" }\n  owners = [\"136693071363\"]\n  most_recent = true\n}"},
@@ -38,7 +39,7 @@ func TestPrepare(t *testing.T) {
 		{Src: "region = \"us-east-1\"\nami_name = \"ab\"\ninstance_type = \"t\"\nsource_ami = \"ami-01234567\"\nssh_username = \"u\"", Want: "3 to 128 characters long", Line: 2},
 		{Src: "region = \"us-east-1\"\nami_name = \"my:ami*1\"\ninstance_type = \"t\"\nsource_ami = \"ami-01234567\"\nssh_username = \"u\"", Want: `contains ':', '*', which AMI names may not`, Line: 2},
 		{Src: "region = \"us-east-I\"\nami_name = \"abc\"\ninstance_type = \"t\"\nsource_ami = \"ami-01234567\"\nssh_username = \"u\"", Want: `"us-east-I" is not an AWS region name`, Line: 1},
-		{Src: "region = \"us-east-1\"\nami_name = \"abc\"\ninstance_type = \"t\"\nsource_ami = \"ubuntu\"\nssh_username = \"u\"", Want: `"ubuntu" is not an AMI id`, Line: 4},
+		{Src: "region = \"us-east-1\"\nami_name = \"abc\"\ninstance_type = \"t\"\nsource_ami = \"\"\nssh_username = \"u\"", Want: `"source_ami" is empty`, Line: 4},
 		{Src: base + "access_key = \"AK\"", Want: `"secret_key" is missing`, Line: 6},
 		{Src: base + "ami_regions = [\"eu-west-1\", \"eu-west-1\"]", Want: "is listed twice", Line: 6, Warning: true},
 		{Src: base + "ami_regions = [\"eu-west-1\", \"nowhere\"]", Want: `"nowhere" is not an AWS region name`, Line: 6},
