@@ -16,6 +16,7 @@ import (
 	"github.com/bake-tool/bake/provisioners/shell"
 	"github.com/bake-tool/bake/provisioners/shelllocal"
 	"github.com/bake-tool/bake/templates"
+	"github.com/bake-tool/bake/templates/httpdata"
 )
 
 // All returns the table of block kinds, a fresh copy on each call.
@@ -48,6 +49,11 @@ func All() templates.Kinds {
 				Kind:    kind[amazon.AMIDataConfig](),
 				Type:    amazon.AMIDataType,
 				Execute: notYet("amazon-ami", amazon.ExecuteAMIData),
+			},
+			"http": {
+				Kind:    kind[httpdata.Config](),
+				Type:    httpdata.Type,
+				Execute: httpdata.Execute,
 			},
 		},
 	}
