@@ -24,9 +24,10 @@ import (
 )
 
 // Checksum is the Packer-compatible "checksum" post-processor: for each
-// checksum type it writes the checksums of the artifact's files in GNU
-// format ("<hex>  <file>", what sha256sum prints and `sha256sum -c`
-// reads). File names are relative to the checksum file's directory, so
+// checksum type it writes the checksums of the artifact's files as Packer
+// writes them, "<hex>\t<file>" (a line `sha256sum -c` reads). File names
+// are relative to the checksum file's directory (Packer's base name when
+// the checksum file sits beside the artifact), so
 // `cd $(dirname out) && sha256sum -c out` checks them. A checksum file
 // shared by several builds is updated under a lock and written atomically;
 // a file already listed gets its line replaced.
@@ -144,14 +145,28 @@ func relativeTo(dir, file string) string {
 // checksumLine is one line of a GNU checksum file.
 type checksumLine struct{ sum, name string }
 
-// String formats the line as GNU coreutils does: a name with a backslash
-// or a newline is escaped and the line starts with a backslash.
+// String formats the line as Packer does, the sum and the name separated
+// by a tab; a name with a backslash or a newline is escaped and the line
+// starts with a backslash, as GNU coreutils reads it.
 func (l checksumLine) String() string {
 	if strings.ContainsAny(l.name, "\\\n\r") {
 		esc := strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\r", `\r`).Replace(l.name)
-		return `\` + l.sum + "  " + esc + "\n"
+		return `\` + l.sum + "\t" + esc + "\n"
 	}
-	return l.sum + "  " + l.name + "\n"
+	return l.sum + "\t" + l.name + "\n"
+}
+
+// lineName returns the file name part of a checksum line: after the tab
+// Packer writes or the two spaces (or " *") coreutils writes.
+func lineName(line string) (string, bool) {
+	line = strings.TrimSuffix(strings.TrimPrefix(line, `\`), "\n")
+	if _, name, ok := strings.Cut(line, "\t"); ok {
+		return name, true
+	}
+	if _, name, ok := strings.Cut(line, " "); ok {
+		return strings.TrimPrefix(strings.TrimPrefix(name, " "), "*"), true
+	}
+	return "", false
 }
 
 // writeChecksums merges lines into the checksum file at path: a file
@@ -178,15 +193,14 @@ func writeChecksums(path string, lines []checksumLine) error {
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		line := sc.Text() + "\n"
-		if _, name, ok := strings.Cut(strings.TrimPrefix(line, `\`), "  "); ok {
-			index[strings.TrimSuffix(name, "\n")] = len(all)
+		if name, ok := lineName(line); ok {
+			index[name] = len(all)
 		}
 		all = append(all, line)
 	}
 	for _, l := range lines {
 		s := l.String()
-		_, name, _ := strings.Cut(strings.TrimPrefix(s, `\`), "  ")
-		name = strings.TrimSuffix(name, "\n")
+		name, _ := lineName(s)
 		if i, ok := index[name]; ok {
 			all[i] = s
 			continue

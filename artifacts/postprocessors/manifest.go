@@ -48,8 +48,9 @@ func (rc RunContext) names(in *artifacts.Artifact) (buildName, builderType strin
 // Manifest is the Packer-compatible "manifest" post-processor: it appends
 // an entry for the artifact to packer-manifest.json. Appends from several
 // builds and several bake processes are serialised by a lock on a sibling
-// ".lock" file, and each write is atomic, so no entry is lost and a
-// reader never sees half a file.
+// ".lock" file, removed once the append is done, and each write is atomic,
+// so no entry is lost, a reader never sees half a file, and no lock file
+// is left beside the manifest.
 type Manifest struct {
 	cfg *ManifestConfig
 	run RunContext
@@ -116,7 +117,6 @@ func (m *Manifest) entry(in *artifacts.Artifact) PackerBuild {
 	e := PackerBuild{
 		Name:          name,
 		BuilderType:   typ,
-		Files:         []PackerFile{},
 		ArtifactID:    in.ID,
 		PackerRunUUID: m.run.RunUUID,
 		CustomData:    m.cfg.CustomData,
@@ -128,8 +128,10 @@ func (m *Manifest) entry(in *artifacts.Artifact) PackerBuild {
 		}
 		e.BuildTime = now().Unix()
 	}
+	// An artifact without files (a committed image) has "files": null, as
+	// Packer writes it.
 	for _, f := range in.Files {
-		pf := PackerFile{Name: f}
+		pf := PackerFile{Name: packerFileName(f)}
 		if fi, err := os.Stat(f); err == nil {
 			pf.Size = fi.Size()
 		}
@@ -139,6 +141,25 @@ func (m *Manifest) entry(in *artifacts.Artifact) PackerBuild {
 		e.Files = append(e.Files, pf)
 	}
 	return e
+}
+
+// packerFileName is a file's name as Packer records it. Packer records the
+// path the builder was given (export_path, output_directory/vm_name), most
+// often relative to the working directory; bake's builders hand absolute
+// paths on, so a file under the working directory is named relative to
+// it again, and one elsewhere keeps its absolute path.
+func packerFileName(f string) string {
+	if !filepath.IsAbs(f) {
+		return f
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return f
+	}
+	if rel, err := filepath.Rel(wd, f); err == nil && filepath.IsLocal(rel) {
+		return rel
+	}
+	return f
 }
 
 // appendPackerManifest adds entry to the manifest at path under its lock.

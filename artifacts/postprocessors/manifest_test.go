@@ -176,4 +176,14 @@ func checkAllEntries(t *testing.T, out, prefix string, workers, each int) {
 	if len(builds) != workers*each {
 		t.Errorf("%d entries, want %d", len(builds), workers*each)
 	}
+	noLockFiles(t, filepath.Dir(out))
+}
+
+// noLockFiles fails the test if a lock file was left in dir.
+func noLockFiles(t *testing.T, dir string) {
+	t.Helper()
+	left, _ := filepath.Glob(filepath.Join(dir, "*.lock"))
+	if len(left) > 0 {
+		t.Errorf("lock files left beside the outputs: %v", left)
+	}
 }
