@@ -134,6 +134,11 @@ type state struct {
 	groupTried string // temporary security group name a create call was sent for
 	groupID    string // the temporary security group, once created: to delete
 
+	templateTried string // temporary launch template name a create call was sent for
+	templateID    string // the temporary launch template, once created: to delete
+	fleetTried    bool   // a CreateFleet call was sent and did not answer
+	fleetID       string // the spot instance's fleet, once created: to delete
+
 	clientToken string // set once RunInstances was attempted
 	instanceID  string
 	instance    types.Instance
@@ -164,8 +169,14 @@ func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Ho
 	if b.needsTempGroup() {
 		steps = append(steps, builder.Step[state]{Name: "create temporary security group", Run: b.createGroup, Cleanup: b.deleteGroup, Leftover: b.leftGroup})
 	}
+	if b.spot() {
+		steps = append(steps,
+			builder.Step[state]{Name: "create launch template", Run: b.createTemplate, Cleanup: b.deleteTemplate, Leftover: b.leftTemplate},
+			builder.Step[state]{Name: "launch spot instance", Run: b.launchSpot, Cleanup: b.terminateSpot, Leftover: b.leftSpot})
+	} else {
+		steps = append(steps, builder.Step[state]{Name: "launch instance", Run: b.launch, Cleanup: b.terminate, Leftover: b.leftInstance})
+	}
 	steps = append(steps,
-		builder.Step[state]{Name: "launch instance", Run: b.launch, Cleanup: b.terminate, Leftover: b.leftInstance},
 		builder.Step[state]{Name: "provision", Run: func(ctx context.Context, s *state) error { return b.provision(ctx, s, hook) }, Cleanup: closeComm},
 	)
 	if !b.cfg.SkipCreateAMI {

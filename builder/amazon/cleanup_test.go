@@ -12,6 +12,7 @@ import (
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/internal/ec2test"
+	"github.com/bake-tool/bake/internal/testutil/sshd"
 )
 
 // fullExtra makes a build use every EC2 call: copies, sharing and AMI
@@ -22,6 +23,19 @@ snapshot_users = ["210987654321"]
 imds_support = "v2.0"
 deprecate_at = "2030-01-01T00:00:00Z"
 `
+
+// leakVariants are the builds the leak tables run: on demand, and a spot
+// instance through a launch template and a fleet.
+var leakVariants = []struct{ name, extra string }{
+	{"on-demand", fullExtra},
+	{"spot", fullExtra + `spot_price = "0.05"
+spot_tags = { request = "bake" }
+spot_allocation_strategy = "lowest-price"
+metadata_options {
+  http_tokens = "required"
+}
+`},
+}
 
 // recorder notes how many calls the server had answered when the build's
 // steps ended (the last step done, or one failed): later calls are
@@ -48,6 +62,12 @@ func (r *recorder) event(ev builder.StepEvent) {
 // checks that nothing is left behind.
 func TestFailureAtEveryCall(t *testing.T) {
 	srv := startSSHD(t)
+	for _, v := range leakVariants {
+		t.Run(v.name, func(t *testing.T) { failureAtEveryCall(t, srv, v.extra) })
+	}
+}
+
+func failureAtEveryCall(t *testing.T, srv *sshd.Server, fullExtra string) {
 	e := newEnv(t, srv, ec2test.Options{})
 	cfg := e.config(t, "every-call", fullExtra)
 	if _, err := newTestBuilder(cfg, builder.Options{RunID: "seq"}, fast).Build(context.Background(), &testUI{t: t}, runCommands(t, nil)); err != nil {
@@ -100,6 +120,12 @@ func TestFailureAtEveryCall(t *testing.T) {
 // shortly after, and checks that nothing is left behind.
 func TestCancelAtEveryStep(t *testing.T) {
 	srv := startSSHD(t)
+	for _, v := range leakVariants {
+		t.Run(v.name, func(t *testing.T) { cancelAtEveryStep(t, srv, v.extra) })
+	}
+}
+
+func cancelAtEveryStep(t *testing.T, srv *sshd.Server, fullExtra string) {
 	e := newEnv(t, srv, ec2test.Options{})
 	rec := &recorder{e: e}
 	if _, err := newTestBuilder(e.config(t, "cancel", fullExtra), builder.Options{RunID: "steps", Event: rec.event}, fast).

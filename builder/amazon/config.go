@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,8 +63,19 @@ type Config struct {
 	ForceDeleteSnapshot bool `hcl:"force_delete_snapshot"`
 	SkipCreateAMI       bool `hcl:"skip_create_ami"`
 
-	// InstanceType is required.
+	// InstanceType is required, unless spot_instance_types lists the
+	// types a spot instance may have.
 	InstanceType string `hcl:"instance_type"`
+	// SpotPrice, when set, launches a spot instance through a launch
+	// template and an instant EC2 fleet: the maximum hourly price, or
+	// "auto" for at most the on-demand price.
+	SpotPrice         string   `hcl:"spot_price"`
+	SpotInstanceTypes []string `hcl:"spot_instance_types"`
+	// SpotTags tag the spot request.
+	SpotTags map[string]string `hcl:"spot_tags"`
+	// SpotAllocationStrategy is the fleet's: lowest-price, diversified,
+	// capacity-optimized or price-capacity-optimized.
+	SpotAllocationStrategy string `hcl:"spot_allocation_strategy"`
 	// Exactly one of SourceAMI and SourceAMIFilter picks the base AMI.
 	SourceAMI        string     `hcl:"source_ami"`
 	SourceAMIFilter  *AMIFilter `hcl:"source_ami_filter,block"`
@@ -165,7 +177,8 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	diags = append(diags, c.AccessConfig.prepare(b, true)...)
 
-	diags = b.Required(diags, "ami_name", "instance_type")
+	diags = b.Required(diags, "ami_name")
+	diags = b.ExactlyOne(diags, "instance_type", "spot_instance_types")
 	if b.Known("ami_name") { // rendered already: {{timestamp}} is a number here
 		switch {
 		case len(c.AMIName) < 3 || len(c.AMIName) > 128:
@@ -180,6 +193,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 	if b.Known("ami_description") && !interpolate.Has(c.AMIDescription) && len(c.AMIDescription) > 255 {
 		diags = append(diags, b.Errorf("ami_description", "Invalid value", "An AMI description may be 255 characters long at most, not %d.", len(c.AMIDescription)))
 	}
+	diags = c.prepareSpot(b, diags)
 	if b.Known("instance_type") && c.InstanceType == "" {
 		diags = append(diags, b.Error("instance_type", "Invalid value", `"instance_type" must name an instance type, like "t3.micro".`))
 	}
@@ -305,6 +319,10 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 			diags = append(diags, mb.Errorf("http_put_response_hop_limit", "Invalid value",
 				`"http_put_response_hop_limit" is from 1 to 64, not %d.`, m.HTTPPutResponseHopLimit))
 		}
+	}
+	if b.Known("enable_unlimited_credits") && c.EnableUnlimitedCredits && b.Has("spot_price") {
+		diags = append(diags, b.Error("enable_unlimited_credits", "Conflicting options",
+			`Unlimited CPU credits cannot be used with a spot instance ("spot_price").`))
 	}
 	if b.Known("enable_unlimited_credits") && c.EnableUnlimitedCredits && b.Known("instance_type") && !burstable(c.InstanceType) {
 		diags = append(diags, b.Errorf("enable_unlimited_credits", "Option needs a burstable instance type",
@@ -447,6 +465,58 @@ func (d *BlockDevice) prepare(b *templates.Body) hcl.Diagnostics {
 		diags = kmsKey(b, diags, "kms_key_id", d.KMSKeyID)
 	}
 	return diags
+}
+
+// SpotAllocationStrategies are the fleet allocation strategies.
+var SpotAllocationStrategies = []string{"lowest-price", "diversified", "capacity-optimized", "price-capacity-optimized"}
+
+var spotPriceRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+
+// prepareSpot checks the spot options.
+func (c *Config) prepareSpot(b *templates.Body, diags hcl.Diagnostics) hcl.Diagnostics {
+	if b.Known("spot_price") && c.SpotPrice != "auto" {
+		if p, err := strconv.ParseFloat(c.SpotPrice, 64); !spotPriceRE.MatchString(c.SpotPrice) || err != nil || p <= 0 {
+			diags = append(diags, b.Errorf("spot_price", "Invalid value",
+				`"spot_price" is "auto" or a price in US dollars per hour like "0.0104", not %q.`, c.SpotPrice))
+		}
+	}
+	if !b.Has("spot_price") {
+		for _, n := range []string{"spot_instance_types", "spot_allocation_strategy"} {
+			if b.Has(n) {
+				diags = append(diags, b.Errorf(n, "Option needs spot_price", "%q applies to spot instances, so it needs \"spot_price\".", n))
+			}
+		}
+		if b.Has("spot_tags") {
+			diags = append(diags, b.Warning("spot_tags", "Option ignored", `"spot_tags" tag a spot request, which is made only with "spot_price".`))
+		}
+	}
+	if b.Known("spot_instance_types") {
+		if len(c.SpotInstanceTypes) == 0 {
+			diags = append(diags, b.Error("spot_instance_types", "Invalid value", `"spot_instance_types" is empty: list at least one instance type.`))
+		}
+		seen := map[string]bool{}
+		for i, t := range c.SpotInstanceTypes {
+			switch {
+			case t == "":
+				diags = append(diags, b.ElementErrorf("spot_instance_types", i, "Invalid value", "An instance type may not be empty."))
+			case seen[t]:
+				diags = append(diags, b.ElementErrorf("spot_instance_types", i, "Duplicate instance type", "%q is listed twice.", t))
+			}
+			seen[t] = true
+		}
+	}
+	if b.Known("spot_allocation_strategy") {
+		diags = b.OneOf(diags, "spot_allocation_strategy", c.SpotAllocationStrategy, SpotAllocationStrategies...)
+	}
+	return diags
+}
+
+// instanceTypes returns the instance types the instance may have.
+func (c *Config) instanceTypes() []string {
+	if len(c.SpotInstanceTypes) > 0 {
+		return c.SpotInstanceTypes
+	}
+	return []string{c.InstanceType}
 }
 
 // burstable reports whether an instance type earns CPU credits.

@@ -30,7 +30,7 @@ func TestPrepare(t *testing.T) {
 		{Name: "custom region", Src: "region = \"test-1\"\nskip_region_validation = true\nami_name = \"abc\"\ninstance_type = \"t3.micro\"\nsource_ami = \"ami-01234567\"\ncommunicator = \"none\""},
 		{Src: "ami_name = \"abc\"\ninstance_type = \"t3.micro\"\nsource_ami = \"ami-01234567\"\nssh_username = \"u\"", Want: `needs the option "region"`},
 		{Src: "region = \"us-east-1\"\ninstance_type = \"t3.micro\"\nsource_ami = \"ami-01234567\"\nssh_username = \"u\"", Want: `needs the option "ami_name"`},
-		{Src: "region = \"us-east-1\"\nami_name = \"abc\"\nsource_ami = \"ami-01234567\"\nssh_username = \"u\"", Want: `needs the option "instance_type"`},
+		{Src: "region = \"us-east-1\"\nami_name = \"abc\"\nsource_ami = \"ami-01234567\"\nssh_username = \"u\"", Want: `needs exactly one of "instance_type", "spot_instance_types"`},
 		{Src: "region = \"us-east-1\"\nami_name = \"abc\"\ninstance_type = \"t3.micro\"\nsource_ami = \"ami-01234567\"", Want: `needs the option "ssh_username"`},
 		{Src: "region = \"us-east-1\"\nami_name = \"abc\"\ninstance_type = \"t3.micro\"\nssh_username = \"u\"", Want: `needs exactly one of "source_ami", "source_ami_filter"`},
 		{Src: base + "source_ami_filter {\n  owners = [\"self\"]\n  filters = { name = \"x\" }\n}", Want: "Conflicting options", Line: 6},

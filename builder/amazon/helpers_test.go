@@ -123,6 +123,14 @@ func (e *env) assertClean(t *testing.T, runID string) {
 			t.Errorf("AMI left: %s %s in %s (%s) tags %v", img.ID, img.Name, img.Region, img.State, img.Tags)
 		}
 	}
+	for _, lt := range inv.LaunchTemplates {
+		t.Errorf("launch template left: %s %s", lt.ID, lt.Name)
+	}
+	for _, f := range inv.Fleets {
+		if f.State == "active" {
+			t.Errorf("fleet left: %s", f.ID)
+		}
+	}
 	for _, sn := range inv.Snapshots {
 		if runID != "" && sn.Tags[TagRunID] == runID || strings.Contains(sn.Description, "CreateImage") || strings.Contains(sn.Description, "Copied") {
 			t.Errorf("snapshot left: %s in %s: %s", sn.ID, sn.Region, sn.Description)

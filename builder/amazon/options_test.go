@@ -27,7 +27,107 @@ func TestPrepareRunOptions(t *testing.T) {
 		{Src: base + "deprecate_at = \"2027-01-02\"", Want: `"2027-01-02" is not an RFC 3339 time`, Line: 6},
 		{Src: strings.Replace(base, "t3.micro", "m5.large", 1) + "enable_unlimited_credits = true", Want: `burstable instance types only (T2, T3, T3a, T4g), not "m5.large"`, Line: 6},
 		{Src: base + "ssh_interface = \"session_manager\"", Want: "does not connect through AWS Session Manager", Line: 6},
+
+		{Name: "spot", Src: base + "spot_price = \"auto\"\nspot_tags = { a = \"b\" }\nspot_allocation_strategy = \"price-capacity-optimized\""},
+		{Name: "spot types", Src: strings.Replace(base, "instance_type = \"t3.micro\"\n", "", 1) + "spot_price = \"0.0104\"\nspot_instance_types = [\"t3.micro\", \"t3a.micro\"]"},
+		{Src: base + "spot_price = \"cheap\"", Want: `"spot_price" is "auto" or a price in US dollars per hour like "0.0104", not "cheap"`, Line: 6},
+		{Src: base + "spot_price = \"0\"", Want: `not "0"`, Line: 6},
+		{Src: base + "spot_price = \"auto\"\nspot_instance_types = [\"t3.micro\"]", Want: `takes only one of "instance_type", "spot_instance_types"`, Line: 7},
+		{Src: base + "spot_allocation_strategy = \"lowest-price\"", Want: `needs "spot_price"`, Line: 6},
+		{Src: base + "spot_tags = { a = \"b\" }", Want: `"spot_tags" tag a spot request`, Line: 6, Warning: true},
+		{Src: base + "spot_price = \"auto\"\nspot_allocation_strategy = \"cheapest\"", Want: `"spot_allocation_strategy"`, Line: 7},
+		{Src: strings.Replace(base, "instance_type = \"t3.micro\"\n", "", 1) + "spot_price = \"auto\"\nspot_instance_types = [\"t3.micro\", \"t3.micro\"]", Want: `"t3.micro" is listed twice`, Line: 6},
+		{Src: base + "spot_price = \"auto\"\nenable_unlimited_credits = true", Want: "cannot be used with a spot instance", Line: 7},
 	})
+}
+
+// TestSpotBuild: a spot build with IMDSv2 launches its instance through a
+// launch template and an instant fleet, with the price, types, strategy
+// and tags asked, and leaves neither the fleet nor the template.
+func TestSpotBuild(t *testing.T) {
+	e := newEnv(t, startSSHD(t), ec2test.Options{})
+	hcl := strings.Replace(e.hcl("spot-build", `
+spot_price = "0.0123"
+spot_instance_types = ["t3a.micro", "t3.micro"]
+spot_allocation_strategy = "capacity-optimized"
+spot_tags = { request = "bake" }
+run_tags = { purpose = "spot" }
+metadata_options {
+  http_tokens = "required"
+  http_put_response_hop_limit = 1
+}
+`), "instance_type = \"t3.micro\"\n", "", 1)
+	cfg := new(Config)
+	configtest.MustPrepare(t, "amazon-ebs", hcl, cfg)
+	var during ec2test.Inventory
+	ui := &testUI{t: t}
+	art, err := newTestBuilder(cfg, builder.Options{RunID: "spot"}, fast).Build(context.Background(), ui, runCommands(t, func() { during = e.ec2.Inventory() }))
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, strings.Join(ui.lines, "\n"))
+	}
+	running := during.InstancesIn("running")
+	if len(running) != 1 {
+		t.Fatalf("running during provisioning: %+v", running)
+	}
+	in := running[0]
+	if !in.Spot || in.SpotMaxPrice != "0.0123" || in.InstanceType != "t3a.micro" || in.FleetID == "" {
+		t.Errorf("instance: spot %v at %q, type %s, fleet %q; want spot at 0.0123, t3a.micro, from a fleet", in.Spot, in.SpotMaxPrice, in.InstanceType, in.FleetID)
+	}
+	if in.MetadataOptions["HttpTokens"] != "required" || in.MetadataOptions["HttpPutResponseHopLimit"] != "1" {
+		t.Errorf("instance metadata options %v", in.MetadataOptions)
+	}
+	if in.Tags["purpose"] != "spot" || in.Tags[TagRunID] != "spot" || in.SpotTags["request"] != "bake" || in.SpotTags[TagRunID] != "spot" {
+		t.Errorf("instance tags %v, spot request tags %v", in.Tags, in.SpotTags)
+	}
+	if len(during.Fleets) != 1 || len(during.LaunchTemplates) != 1 {
+		t.Fatalf("during provisioning: fleets %+v, launch templates %+v", during.Fleets, during.LaunchTemplates)
+	}
+	f := during.Fleets[0]
+	if f.AllocationStrategy != "capacity-optimized" || strings.Join(f.InstanceTypes, ",") != "t3a.micro,t3.micro" || f.Tags[TagRunID] != "spot" {
+		t.Errorf("fleet %+v", f)
+	}
+	if lt := during.LaunchTemplates[0]; lt.Tags[TagRunID] != "spot" || lt.Data["ImageId"] != e.newest {
+		t.Errorf("launch template %+v", lt)
+	}
+	inv := e.ec2.Inventory()
+	if len(inv.Instances) != 1 || inv.Instances[0].State != "terminated" {
+		t.Errorf("instances after the build: %+v", inv.Instances)
+	}
+	destroy(t, art, err)
+	e.assertClean(t, "spot")
+}
+
+// TestSpotNoCapacity: the fleet tries spot_instance_types in turn; one
+// that launches nothing fails the build with EC2's reason, and its fleet
+// and template are deleted.
+func TestSpotNoCapacity(t *testing.T) {
+	e := newEnv(t, startSSHD(t), ec2test.Options{NoSpotCapacity: []string{"t3.micro", "t3a.micro"}})
+	spot := func(types string) *Config {
+		hcl := strings.Replace(e.hcl("spot-none", "spot_price = \"auto\"\nspot_instance_types = "+types), "instance_type = \"t3.micro\"\n", "", 1)
+		cfg := new(Config)
+		configtest.MustPrepare(t, "amazon-ebs", hcl, cfg)
+		return cfg
+	}
+	_, err := newTestBuilder(spot(`["t3.micro", "t3a.micro"]`), builder.Options{RunID: "none"}, fast).Build(context.Background(), &testUI{t: t}, runCommands(t, nil))
+	if err == nil || !strings.Contains(err.Error(), "request spot instance (t3.micro, t3a.micro) in us-east-1: fleet") ||
+		!strings.Contains(err.Error(), "launched none: InsufficientInstanceCapacity") {
+		t.Errorf("err = %v, want the fleet's reason", err)
+	}
+	e.assertClean(t, "none")
+
+	art, err := newTestBuilder(spot(`["t3.micro", "t3a.micro", "t2.micro"]`), builder.Options{RunID: "third"}, fast).Build(context.Background(), &testUI{t: t}, runCommands(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, in := range e.ec2.Inventory().Instances {
+		types = append(types, in.InstanceType)
+	}
+	if strings.Join(types, ",") != "t2.micro" {
+		t.Errorf("instances of types %v, want one t2.micro", types)
+	}
+	destroy(t, art, err)
+	e.assertClean(t, "third")
 }
 
 // TestRunOptions: a build with IMDSv2, unlimited credits, volume tags,

@@ -545,17 +545,52 @@ func blockDevices(bds []BlockDevice) []types.BlockDeviceMapping {
 
 // launch runs the instance and waits until it is running.
 func (b *Builder) launch(ctx context.Context, s *state) error {
-	userData, err := b.userData()
+	in, err := b.runInput(s)
 	if err != nil {
 		return err
 	}
 	s.clientToken = b.tempName()
+	in.ClientToken = aws.String(s.clientToken)
+	cctx, cancel := creating(ctx)
+	out, err := s.ec2.RunInstances(cctx, in)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("run instance of %s (%s) in %s: %w", aws.ToString(s.source.ImageId), b.cfg.InstanceType, b.cfg.Region, err)
+	}
+	if len(out.Instances) != 1 {
+		return fmt.Errorf("run instance: EC2 launched %d instances, not 1", len(out.Instances))
+	}
+	s.instanceID = aws.ToString(out.Instances[0].InstanceId)
+	return b.launched(ctx, s)
+}
+
+// launched waits until the instance just launched runs and picks the
+// address to reach it at.
+func (b *Builder) launched(ctx context.Context, s *state) error {
+	s.ui.Say(fmt.Sprintf("launched instance %s, waiting for it to run", s.instanceID))
+	if err := b.waitInstance(ctx, s, types.InstanceStateNameRunning); err != nil {
+		return err
+	}
+	host, err := b.sshHost(s.instance)
+	if err != nil {
+		return err
+	}
+	s.host = host
+	return nil
+}
+
+// runInput returns the RunInstances input of the instance, without a
+// client token: a spot launch turns it into a launch template.
+func (b *Builder) runInput(s *state) (*ec2.RunInstancesInput, error) {
+	userData, err := b.userData()
+	if err != nil {
+		return nil, err
+	}
 	in := &ec2.RunInstancesInput{
 		ImageId:             s.source.ImageId,
 		InstanceType:        types.InstanceType(b.cfg.InstanceType),
 		MinCount:            aws.Int32(1),
 		MaxCount:            aws.Int32(1),
-		ClientToken:         aws.String(s.clientToken),
 		BlockDeviceMappings: blockDevices(b.cfg.LaunchBlockDeviceMappings),
 		TagSpecifications: []types.TagSpecification{
 			b.tagSpec(types.ResourceTypeInstance, b.cfg.RunTags),
@@ -607,26 +642,7 @@ func (b *Builder) launch(ctx context.Context, s *state) error {
 			in.SubnetId = aws.String(s.subnetID)
 		}
 	}
-	cctx, cancel := creating(ctx)
-	out, err := s.ec2.RunInstances(cctx, in)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("run instance of %s (%s) in %s: %w", aws.ToString(s.source.ImageId), b.cfg.InstanceType, b.cfg.Region, err)
-	}
-	if len(out.Instances) != 1 {
-		return fmt.Errorf("run instance: EC2 launched %d instances, not 1", len(out.Instances))
-	}
-	s.instanceID = aws.ToString(out.Instances[0].InstanceId)
-	s.ui.Say(fmt.Sprintf("launched instance %s, waiting for it to run", s.instanceID))
-	if err := b.waitInstance(ctx, s, types.InstanceStateNameRunning); err != nil {
-		return err
-	}
-	host, err := b.sshHost(s.instance)
-	if err != nil {
-		return err
-	}
-	s.host = host
-	return nil
+	return in, nil
 }
 
 // metadataOptions returns the metadata_options block as RunInstances

@@ -48,6 +48,12 @@ var handlers = map[string]handler{
 	"TerminateInstances":            terminateInstances,
 	"CreateTags":                    createTags,
 	"EnableImageDeprecation":        enableImageDeprecation,
+	"CreateLaunchTemplate":          createLaunchTemplate,
+	"DescribeLaunchTemplates":       describeLaunchTemplates,
+	"DeleteLaunchTemplate":          deleteLaunchTemplate,
+	"CreateFleet":                   createFleet,
+	"DescribeFleets":                describeFleets,
+	"DeleteFleets":                  deleteFleets,
 }
 
 func ret() *result { return ok(el("return", true)) }
@@ -876,25 +882,47 @@ func reservationNode(s *Server, in *Instance) *node {
 }
 
 func runInstances(s *Server, r *region, p params) (*result, *apiError) {
+	in, pubKey, err := launchInstance(s, r, p)
+	if err != nil {
+		return nil, err
+	}
+	res := ok(el("reservationId", "r-"+in.ID[2:]), el("ownerId", s.opts.Account), set("groupSet", nil), set("instancesSet", []*node{instanceNode(in)}))
+	res.hook = s.onLaunch(in, pubKey)
+	return res, nil
+}
+
+// onLaunch returns the hook that tells the test of a launch, or nil.
+func (s *Server) onLaunch(in *Instance, pubKey string) func() {
+	if s.opts.OnLaunch == nil {
+		return nil
+	}
+	cp := *in
+	cp.Tags = maps.Clone(in.Tags)
+	return func() { s.opts.OnLaunch(cp, pubKey) }
+}
+
+// launchInstance launches the instance that RunInstances parameters p
+// describe and returns it with the public key of its key pair.
+func launchInstance(s *Server, r *region, p params) (*Instance, string, *apiError) {
 	if p.get("InstanceType") == "" {
-		return nil, errorf("MissingParameter", "The request must contain the parameter InstanceType")
+		return nil, "", errorf("MissingParameter", "The request must contain the parameter InstanceType")
 	}
 	if p.int("MinCount") != 1 || p.int("MaxCount") != 1 {
-		return nil, errorf("InvalidParameterValue", "this server launches one instance at a time (MinCount=MaxCount=1)")
+		return nil, "", errorf("InvalidParameterValue", "this server launches one instance at a time (MinCount=MaxCount=1)")
 	}
 	imgID := p.get("ImageId")
 	img := r.images[imgID]
 	if img == nil {
-		return nil, errorf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", imgID)
+		return nil, "", errorf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", imgID)
 	}
 	if img.State != "available" {
-		return nil, errorf("InvalidAMIID.Unavailable", "The image id '[%s]' is not available (%s)", imgID, img.State)
+		return nil, "", errorf("InvalidAMIID.Unavailable", "The image id '[%s]' is not available (%s)", imgID, img.State)
 	}
 	var pubKey string
 	if kn := p.get("KeyName"); kn != "" {
 		kp := r.keyPairs[kn]
 		if kp == nil {
-			return nil, errorf("InvalidKeyPair.NotFound", "The key pair '%s' does not exist", kn)
+			return nil, "", errorf("InvalidKeyPair.NotFound", "The key pair '%s' does not exist", kn)
 		}
 		pubKey = kp.PublicKey
 	}
@@ -910,7 +938,7 @@ func runInstances(s *Server, r *region, p params) (*result, *apiError) {
 	var subnet *Subnet
 	if subnetID != "" {
 		if subnet = r.subnets[subnetID]; subnet == nil {
-			return nil, errorf("InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", subnetID)
+			return nil, "", errorf("InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", subnetID)
 		}
 	} else {
 		for _, id := range sortedKeys(r.subnets) {
@@ -921,16 +949,16 @@ func runInstances(s *Server, r *region, p params) (*result, *apiError) {
 			}
 		}
 		if subnet == nil {
-			return nil, errorf("VPCIdNotSpecified", "No default VPC for this user")
+			return nil, "", errorf("VPCIdNotSpecified", "No default VPC for this user")
 		}
 	}
 	for _, g := range groupIDs {
 		sg, err := r.group(g)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if sg.VPCID != subnet.VPCID {
-			return nil, errorf("InvalidParameter", "Security group %s and subnet %s belong to different networks.", g, subnet.ID)
+			return nil, "", errorf("InvalidParameter", "Security group %s and subnet %s belong to different networks.", g, subnet.ID)
 		}
 	}
 	if len(groupIDs) == 0 {
@@ -959,28 +987,22 @@ func runInstances(s *Server, r *region, p params) (*result, *apiError) {
 			in.MetadataOptions[k] = v[0]
 		}
 		if v := mo.get("HttpTokens"); v != "" && v != "optional" && v != "required" {
-			return nil, errorf("InvalidParameterValue", "Value (%s) for parameter HttpTokens is invalid.", v)
+			return nil, "", errorf("InvalidParameterValue", "Value (%s) for parameter HttpTokens is invalid.", v)
 		}
 		if v := mo.get("HttpPutResponseHopLimit"); v != "" && (mo.int("HttpPutResponseHopLimit") < 1 || mo.int("HttpPutResponseHopLimit") > 64) {
-			return nil, errorf("InvalidParameterValue", "Value (%s) for parameter HttpPutResponseHopLimit is invalid.", v)
+			return nil, "", errorf("InvalidParameterValue", "Value (%s) for parameter HttpPutResponseHopLimit is invalid.", v)
 		}
 	}
 	if c := p.get("CreditSpecification.CpuCredits"); c != "" {
 		if !burstable(in.InstanceType) {
-			return nil, errorf("InvalidParameterCombination", "The parameter CreditSpecification is not supported for %s instances.", in.InstanceType)
+			return nil, "", errorf("InvalidParameterCombination", "The parameter CreditSpecification is not supported for %s instances.", in.InstanceType)
 		}
 		in.CPUCredits = c
 	}
 	in.setState("pending")
 	in.until = deadline(now, s.delays.InstancePending)
 	r.instances[in.ID] = in
-	res := ok(el("reservationId", "r-"+in.ID[2:]), el("ownerId", s.opts.Account), set("groupSet", nil), set("instancesSet", []*node{instanceNode(in)}))
-	if s.opts.OnLaunch != nil {
-		cp := *in
-		cp.Tags = maps.Clone(in.Tags)
-		res.hook = func() { s.opts.OnLaunch(cp, pubKey) }
-	}
-	return res, nil
+	return in, pubKey, nil
 }
 
 func (r *region) instancesByID(ids []string) ([]*Instance, *apiError) {

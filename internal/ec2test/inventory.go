@@ -33,6 +33,9 @@ type Instance struct {
 	// maximum price asked, "" meaning the on-demand price.
 	Spot         bool
 	SpotMaxPrice string
+	// SpotTags are the tags of its spot request (launch template
+	// TagSpecification spot-instances-request).
+	SpotTags map[string]string
 	// FleetID is the EC2 fleet that launched it, if any.
 	FleetID      string
 	LaunchTime   time.Time
@@ -161,6 +164,28 @@ type Snapshot struct {
 	until time.Time
 }
 
+// LaunchTemplate is an EC2 launch template (one version).
+type LaunchTemplate struct {
+	ID, Name, Region string
+	// Data is the LaunchTemplateData as sent, without its prefix
+	// ("ImageId", "InstanceMarketOptions.SpotOptions.MaxPrice").
+	Data map[string]string
+	Tags map[string]string
+}
+
+// Fleet is an EC2 fleet of type instant.
+type Fleet struct {
+	ID, Region, Type string
+	// State is active, or deleted-terminating once deleted.
+	State string
+	// AllocationStrategy is SpotOptions.AllocationStrategy, as sent.
+	AllocationStrategy string
+	// InstanceTypes are the overrides' instance types, in order.
+	InstanceTypes []string
+	InstanceIDs   []string
+	Tags          map[string]string
+}
+
 // Inventory is a copy of the server's state, across regions, each list
 // sorted by region then id.
 type Inventory struct {
@@ -169,6 +194,10 @@ type Inventory struct {
 	SecurityGroups []SecurityGroup // without the default groups
 	Images         []Image
 	Snapshots      []Snapshot
+	// LaunchTemplates and Fleets (deleted ones included, in state
+	// deleted*).
+	LaunchTemplates []LaunchTemplate
+	Fleets          []Fleet
 }
 
 // Inventory returns a copy of the current state.
@@ -209,6 +238,16 @@ func (s *Server) Inventory() Inventory {
 			sn.Tags = maps.Clone(sn.Tags)
 			sn.VolumeUsers, sn.VolumeGroups = slices.Clone(sn.VolumeUsers), slices.Clone(sn.VolumeGroups)
 			inv.Snapshots = append(inv.Snapshots, sn)
+		}
+		for _, id := range sortedKeys(r.templates) {
+			lt := *r.templates[id]
+			lt.Tags, lt.Data = maps.Clone(lt.Tags), maps.Clone(lt.Data)
+			inv.LaunchTemplates = append(inv.LaunchTemplates, lt)
+		}
+		for _, id := range sortedKeys(r.fleets) {
+			f := *r.fleets[id]
+			f.Tags, f.InstanceIDs, f.InstanceTypes = maps.Clone(f.Tags), slices.Clone(f.InstanceIDs), slices.Clone(f.InstanceTypes)
+			inv.Fleets = append(inv.Fleets, f)
 		}
 	}
 	return inv

@@ -73,6 +73,10 @@ type Options struct {
 	// live instance still uses: "InvalidGroup.InUse" when empty; real VPCs
 	// answer "DependencyViolation".
 	GroupInUseCode string
+	// NoSpotCapacity lists instance types of which an instant fleet finds
+	// no spot capacity: it tries the next override's type, and reports
+	// InsufficientInstanceCapacity when none is left.
+	NoSpotCapacity []string
 }
 
 // Fault makes matching calls fail.
@@ -126,6 +130,8 @@ type region struct {
 	subnets   map[string]*Subnet
 	images    map[string]*Image
 	snapshots map[string]*Snapshot
+	templates map[string]*LaunchTemplate // by id
+	fleets    map[string]*Fleet
 }
 
 // Start starts a server on loopback and closes it when t ends.
@@ -164,6 +170,8 @@ func New(opts Options) *Server {
 			subnets:   map[string]*Subnet{},
 			images:    map[string]*Image{},
 			snapshots: map[string]*Snapshot{},
+			templates: map[string]*LaunchTemplate{},
+			fleets:    map[string]*Fleet{},
 		}
 		s.regions[name] = r
 		vpc := &VPC{ID: newID("vpc"), Region: name, CIDR: "172.31.0.0/16", Default: true, Tags: map[string]string{}}
