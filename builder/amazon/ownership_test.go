@@ -2,6 +2,7 @@ package amazon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -37,6 +38,22 @@ type intercepted struct {
 	ec2API
 	createKeyPair func(ctx context.Context, in *ec2.CreateKeyPairInput, next ec2API) (*ec2.CreateKeyPairOutput, error)
 	createGroup   func(ctx context.Context, in *ec2.CreateSecurityGroupInput, next ec2API) (*ec2.CreateSecurityGroupOutput, error)
+	createLT      func(ctx context.Context, in *ec2.CreateLaunchTemplateInput, next ec2API) (*ec2.CreateLaunchTemplateOutput, error)
+	createFleet   func(ctx context.Context, in *ec2.CreateFleetInput, next ec2API) (*ec2.CreateFleetOutput, error)
+}
+
+func (c *intercepted) CreateLaunchTemplate(ctx context.Context, in *ec2.CreateLaunchTemplateInput, opts ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateOutput, error) {
+	if c.createLT == nil {
+		return c.ec2API.CreateLaunchTemplate(ctx, in, opts...)
+	}
+	return c.createLT(ctx, in, c.ec2API)
+}
+
+func (c *intercepted) CreateFleet(ctx context.Context, in *ec2.CreateFleetInput, opts ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error) {
+	if c.createFleet == nil {
+		return c.ec2API.CreateFleet(ctx, in, opts...)
+	}
+	return c.createFleet(ctx, in, c.ec2API)
 }
 
 func (c *intercepted) CreateKeyPair(ctx context.Context, in *ec2.CreateKeyPairInput, opts ...func(*ec2.Options)) (*ec2.CreateKeyPairOutput, error) {
@@ -152,23 +169,33 @@ func TestCreateAnswerLost(t *testing.T) {
 		}
 		return call()
 	}
+	lost := errors.New("connection reset by peer")
 	for _, tc := range []struct {
-		name string
-		wrap intercepted
+		name, extra, want string
+		wrap              intercepted
 	}{
-		{"key pair", intercepted{createKeyPair: func(ctx context.Context, in *ec2.CreateKeyPairInput, next ec2API) (*ec2.CreateKeyPairOutput, error) {
+		{"key pair", "", "is taken in us-east-1", intercepted{createKeyPair: func(ctx context.Context, in *ec2.CreateKeyPairInput, next ec2API) (*ec2.CreateKeyPairOutput, error) {
 			return nil, twice(func() error { _, err := next.CreateKeyPair(ctx, in); return err })
 		}}},
-		{"security group", intercepted{createGroup: func(ctx context.Context, in *ec2.CreateSecurityGroupInput, next ec2API) (*ec2.CreateSecurityGroupOutput, error) {
+		{"security group", "", "is taken in us-east-1", intercepted{createGroup: func(ctx context.Context, in *ec2.CreateSecurityGroupInput, next ec2API) (*ec2.CreateSecurityGroupOutput, error) {
 			return nil, twice(func() error { _, err := next.CreateSecurityGroup(ctx, in); return err })
+		}}},
+		{"launch template", `spot_price = "auto"`, "is taken in us-east-1", intercepted{createLT: func(ctx context.Context, in *ec2.CreateLaunchTemplateInput, next ec2API) (*ec2.CreateLaunchTemplateOutput, error) {
+			return nil, twice(func() error { _, err := next.CreateLaunchTemplate(ctx, in); return err })
+		}}},
+		{"fleet", `spot_price = "auto"`, "connection reset by peer", intercepted{createFleet: func(ctx context.Context, in *ec2.CreateFleetInput, next ec2API) (*ec2.CreateFleetOutput, error) {
+			if _, err := next.CreateFleet(ctx, in); err != nil {
+				return nil, err
+			}
+			return nil, lost
 		}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, startSSHD(t), ec2test.Options{})
-			b := newTestBuilder(e.config(t, "lost", ""), builder.Options{RunID: "lost"}, fast)
+			b := newTestBuilder(e.config(t, "lost", tc.extra), builder.Options{RunID: "lost"}, fast)
 			intercept(b, &tc.wrap)
 			_, err := b.Build(context.Background(), &testUI{t: t}, runCommands(t, nil))
-			if err == nil || !strings.Contains(err.Error(), "is taken in us-east-1") {
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v", err)
 			}
 			e.assertClean(t, "lost")
