@@ -1,0 +1,1 @@
+image = "bake.local/debian:bookworm"

@@ -1,0 +1,3 @@
+environment = "prod"
+app_version = "1.4.2"
+tags        = ["stable", "latest"]

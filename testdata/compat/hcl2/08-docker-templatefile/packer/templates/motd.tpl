@@ -1,0 +1,4 @@
+Managed by ${owner}.
+%{ for p in packages ~}
+- ${p}
+%{ endfor ~}

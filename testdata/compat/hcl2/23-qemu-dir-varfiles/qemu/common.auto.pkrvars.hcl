@@ -1,0 +1,1 @@
+disk_size = "16G"

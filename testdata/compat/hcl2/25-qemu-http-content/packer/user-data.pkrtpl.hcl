@@ -1,0 +1,5 @@
+#cloud-config
+autoinstall:
+  identity:
+    hostname: ${hostname}
+    username: ${user}

@@ -1,0 +1,2 @@
+#!/bin/sh
+sudo apt-get update
