@@ -445,10 +445,16 @@ type fileFuncs struct {
 	env []string
 }
 
-// resolve returns where a path given to a file function is read: a
-// relative path is relative to the template's directory, not the working
-// directory (Packer's rule since HCL2).
+// resolve returns where a path given to a file function is read: "~/"
+// is the home directory, and a relative path is relative to the
+// template's directory, not the working directory (Packer's rules since
+// HCL2).
 func (f fileFuncs) resolve(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := f.pathexpand(p); err == nil {
+			p = home
+		}
+	}
 	if !filepath.IsAbs(p) && f.dir != "" {
 		return filepath.Join(f.dir, p)
 	}

@@ -134,6 +134,30 @@ func TestVarFilesResolveAsPackerDoes(t *testing.T) {
 	}
 }
 
+// A path starting with ~/ is in the home directory, as Packer's file
+// functions read it.
+func TestFileFunctionsExpandHome(t *testing.T) {
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, "key.pub"), []byte("ssh-ed25519 AAAA"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "t"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "t", "a.pkr.hcl"), []byte(`locals { k = file("~/key.pub") }`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	p, diags := Load("t", LoadOptions{Kinds: testKinds(), Env: []string{"HOME=" + home}})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if got := localValues(t, p)["k"]; got != "ssh-ed25519 AAAA" {
+		t.Errorf(`file("~/key.pub") = %q`, got)
+	}
+}
+
 // abspath is the one path function Packer bases at the working directory.
 func TestAbspathIsRelativeToWorkDir(t *testing.T) {
 	p, diags := loadMap(t, map[string]string{"t/a.pkr.hcl": `locals { a = abspath("x.txt") }`},
