@@ -1,8 +1,6 @@
 package postprocessors
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/sha1"
@@ -189,10 +187,15 @@ func writeChecksums(path string, lines []checksumLine) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("checksum: %w", err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text() + "\n"
+	// Lines are kept byte for byte (a CRLF file keeps its CRs), whatever
+	// their length.
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		if line == "" {
+			continue
+		}
+		if !strings.HasSuffix(line, "\n") {
+			line += "\n"
+		}
 		if name, ok := lineName(line); ok {
 			index[name] = len(all)
 		}

@@ -111,3 +111,56 @@ func TestChecksumAsPackerWritesIt(t *testing.T) {
 	}
 	noLockFiles(t, dir)
 }
+
+// FuzzChecksumMerge: whatever an existing checksum file holds, merging a
+// line into it does not panic, lists the new sum, and keeps every line
+// that names another file, in order.
+func FuzzChecksumMerge(f *testing.F) {
+	f.Add("0cc175b9c0f1b6a831c399e269772661\ta.tar\n")
+	f.Add("0cc175b9c0f1b6a831c399e269772661  a.tar\n92eb5ffee6ae2fec3ad71c777531578f  b.tar\n")
+	f.Add("\\0cc175b9c0f1b6a831c399e269772661  back\\\\slash.img\n")
+	f.Add("0cc175b9c0f1b6a831c399e269772661 *bin.img\nno separator\n\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, existing string) {
+		path := filepath.Join(t.TempDir(), "sums")
+		if err := os.WriteFile(path, []byte(existing), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		newLine := checksumLine{sum: "ffff", name: "a.tar"}
+		if err := writeChecksums(path, []checksumLine{newLine}); err != nil {
+			return // refused (a line too long to read): the file is left alone
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := string(data)
+		if !strings.Contains("\n"+got, "\nffff\ta.tar\n") {
+			t.Fatalf("the new line is missing:\n%q", got)
+		}
+		var kept []string
+		for _, l := range strings.SplitAfter(got, "\n") {
+			if l == "" {
+				continue
+			}
+			if n, ok := lineName(l); !ok || n != "a.tar" {
+				kept = append(kept, l)
+			}
+		}
+		var before []string
+		for _, l := range strings.SplitAfter(existing, "\n") {
+			if l == "" {
+				continue
+			}
+			if !strings.HasSuffix(l, "\n") {
+				l += "\n"
+			}
+			if n, ok := lineName(l); !ok || n != "a.tar" {
+				before = append(before, l)
+			}
+		}
+		if strings.Join(kept, "") != strings.Join(before, "") {
+			t.Fatalf("lines naming other files changed:\nbefore %q\nafter  %q", before, kept)
+		}
+	})
+}
