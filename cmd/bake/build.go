@@ -66,6 +66,8 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	fs.StringVar(&f.manifest, "manifest", "bake-manifest.sigstore.json", "where to write the run manifest (\"\" for none)")
 	fs.StringVar(&f.signKey, "sign-key", "", "sign the run manifest with this private key (or $BAKE_SIGN_KEY)")
 	fs.DurationVar(&f.cleanupTimeout, "cleanup-timeout", 5*time.Minute, "how long each build's cleanup may take")
+	publishTo := fs.String("publish", "", "when every build succeeds, publish the signed run manifest to `REG/REPO` (see bake publish)")
+	publishVersion := fs.String("publish-version", "", "the version `name` -publish uses (default: the run id)")
 	pos, code, ok := parseVerbFlags(fs, args)
 	if !ok {
 		return code
@@ -98,6 +100,10 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 			fmt.Fprintf(env.stderr, "bake build: -sign-key: %s\n", err)
 			return exitUsage
 		}
+	}
+	if err := checkPublish(*publishTo, f.manifest, signer); err != nil {
+		fmt.Fprintf(env.stderr, "bake build: -publish: %s\n", err)
+		return exitUsage
 	}
 	// Likewise a manifest path that cannot be written: found now, not
 	// after every build ran.
@@ -267,6 +273,9 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 				state = "UNSIGNED (no -sign-key)"
 			}
 			fmt.Fprintf(env.stdout, "==> run manifest (%s): %s\n", state, f.manifest)
+		}
+		if *publishTo != "" {
+			code = max(code, publishRun(ctx, env, *publishTo, *publishVersion, f.manifest, code))
 		}
 	}
 	if f.jsonOut {

@@ -48,6 +48,11 @@ func commands() map[string]command {
 		"verify":   {"Verify a signed run manifest", runVerify},
 		"keygen":   {"Generate a signing key pair", runKeygen},
 		"gc":       {"Find and remove what crashed runs left behind", runGC},
+		"publish":  {"Publish a signed run manifest to a registry as a version", runPublish},
+		"channel":  {"Point a channel at a version, roll it back, list it (signed records)", runChannel},
+		"resolve":  {"Print, verified, what a channel or version holds for a build", runResolve},
+		"revoke":   {"Revoke a published version (signed)", runRevoke},
+		"versions": {"List a registry's versions with channel and revocation marks", runVersions},
 		"version":  {"Print bake's version", runVersion},
 	}
 }
