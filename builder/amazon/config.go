@@ -221,7 +221,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Duplicate region",
 					Detail: "\"" + r + "\" is listed twice; the AMI is copied there once.", Subject: ptrRange(b.ElementRange("ami_regions", i))})
 				continue
-			case b.Known("region") && r == c.Region:
+			case c.Region != "" && r == c.Region: // set, or taken from the AWS chain
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Build region in ami_regions",
 					Detail: "\"" + r + "\" is the build region, where the AMI is made anyway; it is not copied there.", Subject: ptrRange(b.ElementRange("ami_regions", i))})
 				seen[r] = true

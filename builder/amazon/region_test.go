@@ -94,3 +94,18 @@ source_ami = "`+id+`"
 		}
 	}
 }
+
+// TestRegionFromChainInAMIRegions: the build region taken from the AWS
+// environment is not copied into again when ami_regions lists it.
+func TestRegionFromChainInAMIRegions(t *testing.T) {
+	noAWSEnvironment(t)
+	t.Setenv("AWS_REGION", "eu-west-1")
+	var c Config
+	_, diags := configtest.Decode(t, "amazon-ebs", noRegion+`ami_regions = ["eu-west-1", "us-west-2"]`+"\n", &c)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if len(c.AMIRegions) != 1 || c.AMIRegions[0] != "us-west-2" {
+		t.Errorf("ami_regions %v, want [us-west-2]", c.AMIRegions)
+	}
+}
