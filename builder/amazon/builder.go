@@ -52,8 +52,12 @@ type Builder struct {
 	// temporary security group to it.
 	checkIPURL string
 
+	// newIAM makes the IAM client (temporary instance profile).
+	newIAM func(ctx context.Context) (iamAPI, error)
+
 	mu      sync.Mutex
 	clients map[string]ec2API
+	iam     iamAPI
 
 	// copies are the rendered description and tags of each ami_regions
 	// copy (see renderTemplates).
@@ -68,6 +72,9 @@ func New(cfg *Config, opts builder.Options) *Builder {
 	b := &Builder{cfg: cfg, opts: opts, name: name, checkIPURL: "https://checkip.amazonaws.com", clients: map[string]ec2API{}}
 	b.newClient = func(ctx context.Context, region string) (ec2API, error) {
 		return newEC2(ctx, &b.cfg.AccessConfig, region, b.tuning)
+	}
+	b.newIAM = func(ctx context.Context) (iamAPI, error) {
+		return newIAM(ctx, &b.cfg.AccessConfig, b.cfg.Region, b.tuning)
 	}
 	return b
 }
@@ -134,6 +141,13 @@ type state struct {
 	groupTried string // temporary security group name a create call was sent for
 	groupID    string // the temporary security group, once created: to delete
 
+	roleTried     string // temporary role name a create call was sent for
+	role          string // the temporary role, once created: to delete
+	rolePolicy    string // its inline policy, once put (or tried): to delete
+	profileTried  string // temporary instance profile name a create call was sent for
+	profile       string // the temporary instance profile, once created: to delete
+	roleInProfile bool   // the role was (or may have been) added to the profile
+
 	templateTried string // temporary launch template name a create call was sent for
 	templateID    string // the temporary launch template, once created: to delete
 	fleetTried    bool   // a CreateFleet call was sent and did not answer
@@ -168,6 +182,9 @@ func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Ho
 	}
 	if b.needsTempGroup() {
 		steps = append(steps, builder.Step[state]{Name: "create temporary security group", Run: b.createGroup, Cleanup: b.deleteGroup, Leftover: b.leftGroup})
+	}
+	if b.cfg.TemporaryIAMInstanceProfilePolicyDocument != nil {
+		steps = append(steps, builder.Step[state]{Name: "create temporary instance profile", Run: b.createProfile, Cleanup: b.deleteProfile, Leftover: b.leftProfile})
 	}
 	if b.spot() {
 		steps = append(steps,

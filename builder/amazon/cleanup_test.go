@@ -34,6 +34,14 @@ spot_allocation_strategy = "lowest-price"
 metadata_options {
   http_tokens = "required"
 }
+temporary_iam_instance_profile_policy_document {
+  Version = "2012-10-17"
+  Statement {
+    Effect   = "Allow"
+    Action   = ["logs:*"]
+    Resource = ["*"]
+  }
+}
 `},
 }
 

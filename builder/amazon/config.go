@@ -1,6 +1,7 @@
 package amazon
 
 import (
+	"encoding/json"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -85,6 +86,10 @@ type Config struct {
 	ShutdownBehavior    string `hcl:"shutdown_behavior"`
 	DisableStopInstance bool   `hcl:"disable_stop_instance"`
 	IAMInstanceProfile  string `hcl:"iam_instance_profile"`
+	// TemporaryIAMInstanceProfilePolicyDocument, when set, gives the
+	// instance a temporary role with this inline policy, through a
+	// temporary instance profile; all three are deleted after.
+	TemporaryIAMInstanceProfilePolicyDocument *PolicyDocument `hcl:"temporary_iam_instance_profile_policy_document,block"`
 	// MetadataOptions are the instance's metadata service options.
 	MetadataOptions *MetadataOptions `hcl:"metadata_options,block"`
 	// EnableUnlimitedCredits launches a burstable (T2, T3, T3a, T4g)
@@ -115,6 +120,55 @@ type Config struct {
 }
 
 var _ templates.Config = (*Config)(nil)
+
+// PolicyDocument is an IAM policy document, written as Packer writes it.
+type PolicyDocument struct {
+	Version   string      `hcl:"Version" json:"Version"`
+	Statement []Statement `hcl:"Statement,block" json:"Statement"`
+}
+
+// Statement is one statement of a PolicyDocument.
+type Statement struct {
+	Effect   string   `hcl:"Effect" json:"Effect"`
+	Action   []string `hcl:"Action" json:"Action"`
+	Resource []string `hcl:"Resource" json:"Resource"`
+}
+
+// JSON returns the document as IAM takes it.
+func (d *PolicyDocument) JSON() string {
+	raw, _ := json.Marshal(d) // strings and lists only: cannot fail
+	return string(raw)
+}
+
+// prepare checks the document.
+func (d *PolicyDocument) prepare(b *templates.Body) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	if !b.Has("Version") {
+		d.Version = "2012-10-17"
+	} else if b.Known("Version") {
+		diags = b.OneOf(diags, "Version", d.Version, "2012-10-17", "2008-10-17")
+	}
+	if len(d.Statement) == 0 {
+		diags = append(diags, b.Errorf("", "Missing required block", "The %s block needs at least one \"Statement\" block.", b.Type))
+	}
+	for i := range d.Statement {
+		sb := b.Blocks["Statement"][i]
+		diags = sb.Required(diags, "Effect", "Action", "Resource")
+		if sb.Known("Effect") {
+			diags = sb.OneOf(diags, "Effect", d.Statement[i].Effect, "Allow", "Deny")
+		}
+		for _, n := range []string{"Action", "Resource"} {
+			list := d.Statement[i].Action
+			if n == "Resource" {
+				list = d.Statement[i].Resource
+			}
+			if sb.Known(n) && len(list) == 0 {
+				diags = append(diags, sb.Errorf(n, "Invalid value", "%q is empty.", n))
+			}
+		}
+	}
+	return diags
+}
 
 // MetadataOptions is the metadata_options block: RunInstances'
 // MetadataOptions.
@@ -304,6 +358,10 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 	}
 
 	// Instance.
+	if d := c.TemporaryIAMInstanceProfilePolicyDocument; d != nil {
+		diags = append(diags, d.prepare(b.Blocks["temporary_iam_instance_profile_policy_document"][0])...)
+	}
+	diags = b.AtMostOne(diags, "iam_instance_profile", "temporary_iam_instance_profile_policy_document")
 	if m := c.MetadataOptions; m != nil {
 		mb := b.Blocks["metadata_options"][0]
 		if mb.Known("http_endpoint") {

@@ -46,6 +46,10 @@ func newEnv(t *testing.T, srv *sshd.Server, opts ec2test.Options) *env {
 		_, _ = f.WriteString(key)
 	}
 	e.ec2 = ec2test.Start(t, opts)
+	// The server answers IAM and STS too, where the SDK looks for their
+	// endpoints.
+	t.Setenv("AWS_ENDPOINT_URL_IAM", e.ec2.URL)
+	t.Setenv("AWS_ENDPOINT_URL_STS", e.ec2.URL)
 	e.older = e.ec2.AddImage("us-east-1", ec2test.Image{Name: "debian-12-amd64-20240101-1", Owner: debianOwner,
 		CreationDate: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)})
 	e.newest = e.ec2.AddImage("us-east-1", ec2test.Image{Name: "debian-12-amd64-20240610-2", Owner: debianOwner,
@@ -122,6 +126,13 @@ func (e *env) assertClean(t *testing.T, runID string) {
 		if img.Owner != debianOwner && img.Owner != "666666666666" {
 			t.Errorf("AMI left: %s %s in %s (%s) tags %v", img.ID, img.Name, img.Region, img.State, img.Tags)
 		}
+	}
+	iam := e.ec2.IAM()
+	for _, r := range iam.Roles {
+		t.Errorf("role left: %s with policies %v", r.Name, r.Policies)
+	}
+	for _, p := range iam.InstanceProfiles {
+		t.Errorf("instance profile left: %s with roles %v", p.Name, p.Roles)
 	}
 	for _, lt := range inv.LaunchTemplates {
 		t.Errorf("launch template left: %s %s", lt.ID, lt.Name)

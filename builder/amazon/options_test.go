@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/internal/configtest"
 	"github.com/bake-tool/bake/internal/ec2test"
@@ -38,7 +40,61 @@ func TestPrepareRunOptions(t *testing.T) {
 		{Src: base + "spot_price = \"auto\"\nspot_allocation_strategy = \"cheapest\"", Want: `"spot_allocation_strategy"`, Line: 7},
 		{Src: strings.Replace(base, "instance_type = \"t3.micro\"\n", "", 1) + "spot_price = \"auto\"\nspot_instance_types = [\"t3.micro\", \"t3.micro\"]", Want: `"t3.micro" is listed twice`, Line: 6},
 		{Src: base + "spot_price = \"auto\"\nenable_unlimited_credits = true", Want: "cannot be used with a spot instance", Line: 7},
+
+		{Name: "temporary profile", Src: base + policyBlock},
+		{Src: base + "iam_instance_profile = \"builder\"\n" + policyBlock, Want: "Conflicting options", Line: 7},
+		{Src: base + "temporary_iam_instance_profile_policy_document {\n  Version = \"2012-10-17\"\n}", Want: `needs at least one "Statement" block`, Line: 6},
+		{Src: base + strings.Replace(policyBlock, `"Allow"`, `"allow"`, 1), Want: `Did you mean "Allow"?`, Line: 9},
+		{Src: base + strings.Replace(policyBlock, `["logs:*"]`, `[]`, 1), Want: `"Action" is empty`, Line: 10},
+		{Src: base + strings.Replace(policyBlock, `    Resource = ["*"]`+"\n", "", 1), Want: `needs the option "Resource"`, Line: 8},
+		{Src: base + strings.Replace(policyBlock, `"2012-10-17"`, `"2012-10-18"`, 1), Want: `"Version"`, Line: 7},
 	})
+}
+
+const policyBlock = `temporary_iam_instance_profile_policy_document {
+  Version = "2012-10-17"
+  Statement {
+    Effect   = "Allow"
+    Action   = ["logs:*"]
+    Resource = ["*"]
+  }
+}
+`
+
+// TestTemporaryInstanceProfile: the instance runs with a temporary
+// instance profile whose role has the policy written in the template;
+// after the build, the role, its policy and the profile are gone.
+func TestTemporaryInstanceProfile(t *testing.T) {
+	e := newEnv(t, startSSHD(t), ec2test.Options{})
+	cfg := e.config(t, "temp-profile", policyBlock)
+	var during ec2test.IAMInventory
+	var inst ec2test.Inventory
+	ui := &testUI{t: t}
+	art, err := newTestBuilder(cfg, builder.Options{RunID: "iam"}, fast).Build(context.Background(), ui, runCommands(t, func() {
+		during, inst = e.ec2.IAM(), e.ec2.Inventory()
+	}))
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, strings.Join(ui.lines, "\n"))
+	}
+	if len(during.Roles) != 1 || len(during.InstanceProfiles) != 1 {
+		t.Fatalf("during provisioning: roles %+v, profiles %+v", during.Roles, during.InstanceProfiles)
+	}
+	role, profile := during.Roles[0], during.InstanceProfiles[0]
+	if got := role.Policies[role.Name]; got != `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["logs:*"],"Resource":["*"]}]}` {
+		t.Errorf("role policy %q", got)
+	}
+	if !strings.Contains(role.AssumeRolePolicy, "ec2.amazonaws.com") || role.Tags[TagRunID] != "iam" || profile.Tags[TagRunID] != "iam" {
+		t.Errorf("role %+v, profile %+v", role, profile)
+	}
+	if len(profile.Roles) != 1 || profile.Roles[0] != role.Name {
+		t.Errorf("profile roles %v, want [%s]", profile.Roles, role.Name)
+	}
+	running := inst.InstancesIn("running")
+	if len(running) != 1 || running[0].IAMInstanceProfile != profile.ARN {
+		t.Errorf("running instances %+v, want one with profile %s", running, profile.ARN)
+	}
+	destroy(t, art, err)
+	e.assertClean(t, "iam")
 }
 
 // TestSpotBuild: a spot build with IMDSv2 launches its instance through a
@@ -191,4 +247,80 @@ deprecate_at = "2027-01-02T15:04:05Z"
 	}
 	destroy(t, art, err)
 	e.assertClean(t, "opts")
+}
+
+// lostIAM is an IAM client whose create calls make the resource and then
+// lose the answer, so that the retry is refused as a duplicate.
+type lostIAM struct {
+	iamAPI
+	role, profile bool
+}
+
+func (c *lostIAM) CreateRole(ctx context.Context, in *iam.CreateRoleInput, opts ...func(*iam.Options)) (*iam.CreateRoleOutput, error) {
+	out, err := c.iamAPI.CreateRole(ctx, in, opts...)
+	if err != nil || !c.role {
+		return out, err
+	}
+	return c.iamAPI.CreateRole(ctx, in, opts...)
+}
+
+func (c *lostIAM) CreateInstanceProfile(ctx context.Context, in *iam.CreateInstanceProfileInput, opts ...func(*iam.Options)) (*iam.CreateInstanceProfileOutput, error) {
+	out, err := c.iamAPI.CreateInstanceProfile(ctx, in, opts...)
+	if err != nil || !c.profile {
+		return out, err
+	}
+	return c.iamAPI.CreateInstanceProfile(ctx, in, opts...)
+}
+
+// TestIAMAnswerLost: a role or instance profile whose create answer was
+// lost carries the build's tags and is removed; one of the same name
+// without them (someone else's) is left alone.
+func TestIAMAnswerLost(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		role, profile bool
+	}{{"role", true, false}, {"instance profile", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, startSSHD(t), ec2test.Options{})
+			b := newTestBuilder(e.config(t, "lost", policyBlock), builder.Options{RunID: "lost"}, fast)
+			next := b.newIAM
+			b.newIAM = func(ctx context.Context) (iamAPI, error) {
+				c, err := next(ctx)
+				return &lostIAM{iamAPI: c, role: tc.role, profile: tc.profile}, err
+			}
+			_, err := b.Build(context.Background(), &testUI{t: t}, runCommands(t, nil))
+			if err == nil || !strings.Contains(err.Error(), "is taken; bake deletes only the") {
+				t.Fatalf("err = %v", err)
+			}
+			e.assertClean(t, "lost")
+		})
+	}
+	t.Run("someone else's", func(t *testing.T) {
+		e := newEnv(t, startSSHD(t), ec2test.Options{})
+		b := newTestBuilder(e.config(t, "theirs", policyBlock), builder.Options{RunID: "theirs"}, fast)
+		c, err := b.newIAM(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Their role takes the name just before the build's create call.
+		b.newIAM = func(context.Context) (iamAPI, error) { return &preempted{iamAPI: c}, nil }
+		_, err = b.Build(context.Background(), &testUI{t: t}, runCommands(t, nil))
+		if err == nil || !strings.Contains(err.Error(), "is taken") {
+			t.Fatalf("err = %v", err)
+		}
+		roles := e.ec2.IAM().Roles
+		if len(roles) != 1 || roles[0].Tags[TagRunID] != "" {
+			t.Errorf("roles after the build: %+v, want theirs kept", roles)
+		}
+	})
+}
+
+// preempted creates an untagged role of the name first.
+type preempted struct{ iamAPI }
+
+func (c *preempted) CreateRole(ctx context.Context, in *iam.CreateRoleInput, opts ...func(*iam.Options)) (*iam.CreateRoleOutput, error) {
+	if _, err := c.iamAPI.CreateRole(ctx, &iam.CreateRoleInput{RoleName: in.RoleName, AssumeRolePolicyDocument: in.AssumeRolePolicyDocument}); err != nil {
+		return nil, err
+	}
+	return c.iamAPI.CreateRole(ctx, in, opts...)
 }

@@ -605,7 +605,10 @@ func (b *Builder) runInput(s *state) (*ec2.RunInstancesInput, error) {
 	if userData != "" {
 		in.UserData = aws.String(userData)
 	}
-	if p := b.cfg.IAMInstanceProfile; p != "" {
+	if p := b.cfg.IAMInstanceProfile; p != "" || s.profile != "" {
+		if s.profile != "" {
+			p = s.profile
+		}
 		if strings.HasPrefix(p, "arn:") {
 			in.IamInstanceProfile = &types.IamInstanceProfileSpecification{Arn: aws.String(p)}
 		} else {

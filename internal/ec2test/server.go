@@ -81,7 +81,8 @@ type Options struct {
 
 // Fault makes matching calls fail.
 type Fault struct {
-	// Action is the EC2 action ("RunInstances"); empty matches every one.
+	// Action is the EC2, IAM or STS action ("RunInstances", "CreateRole",
+	// "AssumeRole"); empty matches every one.
 	Action string
 	// Region restricts the fault to one region; empty matches all.
 	Region string
@@ -103,6 +104,10 @@ type Call struct {
 	Region string
 	// Code is the error code answered, "" for success.
 	Code string
+	// AccessKey is the access key id the request was signed with.
+	AccessKey string
+	// Service is "ec2", "iam" or "sts".
+	Service string
 }
 
 // Server is a running EC2 test server.
@@ -116,6 +121,7 @@ type Server struct {
 	mu      sync.Mutex
 	delays  Delays
 	regions map[string]*region
+	iam     *iamState
 	faults  []*Fault
 	calls   []Call
 }
@@ -159,7 +165,7 @@ func New(opts Options) *Server {
 	if opts.GroupInUseCode == "" {
 		opts.GroupInUseCode = "InvalidGroup.InUse"
 	}
-	s := &Server{opts: opts, delays: opts.Delays.withDefaults(), regions: map[string]*region{}}
+	s := &Server{opts: opts, delays: opts.Delays.withDefaults(), regions: map[string]*region{}, iam: newIAMState()}
 	for _, name := range opts.Regions {
 		r := &region{
 			name:      name,
@@ -307,7 +313,7 @@ func errorf(code, format string, args ...any) *apiError {
 	return &apiError{status: statusOf(code), code: code, message: fmt.Sprintf(format, args...)}
 }
 
-var credentialRE = regexp.MustCompile(`Credential=[^/]+/[0-9]+/([^/]+)/`)
+var credentialRE = regexp.MustCompile(`Credential=([^/]+)/[0-9]+/([^/]+)/([^/]+)/`)
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newUUID()
@@ -321,13 +327,17 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	form := params(r.Form)
 	action := form.get("Action")
-	regionName := "us-east-1"
+	regionName, service, key := "us-east-1", "ec2", ""
 	if m := credentialRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
-		regionName = m[1]
+		key, regionName, service = m[1], m[2], m[3]
+	}
+	if service == "iam" || service == "sts" {
+		s.serveQuery(w, reqID, service, action, key, form, r.Header.Get("Authorization"))
+		return
 	}
 
 	s.mu.Lock()
-	call := Call{Time: time.Now(), Action: action, Region: regionName}
+	call := Call{Time: time.Now(), Action: action, Region: regionName, AccessKey: key, Service: "ec2"}
 	body, aerr := s.handle(action, regionName, form, r.Header.Get("Authorization"))
 	var hook func()
 	if aerr == nil {
@@ -365,17 +375,8 @@ func (s *Server) handle(action, regionName string, p params, auth string) (*resu
 	if v := p.get("Version"); v != APIVersion {
 		return nil, errorf("InvalidParameterValue", "Version %q is not supported; use %s", v, APIVersion)
 	}
-	for _, f := range s.faults {
-		if (f.Action == "" || f.Action == action) && (f.Region == "" || f.Region == regionName) && f.Times != 0 {
-			if f.Skip > 0 {
-				f.Skip--
-				continue
-			}
-			if f.Times > 0 {
-				f.Times--
-			}
-			return nil, &apiError{status: f.Status, code: f.Code, message: f.Message}
-		}
+	if err := s.fault(action, regionName); err != nil {
+		return nil, err
 	}
 	r, known := s.regions[regionName]
 	if !known {
@@ -387,6 +388,24 @@ func (s *Server) handle(action, regionName string, p params, auth string) (*resu
 	}
 	s.advance(time.Now())
 	return h(s, r, p)
+}
+
+// fault returns the error of the first fault that matches the call, if
+// any, and uses it; s.mu is held.
+func (s *Server) fault(action, regionName string) *apiError {
+	for _, f := range s.faults {
+		if (f.Action == "" || f.Action == action) && (f.Region == "" || f.Region == regionName) && f.Times != 0 {
+			if f.Skip > 0 {
+				f.Skip--
+				continue
+			}
+			if f.Times > 0 {
+				f.Times--
+			}
+			return &apiError{status: f.Status, code: f.Code, message: f.Message}
+		}
+	}
+	return nil
 }
 
 // deadline is now+d, or the zero time for Forever.
