@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bake-tool/bake/artifacts"
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
@@ -38,20 +39,31 @@ func (r *Repo) SetChannel(ctx context.Context, channel, version string, key cryp
 	if err := checkChannelName(channel); err != nil {
 		return nil, err
 	}
-	_, digest, err := r.VersionBundle(ctx, version)
+	if err := checkVersionName(version); err != nil {
+		return nil, err
+	}
+	return r.setChannel(ctx, channel, version, r.repo.Tag(version), key, o)
+}
+
+// setChannel writes channel's next record for version, whose manifest is
+// at ref (its tag, or the digest an earlier record pinned). The version
+// must verify with key's public key, as resolve will check it, and must
+// not be revoked under any name.
+func (r *Repo) setChannel(ctx context.Context, channel, version string, ref name.Reference, key crypto.Signer, o SetOptions) (*Record, error) {
+	s, err := r.get(ctx, ref, "version "+version, ArtifactTypeVersion)
 	if err != nil {
 		return nil, err
 	}
-	return r.setChannel(ctx, channel, version, digest, key, o)
-}
-
-func (r *Repo) setChannel(ctx context.Context, channel, version, digest string, key crypto.Signer, o SetOptions) (*Record, error) {
-	rev, err := r.revocation(ctx, version, key.Public())
+	if _, err := artifacts.Verify(s.Bundle, key.Public(), artifacts.VerifyOptions{}); err != nil {
+		return nil, fmt.Errorf("version %s in %s: %w: %w (a channel only points at versions its key verifies)", version, r, ErrBadSignature, err)
+	}
+	digest := s.Digest.String()
+	rev, err := r.revokedAs(ctx, version, digest, s.BundleDigest, key.Public())
 	switch {
-	case err == nil:
-		return nil, fmt.Errorf("version %s in %s is %w (%s): a channel cannot point at it", version, r, ErrRevoked, rev.Reason)
-	case !errors.Is(err, ErrNotFound):
+	case err != nil:
 		return nil, err
+	case rev != nil:
+		return nil, fmt.Errorf("version %s in %s is %w (%s): a channel cannot point at it", version, r, ErrRevoked, rev.Reason)
 	}
 	rec := ChannelRecord{
 		Repository:    r.repo.RepositoryStr(),
@@ -152,19 +164,18 @@ func (r *Repo) Rollback(ctx context.Context, channel string, key crypto.Signer, 
 		return nil, err
 	}
 	cur := hist[0]
+	if o.Reason == "" {
+		o.Reason = fmt.Sprintf("rollback from %s", cur.Version)
+	}
 	for _, rec := range hist[1:] {
 		if rec.VersionDigest == cur.VersionDigest {
 			continue
 		}
-		if _, err := r.revocation(ctx, rec.Version, key.Public()); err == nil {
+		next, err := r.setChannel(ctx, channel, rec.Version, r.repo.Digest(rec.VersionDigest), key, o)
+		if errors.Is(err, ErrRevoked) {
 			continue
-		} else if !errors.Is(err, ErrNotFound) {
-			return nil, err
 		}
-		if o.Reason == "" {
-			o.Reason = fmt.Sprintf("rollback from %s", cur.Version)
-		}
-		return r.setChannel(ctx, channel, rec.Version, rec.VersionDigest, key, o)
+		return next, err
 	}
 	return nil, fmt.Errorf("channel %s in %s: %w: no earlier version to roll back to", channel, r, ErrNotFound)
 }
@@ -203,10 +214,14 @@ func (r *Repo) Revoke(ctx context.Context, version string, key crypto.Signer, o 
 	if strings.TrimSpace(o.Reason) == "" {
 		return nil, errors.New("a revocation needs a reason")
 	}
-	_, digest, err := r.VersionBundle(ctx, version)
+	if err := checkVersionName(version); err != nil {
+		return nil, err
+	}
+	s, err := r.get(ctx, r.repo.Tag(version), "version "+version, ArtifactTypeVersion)
 	if err != nil {
 		return nil, err
 	}
+	digest := s.Digest.String()
 	if rev, err := r.revocation(ctx, version, key.Public()); err == nil {
 		return rev, nil
 	}
@@ -214,6 +229,7 @@ func (r *Repo) Revoke(ctx context.Context, version string, key crypto.Signer, o 
 		Repository:    r.repo.RepositoryStr(),
 		Version:       version,
 		VersionDigest: digest,
+		BundleDigest:  s.BundleDigest,
 		Time:          r.opts.Now().UTC(),
 		By:            o.By,
 		Reason:        o.Reason,
@@ -243,6 +259,35 @@ func (r *Repo) revocation(ctx context.Context, version string, pub crypto.Public
 		return nil, fmt.Errorf("revocation of %s in %s: %w: the record is for %s/%s", version, r, ErrBadSignature, rev.Repository, rev.Version)
 	}
 	return rev, nil
+}
+
+// revokedAs returns the revocation that applies to a version named
+// version with manifest digest and bundle digest: one made for that name,
+// or any revocation of that manifest or that bundle (the same revoked run
+// re-tagged under another name). Every revocation must verify with pub;
+// nil, nil when none applies.
+func (r *Repo) revokedAs(ctx context.Context, version, digest, bundleDigest string, pub crypto.PublicKey) (*Revocation, error) {
+	tags, err := r.tags(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tags {
+		v, ok := strings.CutPrefix(t, revocationTagPrefix)
+		if !ok || checkVersionName(v) != nil {
+			continue
+		}
+		rev, err := r.revocation(ctx, v, pub)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		if v == version || rev.VersionDigest == digest || rev.BundleDigest != "" && rev.BundleDigest == bundleDigest {
+			return rev, nil
+		}
+	}
+	return nil, nil
 }
 
 func sortVersions(vs []VersionInfo) {

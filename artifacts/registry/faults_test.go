@@ -237,3 +237,52 @@ func TestRegistryDiesMidUpload(t *testing.T) {
 		})
 	}
 }
+
+func TestRevokedContentUnderAnotherName(t *testing.T) {
+	// run-1 is revoked; someone with write access points run-2's tag at
+	// run-1's manifest (genuinely signed). Resolving run-2 must not hand
+	// out the revoked image, and nor may a channel be pointed at it.
+	repo, ctx, k := published(t, memRegistry(t, nil))
+	if _, err := repo.Revoke(ctx, "run-1", k.Signer, SetOptions{Reason: "CVE"}); err != nil {
+		t.Fatal(err)
+	}
+	old, err := remote.Get(repo.repo.Tag("run-1"), repo.remote(ctx)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Tag(repo.repo.Tag("run-2"), old, repo.remote(ctx)...); err != nil {
+		t.Fatal(err)
+	}
+	res, err := repo.Resolve(ctx, Ref{Version: "run-2"}, ResolveOptions{Build: "amazon-ebs.base", Region: "eu-west-1", Key: k.Signer.Public()})
+	if !errors.Is(err, ErrRevoked) {
+		t.Fatalf("resolve @run-2 pointing at revoked run-1's manifest = %+v, %v; want ErrRevoked", res, err)
+	}
+	if _, err := repo.SetChannel(ctx, "staging", "run-2", k.Signer, SetOptions{}); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("channel set staging run-2 (revoked content): err = %v, want ErrRevoked", err)
+	}
+	// The same bundle under a new manifest (other annotations) is caught
+	// by the bundle's digest.
+	b1, _, err := repo.VersionBundle(ctx, "run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.put(ctx, "run-3", ArtifactTypeVersion, b1, map[string]string{"x": "y"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Resolve(ctx, Ref{Version: "run-3"}, ResolveOptions{Build: "qemu.base", Key: k.Signer.Public()}); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("resolve @run-3 holding run-1's bundle: err = %v, want ErrRevoked", err)
+	}
+}
+
+func TestSetChannelVerifiesVersion(t *testing.T) {
+	// A version whose bundle is not signed by the channel's key is not
+	// promoted: resolve would refuse it anyway.
+	repo, ctx, k := published(t, memRegistry(t, nil))
+	evil := runManifest(t, genKey(t), run{id: "run-x", ami: map[string]string{"eu-west-1": "ami-0evil"}, image: twoRuns[1].image, disk: sum("e")})
+	if _, err := repo.Publish(ctx, evil, PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.SetChannel(ctx, "prod", "run-x", k.Signer, SetOptions{}); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("channel set prod to a version signed by another key: err = %v, want ErrBadSignature", err)
+	}
+}

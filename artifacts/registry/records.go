@@ -45,12 +45,15 @@ type ChannelRecord struct {
 // Revocation is the signed record that a version must no longer be
 // deployed.
 type Revocation struct {
-	Repository    string    `json:"repository"`
-	Version       string    `json:"version"`
-	VersionDigest string    `json:"versionDigest"`
-	Time          time.Time `json:"time"`
-	By            string    `json:"by,omitempty"`
-	Reason        string    `json:"reason"`
+	Repository    string `json:"repository"`
+	Version       string `json:"version"`
+	VersionDigest string `json:"versionDigest"`
+	// BundleDigest is the digest of the version's run manifest bundle, so
+	// the same bundle is refused under any other name or manifest.
+	BundleDigest string    `json:"bundleDigest,omitempty"`
+	Time         time.Time `json:"time"`
+	By           string    `json:"by,omitempty"`
+	Reason       string    `json:"reason"`
 }
 
 // recordStatement is the in-toto statement a record is signed as; its

@@ -122,12 +122,14 @@ func (r *Repo) Resolve(ctx context.Context, ref Ref, o ResolveOptions) (*Resolut
 	if err != nil {
 		return nil, fmt.Errorf("version %s in %s: %w: %w", res.Version, r, ErrBadSignature, err)
 	}
-	rev, err := r.revocation(ctx, res.Version, o.Key)
+	rev, err := r.revokedAs(ctx, res.Version, res.VersionDigest, s.BundleDigest, o.Key)
 	switch {
-	case err == nil:
-		return nil, fmt.Errorf("version %s in %s is %w: %s (by %s at %s)", res.Version, r, ErrRevoked, rev.Reason, rev.By, rev.Time.Format("2006-01-02 15:04Z07:00"))
-	case !errors.Is(err, ErrNotFound):
+	case err != nil:
 		return nil, err
+	case rev != nil && rev.Version != res.Version:
+		return nil, fmt.Errorf("version %s in %s is %w: it holds version %s, revoked: %s (by %s at %s)", res.Version, r, ErrRevoked, rev.Version, rev.Reason, rev.By, rev.Time.Format("2006-01-02 15:04Z07:00"))
+	case rev != nil:
+		return nil, fmt.Errorf("version %s in %s is %w: %s (by %s at %s)", res.Version, r, ErrRevoked, rev.Reason, rev.By, rev.Time.Format("2006-01-02 15:04Z07:00"))
 	}
 	p := v.Statement.Predicate
 	res.RunID = p.Fingerprint
