@@ -30,7 +30,7 @@ func TestSeeds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rb, err := signRecord(PredicateTypeRevocation, "run-1", d, &Revocation{Repository: "bake-test/golden", Version: "run-1", VersionDigest: d, Time: rec.Time, By: "sec", Reason: "CVE"}, key)
+		rb, err := signRecord(PredicateTypeRevocation, "run-1", d, &Revocation{Repository: "bake-test/golden", Version: "run-1", VersionDigest: d, BundleDigest: "sha256:" + sum("3"), Time: rec.Time, By: "sec", Reason: "CVE"}, key)
 		if err != nil {
 			t.Fatal(err)
 		}
