@@ -126,6 +126,7 @@ func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Ho
 		{Name: "create CD", Run: b.createCD},
 		{Name: "start HTTP server", Run: b.startHTTP, Cleanup: stopHTTP},
 		{Name: "start qemu", Run: b.startQemu, Cleanup: stopQemu, Leftover: leftQemu},
+		{Name: "type boot command", Run: b.typeBootCommand},
 		{Name: "wait for SSH", Run: b.waitSSH, Cleanup: closeComm},
 		{Name: "provision", Run: func(ctx context.Context, s *state) error { return b.provision(ctx, s, hook) }},
 		{Name: "shut down", Run: b.shutdown},
@@ -135,7 +136,7 @@ func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Ho
 		steps[2].Name = "find ISO"
 	}
 	if b.cfg.Type != communicator.SSH {
-		steps = append(steps[:8], steps[9:]...)
+		steps = append(steps[:9], steps[10:]...)
 	}
 	if err := builder.RunSteps(ctx, b.opts, ui, s, steps); err != nil {
 		return nil, err
@@ -553,10 +554,6 @@ func (b *Builder) startQemu(ctx context.Context, s *state) error {
 		s.ui.Say(note)
 	}
 	s.accel = accel
-	if len(b.cfg.BootCommand) > 0 {
-		s.ui.Error("boot_command is not supported: bake types nothing over VNC; use a base disk with cloud-init, " +
-			"or qemuargs -kernel/-append with the kernel command line, instead")
-	}
 	tried := map[int]bool{}
 	for attempt := 1; ; attempt++ {
 		port, err := b.ports.Take(b.cfg.HostPortMin, b.cfg.HostPortMax, tried)
@@ -689,7 +686,7 @@ func (b *Builder) sshAddr(s *state) (string, int) {
 	return "127.0.0.1", s.port.Port
 }
 
-// waitSSH waits boot_wait, then until the guest's SSH server answers
+// waitSSH waits boot_wait (unless a boot command was typed after it), then until the guest's SSH server answers
 // (within ssh_timeout) and logs in. Until the guest's sshd is up, qemu's
 // port forwarding accepts each connection and then closes it, which to an
 // SSH client looks like a failed handshake; so bake first waits for the
@@ -698,8 +695,10 @@ func (b *Builder) sshAddr(s *state) (string, int) {
 // console.
 func (b *Builder) waitSSH(ctx context.Context, s *state) error {
 	c := b.cfg.Config
-	if err := b.sleep(ctx, s, b.cfg.BootWait); err != nil {
-		return err
+	if len(b.cfg.bootSteps()) == 0 { // else boot_wait came before the boot command
+		if err := b.sleep(ctx, s, b.cfg.BootWait); err != nil {
+			return err
+		}
 	}
 	host, port := b.sshAddr(s)
 	addr := net.JoinHostPort(host, strconv.Itoa(port))

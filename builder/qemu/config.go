@@ -104,8 +104,15 @@ type Config struct {
 	HTTPPortMax     int               `hcl:"http_port_max"`
 	HTTPBindAddress string            `hcl:"http_bind_address"`
 
-	BootWait    time.Duration `hcl:"boot_wait"`
-	BootCommand []string      `hcl:"boot_command"`
+	// BootCommand is typed into the guest through qemu's QMP monitor
+	// after BootWait, in Packer's key syntax; BootSteps is the same as a
+	// list of [keys, description] steps, each description printed before
+	// its keys. BootKeyInterval is the pause after each key (default
+	// 100ms).
+	BootWait        time.Duration `hcl:"boot_wait"`
+	BootCommand     []string      `hcl:"boot_command"`
+	BootSteps       [][]string    `hcl:"boot_steps"`
+	BootKeyInterval time.Duration `hcl:"boot_key_interval"`
 
 	// HostPortMin..HostPortMax is the host port range forwarded to the
 	// guest's SSH port; default 2222..4444.
@@ -227,6 +234,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 	if !b.Has("boot_wait") {
 		c.BootWait = DefaultBootWait
 	}
+	diags = c.prepareBoot(b, diags)
 	for old, cur := range map[string]string{"ssh_host_port_min": "host_port_min", "ssh_host_port_max": "host_port_max"} {
 		if !b.Has(old) {
 			continue
@@ -366,6 +374,36 @@ func portRange(b *templates.Body, diags hcl.Diagnostics, minName, maxName string
 		}
 		diags = append(diags, b.Errorf(at, "Invalid port range",
 			"%q (%d) is greater than %q (%d).", minName, *lo, maxName, *hi))
+	}
+	return diags
+}
+
+// prepareBoot checks boot_command or boot_steps: each entry's keys are
+// parsed now (its {{ }} masked), so an unknown <key> is reported at
+// validate, at the entry.
+func (c *Config) prepareBoot(b *templates.Body, diags hcl.Diagnostics) hcl.Diagnostics {
+	diags = b.AtMostOne(diags, "boot_command", "boot_steps")
+	if !b.Has("boot_key_interval") {
+		c.BootKeyInterval = DefaultBootKeyInterval
+	}
+	if b.Known("boot_command") {
+		for i, cmd := range c.BootCommand {
+			if _, err := parseBootCommand(maskTemplates(cmd)); err != nil {
+				diags = append(diags, b.ElementErrorf("boot_command", i, "Invalid boot command", "Entry %d: %s.", i+1, err))
+			}
+		}
+	}
+	if b.Known("boot_steps") {
+		for i, st := range c.BootSteps {
+			if len(st) < 1 || len(st) > 2 {
+				diags = append(diags, b.ElementErrorf("boot_steps", i, "Invalid boot step",
+					`Each entry of "boot_steps" is ["<keys>", "description"] (the description may be left out); entry %d has %d elements.`, i+1, len(st)))
+				continue
+			}
+			if _, err := parseBootCommand(maskTemplates(st[0])); err != nil {
+				diags = append(diags, b.ElementErrorf("boot_steps", i, "Invalid boot step", "Entry %d: %s.", i+1, err))
+			}
+		}
 	}
 	return diags
 }

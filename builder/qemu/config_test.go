@@ -61,6 +61,13 @@ func TestPrepare(t *testing.T) {
 		{Name: "shutdown_timeout bounds the power button too", Src: base + "shutdown_timeout = \"1m\""},
 		{Src: base + "vm_name = \"a/b\"", Want: `"vm_name" is the disk's file name`, Line: 4},
 		{Src: base + "boot_wait = \"soon\"", Want: "not a duration", Line: 4},
+		{Name: "boot_command", Src: base + "boot_command = [\"<esc><wait>\", \"linux ks=http://{{ .HTTPIP }}:{{ .HTTPPort }}/ks.cfg<enter>\"]\nboot_key_interval = \"10ms\""},
+		{Name: "boot_steps", Src: base + "boot_steps = [[\"<tab><wait5>\", \"open the menu\"], [\"<enter>\"]]"},
+		{Src: base + "boot_command = [\n  \"<esc>\",\n  \"<ender>\",\n]", Want: "Entry 2: at byte 1: unknown key <ender> (did you mean <enter>?)", Line: 6},
+		{Src: base + "boot_steps = [[\"<f13>\", \"menu\"]]", Want: "unknown key <f13>", Line: 4},
+		{Src: base + "boot_steps = [[\"a\", \"b\", \"c\"]]", Want: "entry 1 has 3 elements", Line: 4},
+		{Src: base + "boot_command = [\"<wait>\"]\nboot_steps = [[\"<enter>\"]]", Want: "Conflicting options", Line: 5},
+		{Src: base + "boot_command = [\"<waitabit>\"]", Want: "<waitabit> is not a wait", Line: 4},
 		{Name: "unknown skipped", Src: base + "memory = build.ID\nhost_port_min = build.Port"},
 	})
 }

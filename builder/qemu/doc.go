@@ -82,10 +82,10 @@
 //     one; if another program takes it in between, bake tries another.
 //   - Waiting for SSH names its last cause and shows the guest's console
 //     instead of Packer's bare "timeout waiting for SSH".
-//   - boot_command (typing over VNC) is not supported: bake warns and
-//     ignores it. Boot from a disk image with cloud-init, or pass the
-//     kernel command line with qemuargs -kernel/-initrd/-append. There is
-//     no VNC display (-display none).
+//   - boot_command and boot_steps are typed through qemu's QMP monitor
+//     (input-send-event), not over VNC: no VNC port is opened or raced
+//     for (-display none). An unknown <key> is an error at validate,
+//     where Packer would type it literally.
 //
 // Everything a build creates carries the run id: qemu's -name
 // (bake-<run id>-<build>), the temporary directory, the working disk and

@@ -10,15 +10,14 @@ import (
 var (
 	// QemuArgsFields are what qemuargs may use.
 	QemuArgsFields = braces.Fields{"HTTPIP", "HTTPPort", "SSHHostPort", "OutputDir", "Name"}
-	// BootCommandFields are what boot_command may use (bake types no boot
-	// command, but a template that has one still validates).
+	// BootCommandFields are what boot_command and boot_steps may use.
 	BootCommandFields = braces.Fields{"HTTPIP", "HTTPPort", "Name", "SSHPublicKey"}
 )
 
 // TemplateFields names the options the builder renders itself; the others
 // are rendered when the template is decoded.
 func (c *Config) TemplateFields() map[string]braces.Fields {
-	return map[string]braces.Fields{"qemuargs": QemuArgsFields, "boot_command": BootCommandFields}
+	return map[string]braces.Fields{"qemuargs": QemuArgsFields, "boot_command": BootCommandFields, "boot_steps": BootCommandFields}
 }
 
 var _ templates.TemplateFields = (*Config)(nil)
