@@ -286,3 +286,24 @@ func TestSetChannelVerifiesVersion(t *testing.T) {
 		t.Fatalf("channel set prod to a version signed by another key: err = %v, want ErrBadSignature", err)
 	}
 }
+
+func TestVersionsReportsUnreadableVersion(t *testing.T) {
+	// A version the registry fails to serve is an error, not silently
+	// missing from the list.
+	var failing atomic.Bool
+	host := memRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if failing.Load() && strings.HasSuffix(r.URL.Path, "/manifests/run-2") {
+				http.Error(w, "storage backend down", http.StatusBadGateway)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	repo, ctx, k := published(t, host)
+	failing.Store(true)
+	vs, err := repo.Versions(ctx, k.Signer.Public())
+	if err == nil || !strings.Contains(err.Error(), "run-2") {
+		t.Fatalf("versions with run-2 unreadable = %+v, %v; want an error naming run-2", vs, err)
+	}
+}

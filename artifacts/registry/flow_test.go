@@ -2,9 +2,12 @@ package registry
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/bake-tool/bake/artifacts"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // TestFlow is the deployer's story on both registries: publish two runs,
@@ -182,5 +185,30 @@ func TestPublishUnsigned(t *testing.T) {
 	// A deployer with a key never accepts it.
 	if _, err := repo.Resolve(ctx, Ref{Version: "run-1"}, ResolveOptions{Build: "qemu.base", Key: genKey(t).Public()}); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("resolve unsigned version: err = %v, want ErrBadSignature", err)
+	}
+}
+
+func TestRepositorySharedWithImages(t *testing.T) {
+	// Images and other artifacts may share the repository: versions lists
+	// only versions, and publish does not take over an image's tag.
+	ctx := ctxT(t)
+	repo := openRepo(t, memRegistry(t, nil))
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(repo.repo.Tag("latest"), img, repo.remote(ctx)...); err != nil {
+		t.Fatal(err)
+	}
+	key := genKey(t)
+	if _, err := repo.Publish(ctx, runManifest(t, key, twoRuns[0]), PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Publish(ctx, runManifest(t, key, twoRuns[1]), PublishOptions{Version: "latest"}); err == nil || !strings.Contains(err.Error(), "latest") {
+		t.Fatalf("publish over an image's tag: err = %v, want a refusal naming the tag", err)
+	}
+	vs, err := repo.Versions(ctx, key.Public())
+	if err != nil || len(vs) != 1 || vs[0].Name != "run-1" {
+		t.Fatalf("versions = %+v, %v; want only run-1", vs, err)
 	}
 }

@@ -177,8 +177,11 @@ func (r *Repo) Versions(ctx context.Context, pub crypto.PublicKey) ([]VersionInf
 			continue
 		}
 		s, err := r.get(ctx, r.repo.Tag(t), "version "+t, ArtifactTypeVersion)
-		if err != nil {
-			continue // another kind of artifact shares the repository
+		switch {
+		case errors.Is(err, errNotBake), errors.Is(err, ErrNotFound):
+			continue // another kind of artifact shares the repository, or the tag went
+		case err != nil:
+			return nil, err
 		}
 		vi := VersionInfo{Version: Version{Name: t, Digest: s.Digest.String(), BundleDigest: s.BundleDigest, RunID: s.Manifest.Annotations[annotationRunID]}}
 		if c, err := time.Parse(time.RFC3339, s.Manifest.Annotations[annotationCreated]); err == nil {

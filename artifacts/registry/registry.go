@@ -52,6 +52,9 @@ var (
 	ErrNoRegion      = errors.New("region not in build")
 	ErrVersionExists = errors.New("version exists with different content")
 	ErrAuth          = errors.New("registry refused the credentials")
+	// errNotBake: a manifest that is not the bake artifact asked for
+	// (another kind of artifact, an image sharing the repository).
+	errNotBake = errors.New("not a bake artifact of this kind")
 )
 
 // Options tune how a Repo talks to the registry.
@@ -200,6 +203,9 @@ func (r *Repo) get(ctx context.Context, ref name.Reference, what, artifactType s
 	if err != nil {
 		return nil, fmt.Errorf("%s in %s: %w", what, r, err)
 	}
+	if ref.Identifier() != desc.Digest.String() && strings.HasPrefix(ref.Identifier(), "sha256:") {
+		return nil, fmt.Errorf("%s in %s: %w: the registry served manifest %s for %s", what, r, ErrBadSignature, desc.Digest, ref.Identifier())
+	}
 	l := m.Layers[0]
 	blob, err := remote.Layer(r.repo.Digest(l.Digest.String()), r.remote(ctx)...)
 	if err != nil {
@@ -229,13 +235,13 @@ func decodeManifest(body []byte, artifactType string) (*ocispec.Manifest, error)
 		return nil, fmt.Errorf("manifest is not valid JSON: %w", err)
 	}
 	if m.MediaType != ocispec.MediaTypeImageManifest {
-		return nil, fmt.Errorf("manifest media type is %q, not a bake artifact", m.MediaType)
+		return nil, fmt.Errorf("%w: manifest media type is %q", errNotBake, m.MediaType)
 	}
 	switch {
 	case artifactType != "" && m.ArtifactType != artifactType:
-		return nil, fmt.Errorf("artifact type is %q, want %q", m.ArtifactType, artifactType)
+		return nil, fmt.Errorf("%w: artifact type is %q, want %q", errNotBake, m.ArtifactType, artifactType)
 	case artifactType == "" && !strings.HasPrefix(m.ArtifactType, "application/vnd.bake."):
-		return nil, fmt.Errorf("artifact type is %q, not a bake artifact", m.ArtifactType)
+		return nil, fmt.Errorf("%w: artifact type is %q", errNotBake, m.ArtifactType)
 	}
 	if len(m.Layers) != 1 || m.Layers[0].MediaType != artifacts.BundleMediaType {
 		return nil, fmt.Errorf("artifact does not hold exactly one %s layer", artifacts.BundleMediaType)
