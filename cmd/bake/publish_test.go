@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/internal/testutil/manifesttest"
@@ -178,4 +179,53 @@ func regexpLine(out, word string) bool {
 		}
 	}
 	return false
+}
+
+// TestManifestMergeCLI: two CI shards' manifests are merged, checked,
+// published as one version, and each shard's build resolves from it.
+func TestManifestMergeCLI(t *testing.T) {
+	dir := t.TempDir()
+	keyBase := filepath.Join(dir, "release")
+	if code, _, stderr := bakeRun(t, nil, "keygen", "-out", keyBase); code != exitOK {
+		t.Fatalf("keygen: %s", stderr)
+	}
+	data, _ := os.ReadFile(keyBase + ".key")
+	key, err := artifacts.ParsePrivateKey(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	shard := func(runID, build, digest string) string {
+		st, err := artifacts.NewRunManifest(artifacts.RunInfo{RunID: runID, CreatedAt: at, BakeVersion: "test", TemplatePath: "golden.pkr.hcl", TemplateSHA256: strings.Repeat("7", 64)},
+			[]artifacts.BuildRecord{{Name: build, Builder: strings.Split(build, ".")[0], Status: artifacts.StatusSucceeded, Started: at, Finished: at,
+				Artifacts: []*artifacts.Artifact{{Build: build, Items: []artifacts.Item{{ExternalIdentifier: "out/" + build, Digest: digest, Format: "qcow2"}}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, runID+".sigstore.json")
+		if err := artifacts.WriteRunManifest(p, st, key); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	qemu := shard("shard-qemu", "qemu.base", "sha256:"+strings.Repeat("a", 64))
+	other := shard("shard-qemu-min", "qemu.min", "sha256:"+strings.Repeat("b", 64))
+	merged := filepath.Join(dir, "run.sigstore.json")
+	code, out, errOut := bakeRun(t, nil, "manifest", "merge", "-key", keyBase+".pub", "-sign-key", keyBase+".key", "-o", merged, "-run-id", "nightly-1", qemu, other)
+	if code != exitOK || !strings.Contains(out, "(2 builds)") {
+		t.Fatalf("manifest merge: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := bakeRun(t, nil, "manifest", "merge", "-key", keyBase+".pub", "-sign-key", keyBase+".key", "-o", filepath.Join(dir, "x.json"), qemu, qemu); code != exitFailed || !strings.Contains(errOut, "build qemu.base is in part 1 and part 2") {
+		t.Fatalf("merge overlapping shards: exit %d\n%s%s", code, out, errOut)
+	}
+	repo := testRepo(t)
+	if code, out, errOut := bakeRun(t, nil, "publish", "-to", repo, "-key", keyBase+".pub", merged); code != exitOK || !strings.Contains(out, repo+":nightly-1") {
+		t.Fatalf("publish merged: exit %d\n%s%s", code, out, errOut)
+	}
+	for build, sum := range map[string]string{"qemu.base": strings.Repeat("a", 64), "qemu.min": strings.Repeat("b", 64)} {
+		code, out, errOut := bakeRun(t, nil, "resolve", repo+"@nightly-1", "-build", build, "-key", keyBase+".pub")
+		if code != exitOK || strings.TrimSpace(out) != "out/"+build+" sha256:"+sum {
+			t.Errorf("resolve %s: exit %d, %q\n%s", build, code, out, errOut)
+		}
+	}
 }
