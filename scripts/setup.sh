@@ -10,7 +10,8 @@ set -eu
 FIXTURES=${BAKE_FIXTURES:-/var/cache/bake-fixtures}
 REGISTRY_ADDR=${BAKE_TEST_REGISTRY:-127.0.0.1:5000}
 BASE_IMAGE=${BAKE_BASE_IMAGE:-bake.local/debian:bookworm}
-PACKAGES="curl docker.io docker-registry openssh-server openssh-client qemu-system-x86 qemu-utils debootstrap e2fsprogs xorriso jq openssl ca-certificates hyperfine"
+ANSIBLE_IMAGE=${BAKE_ANSIBLE_IMAGE:-bake.local/debian-ansible:bookworm}
+PACKAGES="ansible-core curl docker.io docker-registry openssh-server openssh-client qemu-system-x86 qemu-utils debootstrap e2fsprogs xorriso jq openssl ca-certificates hyperfine"
 
 log() { echo "setup: $*" >&2; }
 
@@ -95,6 +96,26 @@ fi
 if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
 	log "importing $tarball as $BASE_IMAGE"
 	docker import -c 'CMD ["/bin/bash"]' "$tarball" "$BASE_IMAGE" >/dev/null
+fi
+# A second image for the ansible provisioners' tests: the base recipe plus
+# python3 (Ansible's modules), sudo (become) and ansible-core
+# (ansible-local), cached under its own recipe key.
+recipe="debootstrap --variant=minbase --include=ca-certificates,python3,sudo,ansible-core bookworm v1"
+key=$(printf '%s' "$recipe" | sha256sum | cut -c1-16)
+tarball="$FIXTURES/rootfs-$key.tar"
+if [ ! -s "$tarball" ]; then
+	log "debootstrapping Debian with python3 and ansible-core (about 60 s, cached in $tarball)"
+	tmp=$(mktemp -d)
+	debootstrap --variant=minbase --include=ca-certificates,python3,sudo,ansible-core bookworm "$tmp/rootfs" http://deb.debian.org/debian >/dev/null
+	rm -rf "$tmp/rootfs/var/cache/apt/archives/"*.deb "$tmp/rootfs/var/lib/apt/lists/"*
+	mkdir -p "$FIXTURES"
+	tar -C "$tmp/rootfs" -cf "$tarball.tmp" .
+	mv "$tarball.tmp" "$tarball"
+	rm -rf "$tmp"
+fi
+if ! docker image inspect "$ANSIBLE_IMAGE" >/dev/null 2>&1; then
+	log "importing $tarball as $ANSIBLE_IMAGE"
+	docker import -c 'CMD ["/bin/bash"]' "$tarball" "$ANSIBLE_IMAGE" >/dev/null
 fi
 log "ready: docker $(docker version --format '{{.Server.Version}}'), registry $REGISTRY_ADDR, base image $BASE_IMAGE"
 "$(dirname "$0")/qemu-fixture.sh" >/dev/null # the qemu builder tests' guest, cached
