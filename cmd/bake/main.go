@@ -49,6 +49,7 @@ func commands() map[string]command {
 		"keygen":   {"Generate a signing key pair", runKeygen},
 		"gc":       {"Find and remove what crashed runs left behind", runGC},
 		"manifest": {"Merge CI shards' run manifests into one (manifest merge)", runManifest},
+		"plan":     {"List a template's builds as CI shards (-json for a matrix)", runPlan},
 		"publish":  {"Publish a signed run manifest to a registry as a version", runPublish},
 		"channel":  {"Point a channel at a version, roll it back, list it (signed records)", runChannel},
 		"resolve":  {"Print, verified, what a channel or version holds for a build", runResolve},
