@@ -11,10 +11,12 @@ import (
 	"github.com/bake-tool/bake/builder/docker"
 	"github.com/bake-tool/bake/builder/null"
 	"github.com/bake-tool/bake/builder/qemu"
+	"github.com/bake-tool/bake/provisioners/ansible"
 	"github.com/bake-tool/bake/provisioners/breakpoint"
 	"github.com/bake-tool/bake/provisioners/file"
 	"github.com/bake-tool/bake/provisioners/shell"
 	"github.com/bake-tool/bake/provisioners/shelllocal"
+	"github.com/bake-tool/bake/provisioners/sleep"
 	"github.com/bake-tool/bake/templates"
 	"github.com/bake-tool/bake/templates/httpdata"
 )
@@ -33,6 +35,8 @@ func All() templates.Kinds {
 			"file":        kind[file.Config](),
 			"shell-local": kind[shelllocal.Config](),
 			"breakpoint":  kind[breakpoint.Config](),
+			"ansible":     kind[ansible.Config](),
+			"sleep":       kind[sleep.Config](),
 		},
 		PostProcessors: map[string]templates.Kind{
 			"manifest":      kind[postprocessors.ManifestConfig](),

@@ -12,10 +12,12 @@ import (
 	"github.com/bake-tool/bake/builder/qemu"
 	"github.com/bake-tool/bake/internal/engine"
 	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/provisioners/ansible"
 	"github.com/bake-tool/bake/provisioners/breakpoint"
 	"github.com/bake-tool/bake/provisioners/file"
 	"github.com/bake-tool/bake/provisioners/shell"
 	"github.com/bake-tool/bake/provisioners/shelllocal"
+	"github.com/bake-tool/bake/provisioners/sleep"
 	"github.com/bake-tool/bake/templates"
 )
 
@@ -38,6 +40,8 @@ func Registry(terminal io.Reader) engine.Registry {
 			"file":        file.NewProvisioner,
 			"shell-local": shelllocal.NewProvisioner,
 			"breakpoint":  breakpoint.Constructor(terminal),
+			"ansible":     ansible.NewProvisioner,
+			"sleep":       sleep.NewProvisioner,
 		},
 		PostProcessors: map[string]engine.PostProcessorFunc{
 			"manifest": func(cfg templates.Config, info provisioners.BuildInfo) (artifacts.PostProcessor, error) {

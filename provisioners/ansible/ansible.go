@@ -1,0 +1,354 @@
+package ansible
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"text/template"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	bakessh "github.com/bake-tool/bake/communicator/ssh"
+	"github.com/bake-tool/bake/communicator/sshproxy"
+	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/provisioners/internal/playlog"
+	"github.com/bake-tool/bake/templates"
+)
+
+// killGrace is how long Ansible's process group has between SIGTERM and
+// SIGKILL when the step is cancelled.
+const killGrace = 5 * time.Second
+
+// Provisioner is the ansible provisioner; see the package comment.
+//
+// Provision returns only when ansible-playbook and everything it started
+// in its process group have exited, the proxy is closed and the temporary
+// directory is removed, on success, failure and cancel alike.
+type Provisioner struct {
+	cfg *Config
+	// started, when set, is called with the proxy once it listens (tests).
+	started func(*sshproxy.Server)
+}
+
+var _ provisioners.Provisioner = (*Provisioner)(nil)
+
+// New returns the provisioner for cfg, a Config that went through Prepare.
+func New(cfg *Config) *Provisioner { return &Provisioner{cfg: cfg} }
+
+// NewProvisioner is the engine's constructor for the "ansible"
+// provisioner type: cfg must be a prepared *Config.
+func NewProvisioner(cfg templates.Config, _ provisioners.BuildInfo) (provisioners.Provisioner, error) {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return nil, fmt.Errorf("ansible provisioner: config is %T, not *ansible.Config", cfg)
+	}
+	return New(c), nil
+}
+
+// TempPrefix is how the name of the provisioner's temporary directory
+// for the run runID starts, in os.TempDir().
+func TempPrefix(runID string) string {
+	safe := strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, runID)
+	if safe == "" {
+		return "bake-ansible-"
+	}
+	return "bake-ansible-" + safe + "-"
+}
+
+// inventoryData is what inventory_file_template is rendered with.
+type inventoryData struct {
+	HostAlias, Host, User string
+	Port                  int
+}
+
+// Provision runs the playbook against the machine behind comm.
+func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, comm provisioners.Communicator, info provisioners.BuildInfo) error {
+	c := p.cfg
+	tmp, err := os.MkdirTemp("", TempPrefix(info.RunID)) // 0700
+	if err != nil {
+		return fmt.Errorf("ansible: temporary directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	useProxy := c.UseProxy == nil || *c.UseProxy || info.Host == ""
+	data := inventoryData{HostAlias: c.HostAlias, User: c.User}
+	keyFile := filepath.Join(tmp, "id_ed25519")
+	sshArgs := c.AnsibleSSHExtraArgs
+	if len(sshArgs) == 0 {
+		sshArgs = []string{"-o IdentitiesOnly=yes"}
+	}
+	if useProxy {
+		if comm == nil {
+			return errors.New("ansible: the build has no communicator for the proxy to serve")
+		}
+		kp, err := bakessh.GenerateKeyPair()
+		if err != nil {
+			return fmt.Errorf("ansible: %w", err)
+		}
+		pub, _, _, _, err := gossh.ParseAuthorizedKey(kp.AuthorizedKey)
+		if err != nil {
+			return fmt.Errorf("ansible: proxy key: %w", err)
+		}
+		if err := os.WriteFile(keyFile, kp.PrivateKey, 0o600); err != nil {
+			return fmt.Errorf("ansible: write proxy key: %w", err)
+		}
+		srv, err := sshproxy.Start(ctx, comm, pub, c.LocalPort)
+		if err != nil {
+			return fmt.Errorf("ansible: %w", err)
+		}
+		defer srv.Close()
+		if p.started != nil {
+			p.started(srv)
+		}
+		data.Host, data.Port = "127.0.0.1", srv.Port()
+		if data.User == "" {
+			data.User = currentUser()
+		}
+		// The proxy's host key is new on each run: keep it out of the
+		// user's known_hosts.
+		sshArgs = append(sshArgs, "-o UserKnownHostsFile=/dev/null")
+		ui.Say(fmt.Sprintf("ansible: serving the machine on 127.0.0.1:%d", data.Port))
+	} else {
+		data.Host, data.Port = info.Host, info.Port
+		if data.Port == 0 {
+			data.Port = 22
+		}
+		if data.User == "" {
+			data.User = info.User
+		}
+		if data.User == "" {
+			data.User = currentUser()
+		}
+		if info.SSHPrivateKey != "" {
+			if err := os.WriteFile(keyFile, []byte(info.SSHPrivateKey), 0o600); err != nil {
+				return fmt.Errorf("ansible: write the build's key: %w", err)
+			}
+		} else {
+			keyFile = ""
+		}
+		sshArgs = append(sshArgs, "-o UserKnownHostsFile=/dev/null")
+	}
+
+	inventory := c.InventoryFile
+	if inventory == "" {
+		inventory, err = p.writeInventory(tmp, data)
+		if err != nil {
+			return err
+		}
+		if c.InventoryDirectory != "" && !c.KeepInventoryFile {
+			defer os.Remove(inventory)
+		}
+	}
+
+	env := []string{
+		"ANSIBLE_HOST_KEY_CHECKING=False",
+		"ANSIBLE_SSH_CONTROL_PATH_DIR=" + filepath.Join(tmp, "cp"),
+		"ANSIBLE_LOCAL_TEMP=" + filepath.Join(tmp, "local"),
+		"ANSIBLE_NOCOLOR=1",
+		"PYTHONUNBUFFERED=1",
+	}
+	if !c.UseSFTP {
+		env = append(env, "ANSIBLE_SCP_IF_SSH=True")
+	}
+	if c.RolesPath != "" {
+		env = append(env, "ANSIBLE_ROLES_PATH="+c.RolesPath)
+	}
+	if c.CollectionsPath != "" {
+		env = append(env, "ANSIBLE_COLLECTIONS_PATH="+c.CollectionsPath)
+	}
+	env = append(env, c.AnsibleEnvVars...)
+
+	if c.GalaxyFile != "" {
+		if err := p.galaxy(ctx, ui, env); err != nil {
+			return err
+		}
+	}
+
+	argv := strings.Fields(c.Command)
+	args := append([]string(nil), argv[1:]...)
+	if info.BuildName != "" || info.SourceName != "" {
+		args = append(args, "-e", "packer_build_name="+info.SourceName)
+	}
+	args = append(args, "-e", "packer_builder_type="+info.Type)
+	if keyFile != "" {
+		args = append(args, "--ssh-extra-args", "'"+strings.Join(sshArgs, "' '")+"'")
+	}
+	args = append(args, c.ExtraArguments...)
+	if keyFile != "" {
+		args = append(args, "-e", "ansible_ssh_private_key_file="+keyFile)
+	}
+	args = append(args, "-i", inventory, c.PlaybookFile)
+
+	ui.Say("ansible: running " + filepath.Base(c.PlaybookFile))
+	tr := &playlog.Tracker{}
+	status, err := runGroup(ctx, ui, tr, argv[0], args, env)
+	if err != nil {
+		return fmt.Errorf("ansible: %w", err)
+	}
+	if status != 0 {
+		if f := tr.Failure(); f != "" {
+			return fmt.Errorf("ansible: %s (%s exit status %d)", f, filepath.Base(argv[0]), status)
+		}
+		return fmt.Errorf("ansible: %s exited with status %d", filepath.Base(argv[0]), status)
+	}
+	return nil
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return os.Getenv("USER")
+}
+
+// writeInventory writes the generated inventory and returns its path.
+func (p *Provisioner) writeInventory(tmp string, data inventoryData) (string, error) {
+	c := p.cfg
+	text := c.InventoryFileTemplate
+	if text == "" {
+		text = DefaultInventoryTemplate
+	}
+	t, err := template.New("inventory").Parse(text)
+	if err != nil {
+		return "", fmt.Errorf("ansible: inventory_file_template: %w", err)
+	}
+	var host bytes.Buffer
+	if err := t.Execute(&host, data); err != nil {
+		return "", fmt.Errorf("ansible: inventory_file_template: %w", err)
+	}
+	var inv bytes.Buffer
+	inv.Write(host.Bytes())
+	for _, g := range c.Groups {
+		fmt.Fprintf(&inv, "[%s]\n%s", g, host.Bytes())
+	}
+	for _, g := range c.EmptyGroups {
+		fmt.Fprintf(&inv, "[%s]\n", g)
+	}
+	dir := tmp
+	if c.InventoryDirectory != "" {
+		dir = c.InventoryDirectory
+	}
+	f, err := os.CreateTemp(dir, "bake-provisioner-ansible")
+	if err != nil {
+		return "", fmt.Errorf("ansible: inventory: %w", err)
+	}
+	_, werr := f.Write(inv.Bytes())
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("ansible: inventory: %w", werr)
+	}
+	return f.Name(), nil
+}
+
+var galaxyRoles = regexp.MustCompile(`(?m)^roles:`)
+var galaxyCollections = regexp.MustCompile(`(?m)^collections:`)
+
+// galaxy installs galaxy_file's roles and collections, as Packer does.
+func (p *Provisioner) galaxy(ctx context.Context, ui provisioners.UI, env []string) error {
+	c := p.cfg
+	req, err := os.ReadFile(c.GalaxyFile)
+	if err != nil {
+		return fmt.Errorf("ansible: galaxy_file: %w", err)
+	}
+	roles := []string{"install", "-r", c.GalaxyFile}
+	colls := []string{"collection", "install", "-r", c.GalaxyFile}
+	if c.GalaxyForceInstall {
+		roles, colls = append(roles, "-f"), append(colls, "-f")
+	}
+	if c.GalaxyForceWithDeps {
+		roles, colls = append(roles, "--force-with-deps"), append(colls, "--force-with-deps")
+	}
+	if c.RolesPath != "" {
+		roles = append(roles, "-p", c.RolesPath)
+	}
+	if c.CollectionsPath != "" {
+		colls = append(colls, "-p", c.CollectionsPath)
+	}
+	argv := strings.Fields(c.GalaxyCommand)
+	var runs [][]string
+	if galaxyRoles.Match(req) || !galaxyCollections.Match(req) {
+		runs = append(runs, roles)
+	}
+	if galaxyCollections.Match(req) {
+		runs = append(runs, colls)
+	}
+	for _, r := range runs {
+		ui.Say("ansible: installing " + r[0] + " requirements with " + filepath.Base(argv[0]))
+		status, err := runGroup(ctx, ui, nil, argv[0], append(argv[1:len(argv):len(argv)], r...), env)
+		if err != nil {
+			return fmt.Errorf("ansible galaxy: %w", err)
+		}
+		if status != 0 {
+			return fmt.Errorf("ansible galaxy: %s exited with status %d", filepath.Base(argv[0]), status)
+		}
+	}
+	return nil
+}
+
+// runGroup runs name with args in its own process group, output streamed
+// to ui (and stdout also to tr), and returns its exit status. On cancel
+// the group gets SIGTERM, then SIGKILL after killGrace; runGroup returns
+// only when the group is gone.
+func runGroup(ctx context.Context, ui provisioners.UI, tr io.Writer, name string, args, env []string) (int, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout io.Writer = ui.Stdout()
+	if tr != nil {
+		stdout = io.MultiWriter(stdout, tr)
+	}
+	cmd.Stdout, cmd.Stderr = stdout, ui.Stderr()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = killGrace
+	err := cmd.Run()
+	if cmd.Process != nil {
+		reap(cmd.Process.Pid)
+	}
+	if ctx.Err() != nil {
+		return -1, fmt.Errorf("%s cancelled: %w", filepath.Base(name), context.Cause(ctx))
+	}
+	var exit *exec.ExitError
+	switch {
+	case err == nil, errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil:
+		return cmd.ProcessState.ExitCode(), nil
+	case errors.As(err, &exit):
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return exit.ExitCode(), nil
+	default:
+		return -1, fmt.Errorf("run %s: %w", filepath.Base(name), err)
+	}
+}
+
+// reap waits up to killGrace for what is left of process group pgid
+// (ssh children of Ansible) to exit, then kills it.
+func reap(pgid int) {
+	deadline := time.Now().Add(killGrace)
+	for syscall.Kill(-pgid, 0) == nil {
+		if time.Now().After(deadline) {
+			syscall.Kill(-pgid, syscall.SIGKILL)
+			time.Sleep(100 * time.Millisecond)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

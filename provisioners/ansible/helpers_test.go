@@ -1,0 +1,196 @@
+package ansible
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+
+	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/builder"
+	"github.com/bake-tool/bake/builder/docker"
+	"github.com/bake-tool/bake/communicator/sshproxy"
+	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/provisioners/internal/testui"
+)
+
+// ansibleImage is the image scripts/setup.sh makes for these tests: the
+// base Debian with python3, sudo and ansible-core.
+func ansibleImage() string {
+	if s := os.Getenv("BAKE_ANSIBLE_IMAGE"); s != "" {
+		return s
+	}
+	return "bake.local/debian-ansible:bookworm"
+}
+
+// needAnsible fails the test when Ansible is not installed here.
+func needAnsible(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("ansible-playbook"); err != nil {
+		t.Fatal("ansible-playbook is not installed: run scripts/setup.sh")
+	}
+}
+
+// dockerClient returns a client for the engine, failing the test when it
+// does not answer or the test image is missing.
+func dockerClient(t *testing.T) *client.Client {
+	t.Helper()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cli.ImageInspect(ctx, ansibleImage()); err != nil {
+		t.Fatalf("image %s: %v (run scripts/setup.sh)", ansibleImage(), err)
+	}
+	return cli
+}
+
+// newRunID returns a fresh run id, and checks at the end of the test that
+// neither a container nor a temporary directory of that run is left.
+func newRunID(t *testing.T, cli *client.Client) string {
+	t.Helper()
+	b := make([]byte, 4)
+	rand.Read(b)
+	id := "test-" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", docker.LabelRunID+"="+id))})
+		if err != nil {
+			t.Error(err)
+		}
+		for _, c := range list {
+			t.Errorf("container %s of the run is left", c.ID[:12])
+			cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+		}
+		assertNoTemp(t, id)
+	})
+	return id
+}
+
+// assertNoTemp fails when a temporary directory of run id is left.
+func assertNoTemp(t *testing.T, runID string) {
+	t.Helper()
+	left, _ := filepath.Glob(filepath.Join(os.TempDir(), TempPrefix(runID)+"*"))
+	for _, l := range left {
+		t.Errorf("temporary %s is left", l)
+	}
+}
+
+// assertClosed fails when the proxy still accepts connections.
+func assertClosed(t *testing.T, srv *sshproxy.Server) {
+	t.Helper()
+	if srv == nil {
+		t.Error("the proxy never started")
+		return
+	}
+	if c, err := net.DialTimeout("tcp", srv.Addr(), time.Second); err == nil {
+		c.Close()
+		t.Errorf("the proxy still listens on %s", srv.Addr())
+	}
+}
+
+// build runs a docker build from image that calls hook, committing the
+// result when commit is set (the image is removed at the end of the test).
+func build(ctx context.Context, t *testing.T, cli *client.Client, runID, img string, commit bool, hook builder.Hook) (*artifacts.Artifact, error) {
+	t.Helper()
+	f := false
+	tr := true
+	cfg := &docker.Config{Communicator: "docker", Image: img, Pull: &f, ContainerDir: docker.DefaultContainerDir, FixUploadOwner: &tr, Commit: commit, Discard: !commit}
+	opts := builder.Options{RunID: runID, BuildID: runID + "-docker.ansible", Name: "docker.ansible", CleanupTimeout: time.Minute}
+	art, err := docker.New(cfg, opts).Build(ctx, testui.New(t), hook)
+	if art != nil && art.ID != "" {
+		t.Cleanup(func() {
+			cli.ImageRemove(context.Background(), art.ID, image.RemoveOptions{Force: true, PruneChildren: true})
+		})
+	}
+	return art, err
+}
+
+// provision returns a hook that runs p.
+func provision(t *testing.T, p *Provisioner, ui provisioners.UI) builder.Hook {
+	return func(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo) error {
+		return p.Provision(ctx, ui, comm, info)
+	}
+}
+
+// tarRole packs the role directory dir as NAME.tar.gz in out, the form
+// ansible-galaxy installs from a local path.
+func tarRole(t *testing.T, dir, out string) string {
+	t.Helper()
+	name := filepath.Base(dir)
+	path := filepath.Join(out, name+".tar.gz")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz := gzip.NewWriter(f)
+	tw := tar.NewWriter(gz)
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(filepath.Dir(dir), p)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		h, err := tar.FileInfoHeader(info, "")
+		if err != nil {
+			return err
+		}
+		h.Name = filepath.ToSlash(rel)
+		if d.IsDir() {
+			h.Name += "/"
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			_, err = tw.Write(b)
+			return err
+		}
+		return nil
+	})
+	if err == nil {
+		err = tw.Close()
+	}
+	if err == nil {
+		err = gz.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// output is everything ui recorded, one line each.
+func output(ui *testui.UI) string {
+	var b strings.Builder
+	for _, l := range ui.Lines() {
+		b.WriteString(l.Text)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
