@@ -9,7 +9,6 @@ import (
 	"github.com/hashicorp/go-version"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/dynblock"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
@@ -443,34 +442,35 @@ func (l *loader) durationAttr(a *hcl.Attribute, ectx *hcl.EvalContext) time.Dura
 // that replace the provisioner's for that source.
 func (l *loader) overrides(b *Build, a *hcl.Attribute, ectx *hcl.EvalContext) map[string]hcl.Body {
 	out := map[string]hcl.Body{}
-	if obj, ok := a.Expr.(*hclsyntax.ObjectConsExpr); ok {
-		for _, item := range obj.Items {
-			kv, d := item.KeyExpr.Value(ectx)
+	// A literal object (native syntax, or JSON) keeps each entry's range.
+	if items, d := hcl.ExprMap(a.Expr); !d.HasErrors() {
+		for _, item := range items {
+			kv, d := item.Key.Value(ectx)
 			l.diags = append(l.diags, d...)
 			if d.HasErrors() || kv.Type() != cty.String || !kv.IsKnown() {
 				continue
 			}
 			key := kv.AsString()
-			l.checkBuildSourceName(b, "override", key, item.KeyExpr.Range())
-			if inner, ok := item.ValueExpr.(*hclsyntax.ObjectConsExpr); ok {
+			l.checkBuildSourceName(b, "override", key, item.Key.Range())
+			if inner, d := hcl.ExprMap(item.Value); !d.HasErrors() {
 				attrs := hcl.Attributes{}
-				for _, it := range inner.Items {
-					nv, d := it.KeyExpr.Value(ectx)
+				for _, it := range inner {
+					nv, d := it.Key.Value(ectx)
 					l.diags = append(l.diags, d...)
 					if d.HasErrors() || nv.Type() != cty.String || !nv.IsKnown() {
 						continue
 					}
 					name := nv.AsString()
-					attrs[name] = &hcl.Attribute{Name: name, Expr: it.ValueExpr,
-						Range: hcl.RangeBetween(it.KeyExpr.Range(), it.ValueExpr.Range()), NameRange: it.KeyExpr.Range()}
+					attrs[name] = &hcl.Attribute{Name: name, Expr: it.Value,
+						Range: hcl.RangeBetween(it.Key.Range(), it.Value.Range()), NameRange: it.Key.Range()}
 				}
-				out[key] = attrsBody{attrs: attrs, rng: item.ValueExpr.Range()}
+				out[key] = attrsBody{attrs: attrs, rng: item.Value.Range()}
 				continue
 			}
-			v, d := item.ValueExpr.Value(ectx)
+			v, d := item.Value.Value(ectx)
 			l.diags = append(l.diags, d...)
 			if !d.HasErrors() {
-				out[key] = l.staticAttrs(v, item.ValueExpr.Range())
+				out[key] = l.staticAttrs(v, item.Value.Range())
 			}
 		}
 		return out

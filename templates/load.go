@@ -137,6 +137,10 @@ func (l *loader) load(p string) {
 		return
 	}
 	l.funcs = functions(l.fs, l.plan.Root, l.opts.WorkDir, l.opts.Now, l.opts.Env)
+	if len(files) == 1 && isLegacyJSON(files[0]) {
+		l.legacy(bodies[0])
+		return
+	}
 
 	var blocks hcl.Blocks
 	for _, f := range bodies {
