@@ -33,8 +33,9 @@ type SetOptions struct {
 // SetChannel points channel at version with a new record signed by key:
 // sequence one more than the current record's, which it names as
 // Previous. The current record must verify with key's public key (a chain
-// is extended only by its own signer), the version must exist and must
-// not be revoked.
+// is extended only by its own signer); the version must exist, verify
+// with that key too (as resolve will check it), and not be revoked under
+// any name.
 func (r *Repo) SetChannel(ctx context.Context, channel, version string, key crypto.Signer, o SetOptions) (*Record, error) {
 	if err := checkChannelName(channel); err != nil {
 		return nil, err
