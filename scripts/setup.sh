@@ -99,14 +99,16 @@ if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
 fi
 # A second image for the ansible provisioners' tests: the base recipe plus
 # python3 (Ansible's modules), sudo (become) and ansible-core
-# (ansible-local), cached under its own recipe key.
-recipe="debootstrap --variant=minbase --include=ca-certificates,python3,sudo,ansible-core bookworm v1"
+# (ansible-local), cached under its own recipe key. debootstrap does not
+# resolve virtual packages, so python3-cffi-backend (python3-cryptography
+# needs it through one) is named.
+recipe="debootstrap --variant=minbase --include=ca-certificates,python3,python3-cffi-backend,sudo,ansible-core bookworm v1"
 key=$(printf '%s' "$recipe" | sha256sum | cut -c1-16)
 tarball="$FIXTURES/rootfs-$key.tar"
 if [ ! -s "$tarball" ]; then
 	log "debootstrapping Debian with python3 and ansible-core (about 60 s, cached in $tarball)"
 	tmp=$(mktemp -d)
-	debootstrap --variant=minbase --include=ca-certificates,python3,sudo,ansible-core bookworm "$tmp/rootfs" http://deb.debian.org/debian >/dev/null
+	debootstrap --variant=minbase --include=ca-certificates,python3,python3-cffi-backend,sudo,ansible-core bookworm "$tmp/rootfs" http://deb.debian.org/debian >/dev/null
 	rm -rf "$tmp/rootfs/var/cache/apt/archives/"*.deb "$tmp/rootfs/var/lib/apt/lists/"*
 	mkdir -p "$FIXTURES"
 	tar -C "$tmp/rootfs" -cf "$tarball.tmp" .

@@ -12,6 +12,7 @@ import (
 	"github.com/bake-tool/bake/builder/null"
 	"github.com/bake-tool/bake/builder/qemu"
 	"github.com/bake-tool/bake/provisioners/ansible"
+	"github.com/bake-tool/bake/provisioners/ansiblelocal"
 	"github.com/bake-tool/bake/provisioners/breakpoint"
 	"github.com/bake-tool/bake/provisioners/file"
 	"github.com/bake-tool/bake/provisioners/shell"
@@ -31,12 +32,13 @@ func All() templates.Kinds {
 			"null":       kind[null.Config](),
 		},
 		Provisioners: map[string]templates.Kind{
-			"shell":       kind[shell.Config](),
-			"file":        kind[file.Config](),
-			"shell-local": kind[shelllocal.Config](),
-			"breakpoint":  kind[breakpoint.Config](),
-			"ansible":     kind[ansible.Config](),
-			"sleep":       kind[sleep.Config](),
+			"shell":         kind[shell.Config](),
+			"file":          kind[file.Config](),
+			"shell-local":   kind[shelllocal.Config](),
+			"breakpoint":    kind[breakpoint.Config](),
+			"ansible":       kind[ansible.Config](),
+			"ansible-local": kind[ansiblelocal.Config](),
+			"sleep":         kind[sleep.Config](),
 		},
 		PostProcessors: map[string]templates.Kind{
 			"manifest":      kind[postprocessors.ManifestConfig](),

@@ -19,7 +19,7 @@ func TestTable(t *testing.T) {
 	k := All()
 	want := map[string][]string{
 		"source":         {"docker", "qemu", "amazon-ebs", "null"},
-		"provisioner":    {"shell", "file", "shell-local", "breakpoint", "ansible", "sleep"},
+		"provisioner":    {"shell", "file", "shell-local", "breakpoint", "ansible", "ansible-local", "sleep"},
 		"post-processor": {"manifest", "checksum", "compress", "shell-local", "docker-tag", "docker-push", "docker-save", "docker-import"},
 		"data":           {"amazon-ami"},
 	}

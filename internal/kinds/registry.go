@@ -13,6 +13,7 @@ import (
 	"github.com/bake-tool/bake/internal/engine"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/provisioners/ansible"
+	"github.com/bake-tool/bake/provisioners/ansiblelocal"
 	"github.com/bake-tool/bake/provisioners/breakpoint"
 	"github.com/bake-tool/bake/provisioners/file"
 	"github.com/bake-tool/bake/provisioners/shell"
@@ -36,12 +37,13 @@ func Registry(terminal io.Reader) engine.Registry {
 			"amazon-ebs": amazon.NewBuilder,
 		},
 		Provisioners: map[string]engine.ProvisionerFunc{
-			"shell":       shell.NewProvisioner,
-			"file":        file.NewProvisioner,
-			"shell-local": shelllocal.NewProvisioner,
-			"breakpoint":  breakpoint.Constructor(terminal),
-			"ansible":     ansible.NewProvisioner,
-			"sleep":       sleep.NewProvisioner,
+			"shell":         shell.NewProvisioner,
+			"file":          file.NewProvisioner,
+			"shell-local":   shelllocal.NewProvisioner,
+			"breakpoint":    breakpoint.Constructor(terminal),
+			"ansible":       ansible.NewProvisioner,
+			"ansible-local": ansiblelocal.NewProvisioner,
+			"sleep":         sleep.NewProvisioner,
 		},
 		PostProcessors: map[string]engine.PostProcessorFunc{
 			"manifest": func(cfg templates.Config, info provisioners.BuildInfo) (artifacts.PostProcessor, error) {

@@ -103,7 +103,32 @@ func TestDockerThroughProxy(t *testing.T) {
 	}
 }
 
-// TestFailures: a failing task, an unreachable host and Ctrl-C during a
+// TestUnreachable: with use_proxy = false and nothing listening at the
+// machine's address, the step fails naming the host unreachable, and
+// leaves no temporary file.
+func TestUnreachable(t *testing.T) {
+	needAnsible(t)
+	ctx := testContext(t)
+	runID := "test-unreachable"
+	t.Cleanup(func() { assertNoTemp(t, runID) })
+	// A port nothing listens on.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	no := false
+	cfg := &Config{PlaybookFile: testdata(t, "ping.yml"), UseProxy: &no}
+	prepare(t, cfg)
+	info := provisioners.BuildInfo{RunID: runID, Type: "qemu", Host: "127.0.0.1", Port: port, User: "nobody", SSHPrivateKey: "not a key"}
+	err = New(cfg).Provision(ctx, testui.New(t), nil, info)
+	if err == nil || !strings.Contains(err.Error(), `host default unreachable in task "ping"`) {
+		t.Fatalf("err = %v, want the host named unreachable", err)
+	}
+}
+
+// TestFailures: a failing task and Ctrl-C during a
 // play each fail the step with a message naming what failed, and leave
 // no proxy listener, container or temporary file.
 func TestFailures(t *testing.T) {
@@ -123,26 +148,6 @@ func TestFailures(t *testing.T) {
 			t.Fatalf("err = %v, want the task and host named", err)
 		}
 		assertClosed(t, srv)
-	})
-
-	t.Run("unreachable host", func(t *testing.T) {
-		ctx := testContext(t)
-		runID := newRunID(t, cli)
-		// A port nothing listens on.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		no := false
-		cfg := &Config{PlaybookFile: testdata(t, "ping.yml"), UseProxy: &no}
-		prepare(t, cfg)
-		info := provisioners.BuildInfo{RunID: runID, Type: "qemu", Host: "127.0.0.1", Port: port, User: "nobody", SSHPrivateKey: "not a key"}
-		err = New(cfg).Provision(ctx, testui.New(t), nil, info)
-		if err == nil || !strings.Contains(err.Error(), `host default unreachable in task "ping"`) {
-			t.Fatalf("err = %v, want the host named unreachable", err)
-		}
 	})
 
 	t.Run("cancel during a play", func(t *testing.T) {
