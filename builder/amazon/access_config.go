@@ -34,6 +34,51 @@ type AccessConfig struct {
 	MaxRetries int `hcl:"max_retries"`
 	// Polling sets the waiters' pace and patience.
 	Polling *Polling `hcl:"aws_polling,block"`
+	// AssumeRole, when set, makes every call with the credentials of a
+	// role assumed through STS with the credentials above.
+	AssumeRole *AssumeRole `hcl:"assume_role,block"`
+}
+
+// AssumeRole is the assume_role block: STS AssumeRole's parameters.
+type AssumeRole struct {
+	RoleARN     string `hcl:"role_arn"`
+	SessionName string `hcl:"session_name"`
+	ExternalID  string `hcl:"external_id"`
+	// DurationSeconds is the session's length, 900 to 43200; 0 means
+	// STS's default (an hour).
+	DurationSeconds int               `hcl:"duration_seconds"`
+	Tags            map[string]string `hcl:"tags"`
+}
+
+var (
+	roleARNRE     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
+	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+	externalIDRE  = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
+)
+
+// prepare checks the assume_role block.
+func (a *AssumeRole) prepare(b *templates.Body) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	diags = b.Required(diags, "role_arn")
+	if b.Known("role_arn") && !roleARNRE.MatchString(a.RoleARN) {
+		diags = append(diags, b.Errorf("role_arn", "Invalid role ARN", `%q is not a role ARN like "arn:aws:iam::123456789012:role/builder".`, a.RoleARN))
+	}
+	if b.Known("session_name") && !sessionNameRE.MatchString(a.SessionName) {
+		diags = append(diags, b.Errorf("session_name", "Invalid value",
+			`"session_name" is 2 to 64 letters, digits and + = , . @ _ -, not %q.`, a.SessionName))
+	}
+	if b.Known("external_id") && (len(a.ExternalID) < 2 || len(a.ExternalID) > 1224 || !externalIDRE.MatchString(a.ExternalID)) {
+		diags = append(diags, b.Error("external_id", "Invalid value",
+			`"external_id" is 2 to 1224 letters, digits and + = , . @ : / _ -.`))
+	}
+	if b.Known("duration_seconds") && (a.DurationSeconds < 900 || a.DurationSeconds > 43200) {
+		diags = append(diags, b.Errorf("duration_seconds", "Invalid value",
+			`"duration_seconds" is from 900 (15 minutes) to 43200 (12 hours), not %d.`, a.DurationSeconds))
+	}
+	if b.Known("tags") && len(a.Tags) > 50 {
+		diags = append(diags, b.Errorf("tags", "Invalid value", "A role session takes at most 50 tags, not %d.", len(a.Tags)))
+	}
+	return diags
 }
 
 // Polling is the aws_polling block: how often and how many times a
@@ -75,6 +120,9 @@ func (c *AccessConfig) prepare(b *templates.Body, regionRequired bool) hcl.Diagn
 	}
 	if b.Known("max_retries") && c.MaxRetries < 0 {
 		diags = append(diags, b.Errorf("max_retries", "Invalid value", `"max_retries" must be zero or more, not %d.`, c.MaxRetries))
+	}
+	if a := c.AssumeRole; a != nil {
+		diags = append(diags, a.prepare(b.Blocks["assume_role"][0])...)
 	}
 	if p := c.Polling; p != nil {
 		pb := b.Blocks["aws_polling"][0]

@@ -116,3 +116,67 @@ func TestBakeBuild(t *testing.T) {
 		e.assertClean(t, "")
 	})
 }
+
+// TestBakeBuildSpot runs testdata/amazon/spot.pkr.hcl through `bake
+// build`: a spot instance with IMDSv2 and a temporary instance profile,
+// as an assumed role. The AMI requires IMDSv2, and nothing else is left:
+// no instance, fleet, launch template, role, policy or instance profile.
+func TestBakeBuildSpot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the bake binary")
+	}
+	srv := startSSHD(t)
+	bin := bakebin.Path(t)
+	template, err := filepath.Abs("../../testdata/amazon/spot.pkr.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, srv, ec2test.Options{NoSpotCapacity: []string{"t3a.micro"}})
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "build", "-color=false", "-manifest", filepath.Join(dir, "m.json"),
+		"-var", "endpoint="+e.ec2.URL, "-var", "ssh_port="+strconv.Itoa(srv.Port), template)
+	cmd.Env = append(os.Environ(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"AWS_ENDPOINT_URL_IAM="+e.ec2.URL, "AWS_ENDPOINT_URL_STS="+e.ec2.URL)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bake build: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "spot instance up: Linux") {
+		t.Errorf("no provisioning output:\n%s", out.String())
+	}
+	inv := e.ec2.Inventory()
+	if len(inv.Instances) != 1 {
+		t.Fatalf("instances %+v", inv.Instances)
+	}
+	in := inv.Instances[0]
+	if !in.Spot || in.InstanceType != "t3.micro" || in.State != "terminated" || in.MetadataOptions["HttpTokens"] != "required" ||
+		!strings.Contains(in.IAMInstanceProfile, ":instance-profile/bake_") {
+		t.Errorf("instance: spot %v, type %s, state %s, metadata %v, profile %q", in.Spot, in.InstanceType, in.State, in.MetadataOptions, in.IAMInstanceProfile)
+	}
+	if len(inv.Fleets) != 1 || inv.Fleets[0].State == "active" || len(inv.LaunchTemplates) != 0 {
+		t.Errorf("fleets %+v, launch templates %+v", inv.Fleets, inv.LaunchTemplates)
+	}
+	iam := e.ec2.IAM()
+	if len(iam.Roles)+len(iam.InstanceProfiles) != 0 || len(iam.Sessions) != 1 || iam.Sessions[0].SessionName != "nightly" {
+		t.Errorf("IAM after the build: %+v", iam)
+	}
+	var ami ec2test.Image
+	for _, img := range inv.Images {
+		if img.Name == "spot-debian-12" {
+			ami = img
+		}
+	}
+	if ami.IMDSSupport != "v2.0" || ami.DeprecationTime.Year() != 2030 {
+		t.Errorf("AMI %+v", ami)
+	}
+	builds := manifesttest.Builds(t, filepath.Join(dir, "m.json"))
+	if len(builds) != 1 || builds[0].Status != "succeeded" || len(builds[0].Artifacts) != 1 || builds[0].Artifacts[0].ExternalIdentifier != ami.ID {
+		t.Errorf("manifest builds %+v, AMI %s", builds, ami.ID)
+	}
+	for _, c := range e.ec2.Calls() {
+		if c.Service != "sts" && c.AccessKey == "AKIDBAKETEST" {
+			t.Errorf("%s %s made with the template's key, not the assumed role's", c.Service, c.Action)
+		}
+	}
+}

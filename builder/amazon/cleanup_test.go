@@ -25,7 +25,8 @@ deprecate_at = "2030-01-01T00:00:00Z"
 `
 
 // leakVariants are the builds the leak tables run: on demand, and a spot
-// instance through a launch template and a fleet.
+// instance through a launch template and a fleet, with a temporary
+// instance profile, as an assumed role.
 var leakVariants = []struct{ name, extra string }{
 	{"on-demand", fullExtra},
 	{"spot", fullExtra + `spot_price = "0.05"
@@ -33,6 +34,10 @@ spot_tags = { request = "bake" }
 spot_allocation_strategy = "lowest-price"
 metadata_options {
   http_tokens = "required"
+}
+assume_role {
+  role_arn     = "arn:aws:iam::123456789012:role/image-builder"
+  session_name = "leak-table"
 }
 temporary_iam_instance_profile_policy_document {
   Version = "2012-10-17"

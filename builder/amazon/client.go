@@ -2,10 +2,16 @@ package amazon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"os"
 	"regexp"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,8 +21,11 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
 	"golang.org/x/time/rate"
 )
@@ -204,7 +213,59 @@ func loadAWSConfig(ctx context.Context, ac *AccessConfig, region string, t tunin
 	if cfg.Region == "" {
 		return aws.Config{}, errors.New("no AWS region: set region, AWS_REGION or a profile's region")
 	}
+	if ac.AssumeRole != nil {
+		cfg.Credentials = assumed(ac, cfg)
+	}
 	return cfg, nil
+}
+
+// assumedCreds holds the credentials of each assumed role session, by a
+// digest of what makes the session (the caller's credentials and the
+// assume_role options): every client of a build (each region's EC2, IAM),
+// and of the builds of one process that assume the same role the same
+// way, share one session, renewed before it expires.
+var assumedCreds sync.Map // digest → *aws.CredentialsCache
+
+// sessionKey is the digest that identifies an assumed role session.
+func sessionKey(ac *AccessConfig) string {
+	a := ac.AssumeRole
+	h := sha256.New()
+	for _, v := range []string{os.Getenv("AWS_ENDPOINT_URL_STS"), ac.AccessKey, ac.SecretKey, ac.Token, ac.Profile, ac.SharedCredentialsFile,
+		a.RoleARN, a.SessionName, a.ExternalID, strconv.Itoa(a.DurationSeconds)} {
+		fmt.Fprintf(h, "%d:%s;", len(v), v)
+	}
+	for _, k := range slices.Sorted(maps.Keys(a.Tags)) {
+		fmt.Fprintf(h, "%d:%s=%d:%s;", len(k), k, len(a.Tags[k]), a.Tags[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// assumed returns the credentials of ac's assume_role, assumed through
+// STS with cfg's credentials. STS's endpoint is the SDK's (or
+// AWS_ENDPOINT_URL_STS).
+func assumed(ac *AccessConfig, cfg aws.Config) aws.CredentialsProvider {
+	key := sessionKey(ac)
+	if c, ok := assumedCreds.Load(key); ok {
+		return c.(*aws.CredentialsCache)
+	}
+	a := ac.AssumeRole
+	provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), a.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = a.SessionName
+		if o.RoleSessionName == "" {
+			o.RoleSessionName = "bake"
+		}
+		if a.ExternalID != "" {
+			o.ExternalID = aws.String(a.ExternalID)
+		}
+		if a.DurationSeconds > 0 {
+			o.Duration = time.Duration(a.DurationSeconds) * time.Second
+		}
+		for _, k := range slices.Sorted(maps.Keys(a.Tags)) {
+			o.Tags = append(o.Tags, ststypes.Tag{Key: aws.String(k), Value: aws.String(a.Tags[k])})
+		}
+	})
+	c, _ := assumedCreds.LoadOrStore(key, aws.NewCredentialsCache(provider))
+	return c.(*aws.CredentialsCache)
 }
 
 // errorCode returns the EC2 error code of err, or "".

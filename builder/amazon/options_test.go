@@ -48,6 +48,13 @@ func TestPrepareRunOptions(t *testing.T) {
 		{Src: base + strings.Replace(policyBlock, `["logs:*"]`, `[]`, 1), Want: `"Action" is empty`, Line: 10},
 		{Src: base + strings.Replace(policyBlock, `    Resource = ["*"]`+"\n", "", 1), Want: `needs the option "Resource"`, Line: 8},
 		{Src: base + strings.Replace(policyBlock, `"2012-10-17"`, `"2012-10-18"`, 1), Want: `"Version"`, Line: 7},
+
+		{Name: "assume role", Src: base + "assume_role {\n  role_arn = \"arn:aws:iam::123456789012:role/builder\"\n  session_name = \"ci-1\"\n  external_id = \"x-1\"\n  duration_seconds = 3600\n  tags = { a = \"b\" }\n}"},
+		{Src: base + "assume_role {\n  session_name = \"ci\"\n}", Want: `needs the option "role_arn"`, Line: 6},
+		{Src: base + "assume_role {\n  role_arn = \"builder\"\n}", Want: `"builder" is not a role ARN`, Line: 7},
+		{Src: base + "assume_role {\n  role_arn = \"arn:aws:iam::123456789012:role/b\"\n  session_name = \"my session\"\n}", Want: `not "my session"`, Line: 8},
+		{Src: base + "assume_role {\n  role_arn = \"arn:aws:iam::123456789012:role/b\"\n  duration_seconds = 60\n}", Want: "from 900 (15 minutes) to 43200 (12 hours), not 60", Line: 8},
+		{Src: base + "assume_role {\n  role_arn = \"arn:aws:iam::123456789012:role/b\"\n  external_id = \"a b\"\n}", Want: `"external_id" is 2 to 1224`, Line: 8},
 	})
 }
 
@@ -323,4 +330,53 @@ func (c *preempted) CreateRole(ctx context.Context, in *iam.CreateRoleInput, opt
 		return nil, err
 	}
 	return c.iamAPI.CreateRole(ctx, in, opts...)
+}
+
+// TestAssumeRole: with assume_role, bake asks STS for the role's
+// credentials once, with the session options of the template, and makes
+// every EC2 and IAM call with the assumed key.
+func TestAssumeRole(t *testing.T) {
+	e := newEnv(t, startSSHD(t), ec2test.Options{})
+	cfg := e.config(t, "assumed", policyBlock+`
+ami_regions = ["eu-west-1"]
+assume_role {
+  role_arn         = "arn:aws:iam::123456789012:role/image-builder"
+  session_name     = "nightly-golden"
+  external_id      = "bake-ci"
+  duration_seconds = 1800
+  tags             = { team = "platform" }
+}
+`)
+	ui := &testUI{t: t}
+	art, err := newTestBuilder(cfg, builder.Options{RunID: "assume"}, fast).Build(context.Background(), ui, runCommands(t, nil))
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, strings.Join(ui.lines, "\n"))
+	}
+	destroy(t, art, err)
+	e.assertClean(t, "assume")
+
+	sessions := e.ec2.IAM().Sessions
+	if len(sessions) != 1 {
+		t.Fatalf("%d AssumeRole calls, want 1: %+v", len(sessions), sessions)
+	}
+	sess := sessions[0]
+	if sess.RoleARN != "arn:aws:iam::123456789012:role/image-builder" || sess.SessionName != "nightly-golden" ||
+		sess.ExternalID != "bake-ci" || sess.DurationSeconds != 1800 || sess.Tags["team"] != "platform" {
+		t.Errorf("AssumeRole call %+v", sess)
+	}
+	by := map[string]map[string]int{}
+	for _, c := range e.ec2.Calls() {
+		if by[c.Service] == nil {
+			by[c.Service] = map[string]int{}
+		}
+		by[c.Service][c.AccessKey]++
+	}
+	if len(by["sts"]) != 1 || by["sts"]["AKIDBAKETEST"] != 1 {
+		t.Errorf("STS calls by key %v, want one with the template's key", by["sts"])
+	}
+	for _, svc := range []string{"ec2", "iam"} {
+		if len(by[svc]) != 1 || by[svc][sess.AccessKeyID] == 0 {
+			t.Errorf("%s calls by key %v, want all with the assumed key %s", svc, by[svc], sess.AccessKeyID)
+		}
+	}
 }

@@ -56,9 +56,6 @@ func commands() map[string]command {
 		"revoke":   {"Revoke a published version (signed)", runRevoke},
 		"versions": {"List a registry's versions with channel and revocation marks", runVersions},
 		"version":  {"Print bake's version", runVersion},
-
-		// Packer's verb name, so that scripts written for Packer carry over.
-		"hcl2_upgrade": {"Write a legacy JSON template as an HCL2 template", runHCL2Upgrade},
 	}
 }
 
