@@ -167,7 +167,14 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	defer signal.Stop(pipes)
 	env = env.withStdout(&closableOutput{w: env.stdout, stderr: env.stderr})
 	var sinks []engine.Sink
-	if f.jsonOut {
+	var machine *machineRenderer
+	redactor := redact.New(plan.SensitiveValues())
+	if env.machine != nil {
+		env.machine.w = &closableOutput{w: env.machine.w, stderr: env.stderr}
+		env.machine.redact = redactor
+		machine = &machineRenderer{m: env.machine}
+		sinks = append(sinks, machine.event)
+	} else if f.jsonOut {
 		sinks = append(sinks, newJSONRenderer(env.stdout).event)
 	} else {
 		sinks = append(sinks, newHumanRenderer(env.stdout, color, f.timestampUI, names).event)
@@ -181,7 +188,6 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 		defer ld.Close()
 		sinks = append(sinks, ld.event)
 	}
-	redactor := redact.New(plan.SensitiveValues())
 	sink := func(e engine.Event) {
 		for _, s := range sinks {
 			s(e)
@@ -278,9 +284,12 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 			code = max(code, publishRun(ctx, env, *publishTo, *publishVersion, f.manifest, code))
 		}
 	}
-	if f.jsonOut {
+	switch {
+	case machine != nil:
+		machine.summary(results)
+	case f.jsonOut:
 		emit(engine.Event{Type: engine.EventRunFinished, Status: statusWord(code), Message: f.manifest})
-	} else {
+	default:
 		printSummary(env.stdout, results, redactor, color)
 	}
 	return code

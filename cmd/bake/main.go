@@ -30,6 +30,9 @@ type cliEnv struct {
 	stdout, stderr io.Writer
 	stdin          io.Reader
 	environ        []string
+	// machine, when set (-machine-readable), is where results and
+	// diagnostics go, as Packer's machine-readable lines on stdout.
+	machine *machineUI
 }
 
 // withStdout returns a copy of e that writes results to w.
@@ -56,6 +59,8 @@ func commands() map[string]command {
 		"revoke":   {"Revoke a published version (signed)", runRevoke},
 		"versions": {"List a registry's versions with channel and revocation marks", runVersions},
 		"version":  {"Print bake's version", runVersion},
+		"console":  {"Evaluate expressions as a template sees them", runConsole},
+		"init":     {"Check a template's required_plugins against the built-in kinds", runInit},
 	}
 }
 
@@ -82,6 +87,12 @@ func main() {
 }
 
 func run(ctx context.Context, env *cliEnv, args []string) int {
+	// -machine-readable is global in Packer: accepted before or after
+	// the verb.
+	args, machine := extractMachineReadable(args)
+	if machine {
+		env = machineEnv(env)
+	}
 	if len(args) == 0 {
 		usage(env.stderr)
 		return exitUsage
@@ -100,4 +111,33 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		return exitUsage
 	}
 	return cmd.run(ctx, env, args[1:])
+}
+
+// extractMachineReadable removes -machine-readable (or
+// --machine-readable) from args, up to a "--", and reports whether it was
+// there.
+func extractMachineReadable(args []string) ([]string, bool) {
+	out := make([]string, 0, len(args))
+	found := false
+	for i, a := range args {
+		if a == "--" {
+			out = append(out, args[i:]...)
+			break
+		}
+		if a == "-machine-readable" || a == "--machine-readable" || a == "-machine-readable=true" || a == "--machine-readable=true" {
+			found = true
+			continue
+		}
+		out = append(out, a)
+	}
+	return out, found
+}
+
+// machineEnv returns a copy of e whose results come out as Packer's
+// machine-readable ui lines on e's stdout.
+func machineEnv(e *cliEnv) *cliEnv {
+	c := *e
+	c.machine = newMachineUI(e.stdout)
+	c.stdout = sayWriter{c.machine}
+	return &c
 }

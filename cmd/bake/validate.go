@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -51,6 +52,14 @@ func writeDiagnostics(env *cliEnv, plan *templates.Plan, diags hcl.Diagnostics) 
 	var r *redact.Redactor
 	if plan != nil {
 		files, r = plan.Files, redact.New(plan.SensitiveValues())
+	}
+	if env.machine != nil {
+		var buf bytes.Buffer
+		if err := templates.WriteDiagnostics(&buf, files, diags, false, 0, r.String); err != nil {
+			env.machine.error(fmt.Sprintf("bake: %v", err))
+		}
+		machineDiagnostics(env.machine, buf.Bytes(), diags.HasErrors())
+		return
 	}
 	if err := templates.WriteDiagnostics(env.stderr, files, diags, false, 0, r.String); err != nil {
 		fmt.Fprintf(env.stderr, "bake: %v\n", err)
