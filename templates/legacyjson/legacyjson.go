@@ -90,14 +90,9 @@ func IsLegacy(f *hcl.File) bool {
 // (hclparse.Parser.ParseJSON). Every problem is a diagnostic at the JSON
 // key or value; the Template holds what could be read.
 func Decode(f *hcl.File) (*Template, hcl.Diagnostics) {
-	t := &Template{Range: f.Body.MissingItemRange()}
 	var diags hcl.Diagnostics
-	if f == nil || f.Body == nil {
-		return t, diags
-	}
-	if r, ok := f.Body.(interface{ Range() hcl.Range }); ok {
-		t.Range = r.Range()
-	}
+	end := f.Body.MissingItemRange()
+	t := &Template{Range: hcl.Range{Filename: end.Filename, Start: hcl.InitialPos, End: end.End}}
 	attrs, d := f.Body.JustAttributes()
 	diags = append(diags, d...)
 	names := make([]string, 0, len(attrs))
@@ -274,9 +269,10 @@ func object(e hcl.Expression, what string) ([]*Field, hcl.Diagnostics) {
 	return out, diags
 }
 
+// isObject reports whether e is written as a JSON object.
 func isObject(e hcl.Expression) bool {
-	v, diags := e.Value(nil)
-	return !diags.HasErrors() && !v.IsNull() && (v.Type().IsObjectType() || v.Type().IsMapType())
+	_, diags := hcl.ExprMap(e)
+	return !diags.HasErrors()
 }
 
 // block reads a builder's, provisioner's or post-processor's object.
