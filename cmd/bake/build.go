@@ -124,7 +124,8 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	if diags.HasErrors() || plan == nil {
 		return exitUsage
 	}
-	selected, sdiags := plan.Select(f.only.values, f.except.values)
+	exceptBuilds, exceptPPs := splitExcept(plan, f.except.values)
+	selected, sdiags := plan.Select(f.only.values, exceptBuilds)
 	if sdiags.HasErrors() {
 		writeDiagnostics(env, plan, sdiags)
 		return exitUsage
@@ -142,6 +143,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "bake build: %s\n", err)
 		return exitUsage
 	}
+	skipPostProcessors(jobs, exceptPPs)
 	if f.debug {
 		f.parallel = 1
 	}

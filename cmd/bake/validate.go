@@ -97,7 +97,8 @@ func runValidate(ctx context.Context, env *cliEnv, args []string) int {
 	opts.SyntaxOnly = *syntaxOnly
 	plan, diags := templates.Load(pos[0], opts)
 	if !diags.HasErrors() && !*syntaxOnly && (len(tf.only.values) > 0 || len(tf.except.values) > 0) {
-		_, d := plan.Select(tf.only.values, tf.except.values)
+		exceptBuilds, _ := splitExcept(plan, tf.except.values)
+		_, d := plan.Select(tf.only.values, exceptBuilds)
 		diags = append(diags, d...)
 	}
 	writeDiagnostics(env, plan, diags)

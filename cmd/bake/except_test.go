@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBuildExceptSkipsNamedPostProcessors: -except=name skips the
+// post-processor of that name (or, unnamed, of that type) and the rest of
+// its chain, as in Packer, while the build and the other chains run; a
+// name that matches neither a build nor a post-processor is still an
+// error.
+func TestBuildExceptSkipsNamedPostProcessors(t *testing.T) {
+	srcs, refs := nullSources("a")
+	dir := writeTemplate(t, srcs+fmt.Sprintf(`
+build {
+  sources = %s
+  post-processor "shell-local" {
+    name   = "notify"
+    inline = ["touch notified"]
+  }
+  post-processors {
+    post-processor "shell-local" {
+      name   = "first"
+      inline = ["touch first"]
+    }
+    post-processor "shell-local" {
+      name   = "second"
+      inline = ["touch second"]
+    }
+  }
+  post-processor "shell-local" {
+    inline = ["touch unnamed"]
+  }
+}
+`, refs))
+	t.Chdir(dir) // shell-local post-processors run in the working directory
+	for _, tc := range []struct {
+		except string
+		want   string // files the post-processors wrote
+	}{
+		{"", "first notified second unnamed"},
+		{"notify", "first second unnamed"},
+		{"first", "notified unnamed"},
+		{"second", "first notified unnamed"},
+		{"shell-local", "first notified second"},
+		{"notify,first", "unnamed"},
+	} {
+		t.Run(tc.except, func(t *testing.T) {
+			for _, f := range []string{"notified", "first", "second", "unnamed"} {
+				os.Remove(filepath.Join(dir, f))
+			}
+			var args []string
+			if tc.except != "" {
+				args = []string{"-except", tc.except}
+			}
+			code, evs, stderr := buildJSON(t, dir, args...)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if got := finished(evs)["null.a"]; got != "succeeded" {
+				t.Errorf("null.a %q, want succeeded", got)
+			}
+			var wrote []string
+			for _, f := range []string{"first", "notified", "second", "unnamed"} {
+				if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+					wrote = append(wrote, f)
+				}
+			}
+			if got := strings.Join(wrote, " "); got != tc.want {
+				t.Errorf("-except %q: post-processors wrote %q, want %q", tc.except, got, tc.want)
+			}
+		})
+	}
+	code, _, stderr := buildJSON(t, dir, "-except", "nothing-named-so")
+	if code != exitUsage || !strings.Contains(stderr, "nothing-named-so") {
+		t.Errorf("-except matching nothing: exit %d, want %d with the pattern named:\n%s", code, exitUsage, stderr)
+	}
+}
