@@ -25,6 +25,10 @@ type gcAPI interface {
 	DeleteKeyPair(ctx context.Context, in *ec2.DeleteKeyPairInput, opts ...func(*ec2.Options)) (*ec2.DeleteKeyPairOutput, error)
 	DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, opts ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
 	DeleteSecurityGroup(ctx context.Context, in *ec2.DeleteSecurityGroupInput, opts ...func(*ec2.Options)) (*ec2.DeleteSecurityGroupOutput, error)
+	DescribeLaunchTemplates(ctx context.Context, in *ec2.DescribeLaunchTemplatesInput, opts ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error)
+	DeleteLaunchTemplate(ctx context.Context, in *ec2.DeleteLaunchTemplateInput, opts ...func(*ec2.Options)) (*ec2.DeleteLaunchTemplateOutput, error)
+	DescribeFleets(ctx context.Context, in *ec2.DescribeFleetsInput, opts ...func(*ec2.Options)) (*ec2.DescribeFleetsOutput, error)
+	DeleteFleets(ctx context.Context, in *ec2.DeleteFleetsInput, opts ...func(*ec2.Options)) (*ec2.DeleteFleetsOutput, error)
 }
 
 var _ gcAPI = (*ec2.Client)(nil)
@@ -36,6 +40,8 @@ const (
 	gcSnapshot = "EBS snapshot"
 	gcKeyPair  = "EC2 key pair"
 	gcGroup    = "EC2 security group"
+	gcTemplate = "EC2 launch template"
+	gcFleet    = "EC2 fleet"
 )
 
 // Finder finds what amazon-ebs builds left in the given regions, by the
@@ -83,9 +89,9 @@ func (f *Finder) api(ctx context.Context, region string) (gcAPI, error) {
 	return c, nil
 }
 
-// Find implements gc.Finder, region by region: instances, then AMIs,
-// snapshots, key pairs and security groups, the order they can be
-// removed in.
+// Find implements gc.Finder, region by region: fleets and instances,
+// then AMIs, snapshots, key pairs, security groups and launch templates,
+// the order they can be removed in.
 func (f *Finder) Find(ctx context.Context, flt gc.Filter) ([]gc.Leftover, error) {
 	if len(f.regions) == 0 {
 		return nil, fmt.Errorf("no region given (-region, AWS_REGION): %w", gc.ErrUnavailable)
@@ -128,6 +134,25 @@ func (f *Finder) findIn(ctx context.Context, region string, flt gc.Filter) ([]gc
 		return l
 	}
 	var out []gc.Leftover
+
+	// DescribeFleets takes no tag filter: the run's fleets are told by
+	// their tags here.
+	fp := ec2.NewDescribeFleetsPaginator(api, &ec2.DescribeFleetsInput{Filters: []types.Filter{
+		{Name: aws.String("fleet-state"), Values: []string{"submitted", "active", "modifying"}}}})
+	for fp.HasMorePages() {
+		page, err := fp.NextPage(ctx)
+		if err != nil {
+			return out, fmt.Errorf("describe fleets: %w", err)
+		}
+		for _, fl := range page.Fleets {
+			l := leftover(gcFleet, aws.ToString(fl.FleetId), fl.Tags, fl.CreateTime)
+			if l.RunID == "" || flt.RunID != "" && l.RunID != flt.RunID {
+				continue
+			}
+			l.Detail = string(fl.FleetState)
+			out = append(out, l)
+		}
+	}
 
 	ip := ec2.NewDescribeInstancesPaginator(api, &ec2.DescribeInstancesInput{Filters: append(filters,
 		types.Filter{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}})})
@@ -209,6 +234,19 @@ func (f *Finder) findIn(ctx context.Context, region string, flt gc.Filter) ([]gc
 			out = append(out, l)
 		}
 	}
+
+	tp := ec2.NewDescribeLaunchTemplatesPaginator(api, &ec2.DescribeLaunchTemplatesInput{Filters: filters})
+	for tp.HasMorePages() {
+		page, err := tp.NextPage(ctx)
+		if err != nil {
+			return out, fmt.Errorf("describe launch templates: %w", err)
+		}
+		for _, lt := range page.LaunchTemplates {
+			l := leftover(gcTemplate, aws.ToString(lt.LaunchTemplateId), lt.Tags, lt.CreateTime)
+			l.Detail = aws.ToString(lt.LaunchTemplateName)
+			out = append(out, l)
+		}
+	}
 	return out, nil
 }
 
@@ -237,6 +275,21 @@ func (f *Finder) Remove(ctx context.Context, l gc.Leftover) error {
 			_, err := api.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(l.ID)})
 			return err
 		})
+	case gcTemplate:
+		_, err = api.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(l.ID)})
+		if templateGone(err) {
+			err = nil
+		}
+	case gcFleet:
+		var out *ec2.DeleteFleetsOutput
+		out, err = api.DeleteFleets(ctx, &ec2.DeleteFleetsInput{FleetIds: []string{l.ID}, TerminateInstances: aws.Bool(true)})
+		if err == nil {
+			for _, u := range out.UnsuccessfulFleetDeletions {
+				if u.Error != nil && u.Error.Code != types.DeleteFleetErrorCodeFleetIdDoesNotExist {
+					err = fmt.Errorf("%s: %s", u.Error.Code, aws.ToString(u.Error.Message))
+				}
+			}
+		}
 	default:
 		return fmt.Errorf("not an EC2 leftover: %s", l.Kind)
 	}

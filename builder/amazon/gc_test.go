@@ -23,22 +23,25 @@ func TestGCAfterSIGKILL(t *testing.T) {
 	srv := startSSHD(t)
 	bin := bakebin.Path(t)
 	points := []struct {
-		step string
+		step  string
+		extra string // more of the source block
 		// want counts what the kill leaves: live instances, key pairs,
-		// security groups, AMIs made by the run.
-		instances, keys, groups, amis int
+		// security groups, AMIs made by the run, launch templates and
+		// active fleets.
+		instances, keys, groups, amis, templates, fleets int
 	}{
 		{step: "create temporary key pair", keys: 1},
 		{step: "launch instance", instances: 1, keys: 1, groups: 1},
 		{step: "create AMI", instances: 1, keys: 1, groups: 1, amis: 1},
 		{step: "copy AMI to regions", instances: 1, keys: 1, groups: 1, amis: 2},
+		{step: "launch spot instance", extra: `spot_price = "auto"`, instances: 1, keys: 1, groups: 1, templates: 1, fleets: 1},
 	}
 	for _, p := range points {
 		t.Run(p.step, func(t *testing.T) {
 			e := newEnv(t, srv, ec2test.Options{})
 			dir := t.TempDir()
 			template := filepath.Join(dir, "gc.pkr.hcl")
-			src := "source \"amazon-ebs\" \"gc\" {\n" + e.hcl("bake-gc-test", `ami_regions = ["us-west-2"]`) + "}\n" +
+			src := "source \"amazon-ebs\" \"gc\" {\n" + e.hcl("bake-gc-test", "ami_regions = [\"us-west-2\"]\n"+p.extra) + "}\n" +
 				"build {\n  sources = [\"source.amazon-ebs.gc\"]\n}\n"
 			if err := os.WriteFile(template, []byte(src), 0o644); err != nil {
 				t.Fatal(err)
@@ -56,10 +59,18 @@ func TestGCAfterSIGKILL(t *testing.T) {
 					amis++
 				}
 			}
+			fleets := 0
+			for _, f := range inv.Fleets {
+				if f.State == "active" {
+					fleets++
+				}
+			}
 			if got := len(inv.InstancesIn("pending", "running", "stopping", "stopped")); got != p.instances ||
-				len(inv.KeyPairs) != p.keys || len(inv.SecurityGroups) != p.groups || amis != p.amis {
-				t.Fatalf("after SIGKILL after %q: %d instances, %d key pairs, %d groups, %d AMIs; want %d, %d, %d, %d\n%s",
-					p.step, got, len(inv.KeyPairs), len(inv.SecurityGroups), amis, p.instances, p.keys, p.groups, p.amis, out)
+				len(inv.KeyPairs) != p.keys || len(inv.SecurityGroups) != p.groups || amis != p.amis ||
+				len(inv.LaunchTemplates) != p.templates || fleets != p.fleets {
+				t.Fatalf("after SIGKILL after %q: %d instances, %d key pairs, %d groups, %d AMIs, %d launch templates, %d fleets; want %d, %d, %d, %d, %d, %d\n%s",
+					p.step, got, len(inv.KeyPairs), len(inv.SecurityGroups), amis, len(inv.LaunchTemplates), fleets,
+					p.instances, p.keys, p.groups, p.amis, p.templates, p.fleets, out)
 			}
 
 			gcOut := bakebin.GC(t, env, "-run-id", runID, "-region", "us-east-1,us-west-2", "-endpoint", e.ec2.URL)
