@@ -261,9 +261,16 @@ func (r dockerRun) statement(t *testing.T) artifacts.Statement {
 // it printed.
 func runImageCmd(t *testing.T, cli *client.Client, ref string) string {
 	t.Helper()
+	return runInImage(t, cli, ref, nil)
+}
+
+// runInImage is runImageCmd with cmd in place of the image's command
+// (nil keeps it).
+func runInImage(t *testing.T, cli *client.Client, ref string, cmd []string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	created, err := cli.ContainerCreate(ctx, &container.Config{Image: ref, Labels: map[string]string{labelTest: t.Name()}}, nil, nil, nil, "")
+	created, err := cli.ContainerCreate(ctx, &container.Config{Image: ref, Cmd: cmd, Labels: map[string]string{labelTest: t.Name()}}, nil, nil, nil, "")
 	if err != nil {
 		t.Fatalf("create container from %s: %v", ref, err)
 	}
