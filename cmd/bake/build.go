@@ -190,6 +190,11 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 		defer ld.Close()
 		sinks = append(sinks, ld.event)
 	}
+	if env.log != nil {
+		env.log.setRedactor(redactor)
+		env.log.Debug("template loaded", "root", plan.Root, "digest", plan.Digest, "builds", strings.Join(names, ","))
+		sinks = append(sinks, env.log.event)
+	}
 	sink := func(e engine.Event) {
 		for _, s := range sinks {
 			s(e)

@@ -33,6 +33,8 @@ type cliEnv struct {
 	// machine, when set (-machine-readable), is where results and
 	// diagnostics go, as Packer's machine-readable lines on stdout.
 	machine *machineUI
+	// log is the debug log (PACKER_LOG, BAKE_LOG); it discards when off.
+	log *debugLog
 }
 
 // withStdout returns a copy of e that writes results to w.
@@ -92,6 +94,18 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 	args, machine := extractMachineReadable(args)
 	if machine {
 		env = machineEnv(env)
+	}
+	dlog, err := openDebugLog(env.environ, env.stderr)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "bake: PACKER_LOG_PATH/BAKE_LOG_PATH: %v\n", err)
+		return exitUsage
+	}
+	defer dlog.Close()
+	c := *env
+	c.log = dlog
+	env = &c
+	if len(args) > 0 {
+		env.log.Debug("bake starting", "version", version, "command", args[0], "machine_readable", machine)
 	}
 	if len(args) == 0 {
 		usage(env.stderr)
