@@ -80,3 +80,29 @@ build {
 		t.Errorf("-except matching nothing: exit %d, want %d with the pattern named:\n%s", code, exitUsage, stderr)
 	}
 }
+
+// TestWarnOnUndeclaredVar: -warn-on-undeclared-var is accepted on build
+// and validate as Packer's scripts pass it; a value for an undeclared
+// variable, from -var or a var file, is a warning naming it (with a
+// suggestion), never an error and never silent.
+func TestWarnOnUndeclaredVar(t *testing.T) {
+	srcs, refs := nullSources("a")
+	dir := writeTemplate(t, `variable "region" { default = "x" }`+"\n"+srcs+fmt.Sprintf("build {\n  sources = %s\n}\n", refs))
+	vf := filepath.Join(dir, "v.pkrvars.hcl")
+	os.WriteFile(vf, []byte("regoin = \"y\"\n"), 0o644)
+	for _, verb := range []string{"validate", "build"} {
+		args := []string{verb, "-warn-on-undeclared-var", "-var", "undeclared_x=1", "-var-file", vf}
+		if verb == "build" {
+			args = append(args, "-manifest", "")
+		}
+		code, _, stderr := bakeRun(t, os.Environ(), append(args, dir)...)
+		if code != exitOK {
+			t.Fatalf("%s: exit %d\n%s", verb, code, stderr)
+		}
+		for _, want := range []string{`"undeclared_x"`, `"regoin"`, `Did you mean "region"?`} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("%s: the warning does not name %s:\n%s", verb, want, stderr)
+			}
+		}
+	}
+}

@@ -30,7 +30,11 @@ func (tf *templateFlags) register(fs *flag.FlagSet) {
 	fs.Var(&tf.vars, "var", "set a variable: -var name=value (repeatable)")
 	fs.Var(&tf.varFiles, "var-file", "read variables from a .pkrvars.hcl file (repeatable)")
 	fs.Var(&tf.only, "only", "only the builds matching these comma-separated globs on type.name")
-	fs.Var(&tf.except, "except", "all builds but those matching these comma-separated globs")
+	fs.Var(&tf.except, "except", "all builds but those matching these comma-separated globs, and the post-processors of those names")
+	// Packer hides undeclared var-file entries unless asked; bake always
+	// warns, naming the variable, so the flag is accepted and changes
+	// nothing.
+	fs.Bool("warn-on-undeclared-var", true, "accepted for Packer's scripts: bake always warns about a value for an undeclared variable")
 }
 
 // loadOptions returns the options to load a template with for env.
