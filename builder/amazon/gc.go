@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/bake-tool/bake/internal/gc"
 )
@@ -33,6 +36,23 @@ type gcAPI interface {
 
 var _ gcAPI = (*ec2.Client)(nil)
 
+// gcIAM is the subset of the IAM client that the Finder uses: the
+// temporary roles and instance profiles of
+// temporary_iam_instance_profile_policy_document.
+type gcIAM interface {
+	ListRoles(ctx context.Context, in *iam.ListRolesInput, opts ...func(*iam.Options)) (*iam.ListRolesOutput, error)
+	GetRole(ctx context.Context, in *iam.GetRoleInput, opts ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+	ListRolePolicies(ctx context.Context, in *iam.ListRolePoliciesInput, opts ...func(*iam.Options)) (*iam.ListRolePoliciesOutput, error)
+	DeleteRolePolicy(ctx context.Context, in *iam.DeleteRolePolicyInput, opts ...func(*iam.Options)) (*iam.DeleteRolePolicyOutput, error)
+	DeleteRole(ctx context.Context, in *iam.DeleteRoleInput, opts ...func(*iam.Options)) (*iam.DeleteRoleOutput, error)
+	ListInstanceProfiles(ctx context.Context, in *iam.ListInstanceProfilesInput, opts ...func(*iam.Options)) (*iam.ListInstanceProfilesOutput, error)
+	GetInstanceProfile(ctx context.Context, in *iam.GetInstanceProfileInput, opts ...func(*iam.Options)) (*iam.GetInstanceProfileOutput, error)
+	RemoveRoleFromInstanceProfile(ctx context.Context, in *iam.RemoveRoleFromInstanceProfileInput, opts ...func(*iam.Options)) (*iam.RemoveRoleFromInstanceProfileOutput, error)
+	DeleteInstanceProfile(ctx context.Context, in *iam.DeleteInstanceProfileInput, opts ...func(*iam.Options)) (*iam.DeleteInstanceProfileOutput, error)
+}
+
+var _ gcIAM = (*iam.Client)(nil)
+
 // Kinds of EC2 leftovers.
 const (
 	gcInstance = "EC2 instance"
@@ -42,7 +62,12 @@ const (
 	gcGroup    = "EC2 security group"
 	gcTemplate = "EC2 launch template"
 	gcFleet    = "EC2 fleet"
+	gcProfile  = "IAM instance profile"
+	gcRole     = "IAM role"
 )
+
+// iamWhere is the Where of IAM leftovers: IAM is global.
+const iamWhere = "global"
 
 // Finder finds what amazon-ebs builds left in the given regions, by the
 // bake:run-id tag: instances (not terminated), key pairs and security
@@ -58,6 +83,8 @@ type Finder struct {
 	poll, wait time.Duration
 	newAPI     func(ctx context.Context, region string) (gcAPI, error)
 	apis       map[string]gcAPI
+	newIAM     func(ctx context.Context) (gcIAM, error)
+	iam        gcIAM
 }
 
 var _ gc.Finder = (*Finder)(nil)
@@ -70,6 +97,13 @@ func NewFinder(regions []string, endpoint string) *Finder {
 		poll: 5 * time.Second, wait: 10 * time.Minute, apis: map[string]gcAPI{}}
 	f.newAPI = func(ctx context.Context, region string) (gcAPI, error) {
 		return newEC2(ctx, &f.access, region, tuning{})
+	}
+	f.newIAM = func(ctx context.Context) (gcIAM, error) {
+		cfg, err := loadAWSConfig(ctx, &f.access, f.regions[0], tuning{})
+		if err != nil {
+			return nil, err
+		}
+		return iam.NewFromConfig(cfg), nil
 	}
 	return f
 }
@@ -105,7 +139,119 @@ func (f *Finder) Find(ctx context.Context, flt gc.Filter) ([]gc.Leftover, error)
 			errs = append(errs, fmt.Errorf("%s: %w", r, err))
 		}
 	}
+	ls, err := f.findIAM(ctx, flt)
+	out = append(out, ls...)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("IAM: %w", err))
+	}
 	return out, errors.Join(errs...)
+}
+
+// findIAM finds the temporary instance profiles and roles of the runs:
+// IAM lists them without tags, so those named like bake's temporary
+// resources (bake_…) are looked at one by one.
+func (f *Finder) findIAM(ctx context.Context, flt gc.Filter) ([]gc.Leftover, error) {
+	if f.iam == nil {
+		c, err := f.newIAM(ctx)
+		if err != nil {
+			return nil, err
+		}
+		f.iam = c
+	}
+	var out []gc.Leftover
+	match := func(kind, name string, tags []iamtypes.Tag, created *time.Time) {
+		l := gc.Leftover{Kind: kind, ID: name, Where: iamWhere}
+		for _, t := range tags {
+			switch aws.ToString(t.Key) {
+			case TagRunID:
+				l.RunID = aws.ToString(t.Value)
+			case TagBuild:
+				l.Build = aws.ToString(t.Value)
+			}
+		}
+		if created != nil {
+			l.Created = *created
+		}
+		if l.RunID != "" && (flt.RunID == "" || l.RunID == flt.RunID) {
+			out = append(out, l)
+		}
+	}
+	pp := iam.NewListInstanceProfilesPaginator(f.iam, &iam.ListInstanceProfilesInput{})
+	for pp.HasMorePages() {
+		page, err := pp.NextPage(ctx)
+		if err != nil {
+			return out, fmt.Errorf("list instance profiles: %w", err)
+		}
+		for _, p := range page.InstanceProfiles {
+			if !strings.HasPrefix(aws.ToString(p.InstanceProfileName), "bake_") {
+				continue
+			}
+			got, err := f.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: p.InstanceProfileName})
+			if iamGone(err) {
+				continue
+			}
+			if err != nil {
+				return out, fmt.Errorf("get instance profile %s: %w", aws.ToString(p.InstanceProfileName), err)
+			}
+			match(gcProfile, aws.ToString(p.InstanceProfileName), got.InstanceProfile.Tags, p.CreateDate)
+		}
+	}
+	rp := iam.NewListRolesPaginator(f.iam, &iam.ListRolesInput{})
+	for rp.HasMorePages() {
+		page, err := rp.NextPage(ctx)
+		if err != nil {
+			return out, fmt.Errorf("list roles: %w", err)
+		}
+		for _, r := range page.Roles {
+			if !strings.HasPrefix(aws.ToString(r.RoleName), "bake_") {
+				continue
+			}
+			got, err := f.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: r.RoleName})
+			if iamGone(err) {
+				continue
+			}
+			if err != nil {
+				return out, fmt.Errorf("get role %s: %w", aws.ToString(r.RoleName), err)
+			}
+			match(gcRole, aws.ToString(r.RoleName), got.Role.Tags, r.CreateDate)
+		}
+	}
+	return out, nil
+}
+
+// removeIAM removes an instance profile (its roles taken out first) or a
+// role (its inline policies deleted first).
+func (f *Finder) removeIAM(ctx context.Context, l gc.Leftover) error {
+	name := aws.String(l.ID)
+	var err error
+	switch l.Kind {
+	case gcProfile:
+		var got *iam.GetInstanceProfileOutput
+		if got, err = f.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: name}); err != nil {
+			break
+		}
+		for _, r := range got.InstanceProfile.Roles {
+			if _, err = f.iam.RemoveRoleFromInstanceProfile(ctx, &iam.RemoveRoleFromInstanceProfileInput{InstanceProfileName: name, RoleName: r.RoleName}); err != nil && !iamGone(err) {
+				return fmt.Errorf("remove %s: %w", l, err)
+			}
+		}
+		_, err = f.iam.DeleteInstanceProfile(ctx, &iam.DeleteInstanceProfileInput{InstanceProfileName: name})
+	case gcRole:
+		var pols *iam.ListRolePoliciesOutput
+		if pols, err = f.iam.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: name}); err != nil {
+			break
+		}
+		for _, p := range pols.PolicyNames {
+			if _, err = f.iam.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: name, PolicyName: aws.String(p)}); err != nil && !iamGone(err) {
+				return fmt.Errorf("remove %s: %w", l, err)
+			}
+		}
+		_, err = f.iam.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: name})
+	}
+	if err != nil && !iamGone(err) {
+		return fmt.Errorf("remove %s: %w", l, err)
+	}
+	return nil
 }
 
 func (f *Finder) findIn(ctx context.Context, region string, flt gc.Filter) ([]gc.Leftover, error) {
@@ -254,6 +400,16 @@ func (f *Finder) findIn(ctx context.Context, region string, flt gc.Filter) ([]gc
 // (its security group cannot go before); a security group still in use is
 // tried again until the wait runs out.
 func (f *Finder) Remove(ctx context.Context, l gc.Leftover) error {
+	if l.Kind == gcProfile || l.Kind == gcRole {
+		if f.iam == nil {
+			c, err := f.newIAM(ctx)
+			if err != nil {
+				return err
+			}
+			f.iam = c
+		}
+		return f.removeIAM(ctx, l)
+	}
 	api, err := f.api(ctx, l.Where)
 	if err != nil {
 		return err

@@ -29,12 +29,13 @@ func TestGCAfterSIGKILL(t *testing.T) {
 		// security groups, AMIs made by the run, launch templates and
 		// active fleets.
 		instances, keys, groups, amis, templates, fleets int
+		roles                                            int // and as many instance profiles
 	}{
 		{step: "create temporary key pair", keys: 1},
 		{step: "launch instance", instances: 1, keys: 1, groups: 1},
 		{step: "create AMI", instances: 1, keys: 1, groups: 1, amis: 1},
 		{step: "copy AMI to regions", instances: 1, keys: 1, groups: 1, amis: 2},
-		{step: "launch spot instance", extra: `spot_price = "auto"`, instances: 1, keys: 1, groups: 1, templates: 1, fleets: 1},
+		{step: "launch spot instance", extra: "spot_price = \"auto\"\n" + policyBlock, instances: 1, keys: 1, groups: 1, templates: 1, fleets: 1, roles: 1},
 	}
 	for _, p := range points {
 		t.Run(p.step, func(t *testing.T) {
@@ -67,10 +68,11 @@ func TestGCAfterSIGKILL(t *testing.T) {
 			}
 			if got := len(inv.InstancesIn("pending", "running", "stopping", "stopped")); got != p.instances ||
 				len(inv.KeyPairs) != p.keys || len(inv.SecurityGroups) != p.groups || amis != p.amis ||
-				len(inv.LaunchTemplates) != p.templates || fleets != p.fleets {
-				t.Fatalf("after SIGKILL after %q: %d instances, %d key pairs, %d groups, %d AMIs, %d launch templates, %d fleets; want %d, %d, %d, %d, %d, %d\n%s",
-					p.step, got, len(inv.KeyPairs), len(inv.SecurityGroups), amis, len(inv.LaunchTemplates), fleets,
-					p.instances, p.keys, p.groups, p.amis, p.templates, p.fleets, out)
+				len(inv.LaunchTemplates) != p.templates || fleets != p.fleets ||
+				len(e.ec2.IAM().Roles) != p.roles || len(e.ec2.IAM().InstanceProfiles) != p.roles {
+				t.Fatalf("after SIGKILL after %q: %d instances, %d key pairs, %d groups, %d AMIs, %d launch templates, %d fleets, IAM %+v; want %d, %d, %d, %d, %d, %d, %d roles\n%s",
+					p.step, got, len(inv.KeyPairs), len(inv.SecurityGroups), amis, len(inv.LaunchTemplates), fleets, e.ec2.IAM(),
+					p.instances, p.keys, p.groups, p.amis, p.templates, p.fleets, p.roles, out)
 			}
 
 			gcOut := bakebin.GC(t, env, "-run-id", runID, "-region", "us-east-1,us-west-2", "-endpoint", e.ec2.URL)

@@ -94,6 +94,9 @@ var iamHandlers = map[string]queryHandler{
 	"DeleteInstanceProfile":         deleteInstanceProfile,
 	"AddRoleToInstanceProfile":      addRoleToInstanceProfile,
 	"RemoveRoleFromInstanceProfile": removeRoleFromInstanceProfile,
+	"ListRoles":                     listRoles,
+	"ListInstanceProfiles":          listInstanceProfiles,
+	"ListRolePolicies":              listRolePolicies,
 }
 
 var stsHandlers = map[string]queryHandler{
@@ -379,4 +382,41 @@ func assumeRole(s *Server, p params) ([]*node, *apiError) {
 
 func getCallerIdentity(s *Server, _ params) ([]*node, *apiError) {
 	return []*node{el("Account", s.opts.Account), el("Arn", "arn:aws:iam::"+s.opts.Account+":user/bake"), el("UserId", "AIDABAKE")}, nil
+}
+
+// listRoles lists every role, without tags, as IAM does.
+func listRoles(s *Server, _ params) ([]*node, *apiError) {
+	var items []*node
+	for _, n := range sortedKeys(s.iam.roles) {
+		r := *s.iam.roles[n]
+		r.Tags = nil
+		rn := s.roleNode(&r)
+		rn.name = "member"
+		items = append(items, rn)
+	}
+	return []*node{set("Roles", items), el("IsTruncated", false)}, nil
+}
+
+func listInstanceProfiles(s *Server, _ params) ([]*node, *apiError) {
+	var items []*node
+	for _, n := range sortedKeys(s.iam.profiles) {
+		ip := *s.iam.profiles[n]
+		ip.Tags = nil
+		pn := s.profileNode(&ip)
+		pn.name = "member"
+		items = append(items, pn)
+	}
+	return []*node{set("InstanceProfiles", items), el("IsTruncated", false)}, nil
+}
+
+func listRolePolicies(s *Server, p params) ([]*node, *apiError) {
+	r := s.iam.roles[p.get("RoleName")]
+	if r == nil {
+		return nil, noSuchEntity("The role with name %s cannot be found.", p.get("RoleName"))
+	}
+	var items []*node
+	for _, n := range sortedKeys(r.Policies) {
+		items = append(items, el("member", n))
+	}
+	return []*node{set("PolicyNames", items), el("IsTruncated", false)}, nil
 }
