@@ -52,6 +52,13 @@ func testKinds() Kinds {
 
 func loadMap(t *testing.T, files map[string]string, opts LoadOptions) (*Plan, hcl.Diagnostics) {
 	t.Helper()
+	return loadMapAt(t, files, "t", opts)
+}
+
+// loadMapAt is loadMap loading the template at path (a file or a
+// directory) in files.
+func loadMapAt(t *testing.T, files map[string]string, path string, opts LoadOptions) (*Plan, hcl.Diagnostics) {
+	t.Helper()
 	fsys := fstest.MapFS{}
 	for n, s := range files {
 		fsys[n] = &fstest.MapFile{Data: []byte(s)}
@@ -60,7 +67,7 @@ func loadMap(t *testing.T, files map[string]string, opts LoadOptions) (*Plan, hc
 	opts.Kinds = testKinds()
 	opts.Now = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 	opts.Version = "1.2.3"
-	return Load("t", opts)
+	return Load(path, opts)
 }
 
 const testTemplate = `
