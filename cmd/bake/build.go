@@ -253,6 +253,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	if f.debug {
 		opts.Pause = prompt.pause
+		opts.DebugKey = (&debugKeys{dir: ".", emit: emit}).keep
 	}
 	emit(engine.Event{Type: engine.EventRunStarted, Message: fmt.Sprintf("run %s: %d build(s): %s", runID, len(jobs), strings.Join(names, ", "))})
 	results := engine.Run(runCtx, jobs, opts)

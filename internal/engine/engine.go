@@ -109,6 +109,12 @@ type Options struct {
 	// Ask answers -on-error=ask; Pause implements -debug. Both may be nil.
 	Ask   func(ctx context.Context, build, step string, err error) builder.Decision
 	Pause func(ctx context.Context, build, step string) error
+	// DebugKey, when set (-debug), is called once a build's machine is up
+	// and the build logs in with a temporary SSH key (a private and a
+	// public key in its BuildInfo), to keep the key where the user can
+	// use it; the release it returns is called once the builder has
+	// returned, its cleanups done. It may be nil.
+	DebugKey func(build string, info provisioners.BuildInfo) (release func())
 	// Sink receives every event, already redacted.
 	Sink Sink
 	// Redactor redacts sensitive values from every event; nil redacts
@@ -373,11 +379,18 @@ func (r *jobRun) run(ctx context.Context) ([]*artifacts.Artifact, error) {
 		return nil, fmt.Errorf("prepare builder: %w", err)
 	}
 	var info provisioners.BuildInfo
+	var releaseKey func()
 	hook := func(ctx context.Context, comm provisioners.Communicator, bi provisioners.BuildInfo) error {
 		info = r.completeInfo(bi)
+		if r.opts.DebugKey != nil && releaseKey == nil && info.SSHPrivateKey != "" && info.SSHPublicKey != "" {
+			releaseKey = r.opts.DebugKey(r.job.Name, info)
+		}
 		return r.provision(ctx, comm, info)
 	}
 	art, err := b.Build(ctx, r.ui, hook)
+	if releaseKey != nil {
+		releaseKey()
+	}
 	if err != nil {
 		return nil, err
 	}
