@@ -13,6 +13,9 @@ import (
 // and an upgrade of a template that reads is HCL that parses.
 func FuzzLegacyJSON(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*.json")
+	corpus, _ := filepath.Glob("../../testdata/compat/json/*/*.json")
+	deeper, _ := filepath.Glob("../../testdata/compat/json/*/*/*.json")
+	seeds = append(append(seeds, corpus...), deeper...)
 	for _, s := range seeds {
 		b, err := os.ReadFile(s)
 		if err != nil {

@@ -1,0 +1,2 @@
+#!/bin/sh
+apt-get -y upgrade
