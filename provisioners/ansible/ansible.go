@@ -88,10 +88,6 @@ func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, comm pr
 	useProxy := c.UseProxy == nil || *c.UseProxy || info.Host == ""
 	data := inventoryData{HostAlias: c.HostAlias, User: c.User}
 	keyFile := filepath.Join(tmp, "id_ed25519")
-	sshArgs := c.AnsibleSSHExtraArgs
-	if len(sshArgs) == 0 {
-		sshArgs = []string{"-o IdentitiesOnly=yes"}
-	}
 	if useProxy {
 		if comm == nil {
 			return errors.New("ansible: the build has no communicator for the proxy to serve")
@@ -119,9 +115,6 @@ func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, comm pr
 		if data.User == "" {
 			data.User = currentUser()
 		}
-		// The proxy's host key is new on each run: keep it out of the
-		// user's known_hosts.
-		sshArgs = append(sshArgs, "-o UserKnownHostsFile=/dev/null")
 		ui.Say(fmt.Sprintf("ansible: serving the machine on 127.0.0.1:%d", data.Port))
 	} else {
 		data.Host, data.Port = info.Host, info.Port
@@ -141,7 +134,6 @@ func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, comm pr
 		} else {
 			keyFile = ""
 		}
-		sshArgs = append(sshArgs, "-o UserKnownHostsFile=/dev/null")
 	}
 
 	inventory := c.InventoryFile
@@ -186,7 +178,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, comm pr
 	}
 	args = append(args, "-e", "packer_builder_type="+info.Type)
 	if keyFile != "" {
-		args = append(args, "--ssh-extra-args", "'"+strings.Join(sshArgs, "' '")+"'")
+		args = append(args, "--ssh-extra-args", sshExtraArgs(c.AnsibleSSHExtraArgs))
 	}
 	args = append(args, c.ExtraArguments...)
 	if keyFile != "" {
@@ -207,6 +199,19 @@ func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, comm pr
 		return fmt.Errorf("ansible: %s exited with status %d", filepath.Base(argv[0]), status)
 	}
 	return nil
+}
+
+// sshExtraArgs is the value of --ssh-extra-args: the user's
+// ansible_ssh_extra_args each single-quoted as Packer passes them, else
+// "-o IdentitiesOnly=yes"; then "-o UserKnownHostsFile=/dev/null", since
+// the host key is new on each run (the proxy's) or the machine's, which
+// is temporary, and neither belongs in the user's known_hosts.
+func sshExtraArgs(user []string) string {
+	s := "-o IdentitiesOnly=yes"
+	if len(user) > 0 {
+		s = "'" + strings.Join(user, "' '") + "'"
+	}
+	return s + " -o UserKnownHostsFile=/dev/null"
 }
 
 func currentUser() string {

@@ -66,7 +66,7 @@ func TestDockerThroughProxy(t *testing.T) {
 	}
 	assertClosed(t, srv)
 	for _, want := range []string{"TASK [web : write the motd from a template]", "RUNNING HANDLER [web : mark handled]", "TASK [greeter : galaxy role ran]"} {
-		if _, ok := ui.Find("stdout", want); !ok {
+		if !strings.Contains(ui.Text("stdout"), "\n"+want+" *") {
 			t.Errorf("output has no line %q", want)
 		}
 	}
@@ -160,15 +160,26 @@ func TestFailures(t *testing.T) {
 		p.started = func(s *sshproxy.Server) { srv = s }
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		ui := &cancelUI{UI: testui.New(t), on: "TASK [sleep a long time]", cancel: cancel}
-		ui.w = &lineCancel{ui: ui}
 		var inside string
 		_, err := build(ctx, t, cli, runID, ansibleImage(), false, func(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo) error {
-			err := p.Provision(ctx, ui, comm, info)
+			// Ctrl-C once the task's command runs in the machine.
+			go func() {
+				for ctx.Err() == nil {
+					if status, err := comm.Run(ctx, &provisioners.Cmd{Command: "test -e /tmp/bake-task-started"}); err == nil && status == 0 {
+						cancel()
+						return
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}()
+			err := p.Provision(ctx, testui.New(t), comm, info)
 			// The command Ansible ran inside must be gone too.
 			var b strings.Builder
 			comm.Run(context.Background(), &provisioners.Cmd{Command: `for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' <"$f"; echo; done`, Stdout: &b})
 			inside = b.String()
+			if !strings.Contains(inside, "sleep 3600") { // the container's own process
+				t.Errorf("could not list the machine's processes: %q", inside)
+			}
 			return err
 		})
 		if !errors.Is(err, context.Canceled) {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +37,7 @@ func ansibleImage() string {
 }
 
 // needAnsible fails the test when Ansible is not installed here.
-func needAnsible(t *testing.T) {
+func needAnsible(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("ansible-playbook"); err != nil {
 		t.Fatal("ansible-playbook is not installed: run scripts/setup.sh")
@@ -47,7 +46,7 @@ func needAnsible(t *testing.T) {
 
 // dockerClient returns a client for the engine, failing the test when it
 // does not answer or the test image is missing.
-func dockerClient(t *testing.T) *client.Client {
+func dockerClient(t testing.TB) *client.Client {
 	t.Helper()
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
@@ -108,7 +107,7 @@ func assertClosed(t *testing.T, srv *sshproxy.Server) {
 
 // build runs a docker build from image that calls hook, committing the
 // result when commit is set (the image is removed at the end of the test).
-func build(ctx context.Context, t *testing.T, cli *client.Client, runID, img string, commit bool, hook builder.Hook) (*artifacts.Artifact, error) {
+func build(ctx context.Context, t testing.TB, cli *client.Client, runID, img string, commit bool, hook builder.Hook) (*artifacts.Artifact, error) {
 	t.Helper()
 	f := false
 	tr := true
@@ -183,14 +182,4 @@ func tarRole(t *testing.T, dir, out string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// output is everything ui recorded, one line each.
-func output(ui *testui.UI) string {
-	var b strings.Builder
-	for _, l := range ui.Lines() {
-		b.WriteString(l.Text)
-		b.WriteByte('\n')
-	}
-	return b.String()
 }
