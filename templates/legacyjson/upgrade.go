@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"text/template/parse"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -67,11 +68,15 @@ func Upgrade(t *Template, schemas Schemas) []byte {
 	var localsBlock, sensitiveLocals strings.Builder
 	for _, n := range names {
 		v := vars[n]
+		if !hclsyntax.ValidIdentifier(n) {
+			fmt.Fprintf(&w, "# bake hcl2_upgrade: the variable %s needs a name HCL2 accepts (letters, digits, _ and -)\n\n", quote(n))
+			continue
+		}
 		if u.locals[n] {
 			if v.Sensitive {
 				fmt.Fprintf(&sensitiveLocals, "local %s {\n  sensitive  = true\n  expression = %s\n}\n\n", quote(n), u.str(*v.Default))
 			} else {
-				fmt.Fprintf(&localsBlock, "  %s = %s\n", ident(n), u.str(*v.Default))
+				fmt.Fprintf(&localsBlock, "  %s = %s\n", n, u.str(*v.Default))
 			}
 			continue
 		}
@@ -200,7 +205,7 @@ func (u *upgrader) provisioner(w *strings.Builder, kind string, p *Block) {
 				}
 				fmt.Fprintf(w, "      %s = {\n", quote(u.sourceName(k.AsString())))
 				for _, inner := range sortFields(fields) {
-					fmt.Fprintf(w, "        %s = %s\n", ident(inner.Name), u.value(inner.Expr))
+					fmt.Fprintf(w, "        %s = %s\n", key(inner.Name), u.value(inner.Expr))
 				}
 				w.WriteString("      }\n")
 			}
@@ -579,6 +584,10 @@ func escape(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
+		if r, size := utf8.DecodeRuneInString(s[i:]); r == utf8.RuneError && size == 1 {
+			b.WriteString(`\ufffd`) // HCL reads UTF-8 only
+			continue
+		}
 		switch {
 		case c == '"':
 			b.WriteString(`\"`)
@@ -602,9 +611,8 @@ func escape(s string) string {
 	return b.String()
 }
 
-// ident writes a local's name: the name itself when it is an HCL
-// identifier.
-func ident(name string) string {
+// key writes an object key: bare when it is an HCL identifier.
+func key(name string) string {
 	if hclsyntax.ValidIdentifier(name) {
 		return name
 	}
