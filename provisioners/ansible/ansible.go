@@ -84,6 +84,10 @@ func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, comm pr
 		return fmt.Errorf("ansible: temporary directory: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	// Ansible's SSH control masters (ControlPersist) outlive it, detached
+	// from its process group; ask each to exit before the socket
+	// directory goes.
+	defer stopMasters(filepath.Join(tmp, "cp"))
 
 	useProxy := c.UseProxy == nil || *c.UseProxy || info.Host == ""
 	data := inventoryData{HostAlias: c.HostAlias, User: c.User}
@@ -212,6 +216,17 @@ func sshExtraArgs(user []string) string {
 		s = "'" + strings.Join(user, "' '") + "'"
 	}
 	return s + " -o UserKnownHostsFile=/dev/null"
+}
+
+// stopMasters asks each SSH control master with a socket in dir to exit
+// ("ssh -O exit"), and waits for it to go.
+func stopMasters(dir string) {
+	socks, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, s := range socks {
+		ctx, cancel := context.WithTimeout(context.Background(), killGrace)
+		exec.CommandContext(ctx, "ssh", "-O", "exit", "-o", "ControlPath="+s, "bake-control-master").Run()
+		cancel()
+	}
 }
 
 func currentUser() string {

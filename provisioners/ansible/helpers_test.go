@@ -62,7 +62,8 @@ func dockerClient(t testing.TB) *client.Client {
 }
 
 // newRunID returns a fresh run id, and checks at the end of the test that
-// neither a container nor a temporary directory of that run is left.
+// no container, temporary directory or process (an SSH control master)
+// of that run is left.
 func newRunID(t *testing.T, cli *client.Client) string {
 	t.Helper()
 	b := make([]byte, 4)
@@ -79,6 +80,7 @@ func newRunID(t *testing.T, cli *client.Client) string {
 			cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
 		}
 		assertNoTemp(t, id)
+		assertNoProcess(t, TempPrefix(id))
 	})
 	return id
 }

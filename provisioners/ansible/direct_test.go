@@ -1,0 +1,51 @@
+package ansible
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bake-tool/bake/internal/testutil/sshd"
+	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/provisioners/internal/testui"
+)
+
+// TestDirectSSH: with use_proxy = false Ansible connects to the machine's
+// SSH address (a real sshd) as the build's user with the build's key, and
+// no process of the run (an SSH control master) nor temporary file is
+// left when the step returns.
+func TestDirectSSH(t *testing.T) {
+	needAnsible(t)
+	srv := sshd.Start(t, sshd.Options{})
+	home := sshd.UserDir(t, sshd.TestUser)
+	runID := fmt.Sprintf("test-direct-%d", time.Now().UnixNano())
+	t.Cleanup(func() { assertNoTemp(t, runID) })
+	no := false
+	cfg := &Config{PlaybookFile: testdata(t, "direct.yml"), UseProxy: &no, ExtraArguments: []string{"-e", "dest_dir=" + home}}
+	prepare(t, cfg)
+	info := provisioners.BuildInfo{RunID: runID, Type: "qemu", SourceName: "direct", Host: srv.Host, Port: srv.Port,
+		User: sshd.TestUser, SSHPrivateKey: string(srv.PrivateKey)}
+	if err := New(cfg).Provision(testContext(t), testui.New(t), nil, info); err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(home, "bake-direct"))
+	if err != nil || string(b) != "direct "+sshd.TestUser+"\n" {
+		t.Fatalf("bake-direct = %q, %v", b, err)
+	}
+	assertNoProcess(t, TempPrefix(runID))
+}
+
+// assertNoProcess fails when a process's command line contains s.
+func assertNoProcess(t *testing.T, s string) {
+	t.Helper()
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, d := range dirs {
+		b, err := os.ReadFile(d)
+		if err == nil && strings.Contains(string(b), s) {
+			t.Errorf("process %s is left: %s", filepath.Base(filepath.Dir(d)), strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+}
