@@ -78,6 +78,11 @@ func (b *Builder) typeBootCommand(ctx context.Context, s *state) error {
 	if err := b.sleep(ctx, s, b.cfg.BootWait); err != nil {
 		return err
 	}
+	if b.beforeType != nil {
+		if err := b.beforeType(ctx, s.console); err != nil {
+			return err
+		}
+	}
 	q, err := dialQMP(ctx, s.vm.qmp)
 	if err != nil {
 		return fmt.Errorf("connect to qemu's monitor to type the boot command: %w", err)

@@ -50,6 +50,10 @@ type Builder struct {
 	ports portAllocator
 	// getenv reads the environment (EnvKVM); tests replace it.
 	getenv func(string) string
+	// beforeType, when set, runs after boot_wait and before the boot
+	// command is typed, with the serial console log's path; tests use it
+	// to wait for the guest's boot prompt instead of guessing a boot_wait.
+	beforeType func(ctx context.Context, console string) error
 }
 
 var _ builder.Builder = (*Builder)(nil)

@@ -186,3 +186,19 @@ func assertNoLeftovers(t testing.TB, runID, outDir string) {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func sleepMs(ms int) { time.Sleep(time.Duration(ms) * time.Millisecond) }
+
+// isoFixture returns the boot ISO made by scripts/qemu-iso-fixture.sh from
+// the guest fixture: an ISOLINUX prompt that boots the guest's kernel only
+// when "bake <arguments>" is typed at it.
+func isoFixture(t testing.TB) string {
+	t.Helper()
+	fixture(t)
+	cmd := exec.Command("../../scripts/qemu-iso-fixture.sh")
+	cmd.Env = append(os.Environ(), "BAKE_QEMU_FIXTURE="+fixtureDir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("scripts/qemu-iso-fixture.sh: %v", err)
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "boot.iso")
+}
