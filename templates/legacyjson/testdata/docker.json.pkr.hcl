@@ -1,5 +1,11 @@
 packer {
   required_version = ">= 1.5.0"
+  required_plugins {
+    docker = {
+      source  = "github.com/hashicorp/docker"
+      version = "~> 1"
+    }
+  }
 }
 
 variable "api_token" {
