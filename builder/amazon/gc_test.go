@@ -51,6 +51,7 @@ func TestGCAfterSIGKILL(t *testing.T) {
 				"AWS_ACCESS_KEY_ID=AKIDBAKETEST", "AWS_SECRET_ACCESS_KEY=secret")
 			cmd := exec.Command(bin, "build", "-json", "-debug", "-manifest", "", template)
 			cmd.Env = env
+			cmd.Dir = dir // -debug writes the temporary key (ec2_gc.pem) there
 			runID, out := bakebin.KillAt(t, cmd, bakebin.KillPoint{Step: p.step})
 
 			inv := e.ec2.Inventory()

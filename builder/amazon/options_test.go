@@ -72,7 +72,7 @@ const policyBlock = `temporary_iam_instance_profile_policy_document {
 // instance profile whose role has the policy written in the template;
 // after the build, the role, its policy and the profile are gone.
 func TestTemporaryInstanceProfile(t *testing.T) {
-	e := newEnv(t, startSSHD(t), ec2test.Options{})
+	e := newEnv(t, startSSHD(t), ec2test.Options{ProfileLag: 2})
 	cfg := e.config(t, "temp-profile", policyBlock)
 	var during ec2test.IAMInventory
 	var inst ec2test.Inventory
@@ -82,6 +82,9 @@ func TestTemporaryInstanceProfile(t *testing.T) {
 	}))
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, strings.Join(ui.lines, "\n"))
+	}
+	if n := strings.Count(strings.Join(ui.lines, "\n"), "EC2 does not know instance profile"); n != 2 {
+		t.Errorf("%d launches refused for the new profile, want 2 (ProfileLag):\n%s", n, strings.Join(ui.lines, "\n"))
 	}
 	if len(during.Roles) != 1 || len(during.InstanceProfiles) != 1 {
 		t.Fatalf("during provisioning: roles %+v, profiles %+v", during.Roles, during.InstanceProfiles)
@@ -139,7 +142,7 @@ metadata_options {
 	if in.MetadataOptions["HttpTokens"] != "required" || in.MetadataOptions["HttpPutResponseHopLimit"] != "1" {
 		t.Errorf("instance metadata options %v", in.MetadataOptions)
 	}
-	if in.Tags["purpose"] != "spot" || in.Tags[TagRunID] != "spot" || in.SpotTags["request"] != "bake" || in.SpotTags[TagRunID] != "spot" {
+	if in.Tags["purpose"] != "spot" || in.Tags[TagRunID] != "spot" || in.VolumeTags[TagRunID] != "spot" || in.SpotTags["request"] != "bake" || in.SpotTags[TagRunID] != "spot" {
 		t.Errorf("instance tags %v, spot request tags %v", in.Tags, in.SpotTags)
 	}
 	if len(during.Fleets) != 1 || len(during.LaunchTemplates) != 1 {
@@ -227,6 +230,9 @@ deprecate_at = "2027-01-02T15:04:05Z"
 		if in.MetadataOptions[k] != v {
 			t.Errorf("instance metadata options %v, want %s = %s", in.MetadataOptions, k, v)
 		}
+	}
+	if in.VolumeTags["disk"] != "scratch" || in.VolumeTags[TagRunID] != "opts" {
+		t.Errorf("volume tags %v, want run_volume_tags and the run's", in.VolumeTags)
 	}
 	if in.CPUCredits != "unlimited" {
 		t.Errorf("instance CPU credits %q, want unlimited", in.CPUCredits)

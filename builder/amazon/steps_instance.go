@@ -3,6 +3,7 @@ package amazon
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/bake-tool/bake/builder"
@@ -551,9 +553,14 @@ func (b *Builder) launch(ctx context.Context, s *state) error {
 	}
 	s.clientToken = b.tempName()
 	in.ClientToken = aws.String(s.clientToken)
-	cctx, cancel := creating(ctx)
-	out, err := s.ec2.RunInstances(cctx, in)
-	cancel()
+	var out *ec2.RunInstancesOutput
+	err = b.untilProfileUsable(ctx, s, func() (string, error) {
+		cctx, cancel := creating(ctx)
+		defer cancel()
+		var err error
+		out, err = s.ec2.RunInstances(cctx, in)
+		return errorCode(err) + ": " + errorMessage(err), err
+	})
 	if err != nil {
 		return fmt.Errorf("run instance of %s (%s) in %s: %w", aws.ToString(s.source.ImageId), b.cfg.InstanceType, b.cfg.Region, err)
 	}
@@ -830,6 +837,47 @@ func (b *Builder) stop(ctx context.Context, s *state) error {
 		}
 	}
 	return b.waitInstance(ctx, s, types.InstanceStateNameStopped)
+}
+
+// profileAttempts is how many times a launch is tried while EC2 does not
+// know the temporary instance profile yet (IAM is eventually
+// consistent), a poll delay apart, as Packer does.
+const profileAttempts = 12
+
+// untilProfileUsable calls launch until EC2 stops refusing the temporary
+// instance profile as unknown ("Invalid IAM Instance Profile name"):
+// launch returns the launch's error code and message ("" when none) and
+// its error. Without a temporary profile it calls launch once.
+func (b *Builder) untilProfileUsable(ctx context.Context, s *state, launch func() (string, error)) error {
+	for attempt := 1; ; attempt++ {
+		why, err := launch()
+		if s.profile == "" || !profileNotReady(why) || attempt >= profileAttempts {
+			return err
+		}
+		s.ui.Say(fmt.Sprintf("EC2 does not know instance profile %s yet, trying again", s.profile))
+		t := time.NewTimer(s.inst.delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+}
+
+// profileNotReady reports whether an EC2 error code and message say that
+// an instance profile is not known (yet).
+func profileNotReady(why string) bool {
+	return strings.HasPrefix(why, "InvalidParameterValue:") && strings.Contains(strings.ToLower(why), "iam instance profile")
+}
+
+// errorMessage returns the EC2 error message of err, or "".
+func errorMessage(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorMessage()
+	}
+	return ""
 }
 
 // creating returns the context of a call that creates something: it is

@@ -176,21 +176,38 @@ func (b *Builder) launchSpot(ctx context.Context, s *state) error {
 	if a := b.cfg.SpotAllocationStrategy; a != "" {
 		in.SpotOptions = &types.SpotOptionsRequest{AllocationStrategy: types.SpotAllocationStrategy(a)}
 	}
-	s.fleetTried = true
-	cctx, cancel := creating(ctx)
-	out, err := s.ec2.CreateFleet(cctx, in)
-	cancel()
+	var out *ec2.CreateFleetOutput
+	err := b.untilProfileUsable(ctx, s, func() (string, error) {
+		if s.fleetID != "" {
+			// The last fleet launched nothing: it goes before the next.
+			if err := b.terminateSpot(ctx, s); err != nil {
+				return "", err
+			}
+		}
+		s.fleetTried = true
+		cctx, cancel := creating(ctx)
+		defer cancel()
+		var err error
+		out, err = s.ec2.CreateFleet(cctx, in)
+		if err != nil {
+			return errorCode(err) + ": " + errorMessage(err), err
+		}
+		s.fleetID, s.fleetTried = aws.ToString(out.FleetId), false
+		for _, fi := range out.Instances {
+			for _, id := range fi.InstanceIds {
+				if s.instanceID == "" {
+					s.instanceID = id
+				}
+			}
+		}
+		if s.instanceID == "" && len(out.Errors) > 0 {
+			return aws.ToString(out.Errors[0].ErrorCode) + ": " + aws.ToString(out.Errors[0].ErrorMessage), nil
+		}
+		return "", nil
+	})
 	kinds := strings.Join(b.cfg.instanceTypes(), ", ")
 	if err != nil {
 		return fmt.Errorf("request spot instance (%s) in %s: %w", kinds, b.cfg.Region, err)
-	}
-	s.fleetID, s.fleetTried = aws.ToString(out.FleetId), false
-	for _, fi := range out.Instances {
-		for _, id := range fi.InstanceIds {
-			if s.instanceID == "" {
-				s.instanceID = id
-			}
-		}
 	}
 	if s.instanceID == "" {
 		var reasons []string

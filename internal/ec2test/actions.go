@@ -972,7 +972,7 @@ func launchInstance(s *Server, r *region, p params) (*Instance, string, *apiErro
 	in := &Instance{ID: newID("i"), Region: r.name, ImageID: imgID, InstanceType: p.get("InstanceType"), KeyName: p.get("KeyName"),
 		SubnetID: subnet.ID, VPCID: subnet.VPCID, AZ: subnet.AZ, GroupIDs: groupIDs, PrivateIP: s.opts.PrivateIP,
 		UserData: p.get("UserData"), ClientToken: p.get("ClientToken"), ShutdownBehavior: p.get("InstanceInitiatedShutdownBehavior"), LaunchTime: now.UTC(),
-		BlockDevices: overlay(img.BlockDevices, parseBlockDevices(p)), Tags: p.tagSpecs("instance")}
+		BlockDevices: overlay(img.BlockDevices, parseBlockDevices(p)), Tags: p.tagSpecs("instance"), VolumeTags: p.tagSpecs("volume")}
 	if associate == "true" || associate == "" && subnet.MapPublicIP {
 		in.PublicIP = s.opts.PublicIP
 	}
@@ -980,6 +980,12 @@ func launchInstance(s *Server, r *region, p params) (*Instance, string, *apiErro
 		in.IAMInstanceProfile = arn
 	} else if n := p.get("IamInstanceProfile.Name"); n != "" {
 		in.IAMInstanceProfile = "arn:aws:iam::" + s.opts.Account + ":instance-profile/" + n
+		// A profile this server's IAM made is unknown to EC2 for its
+		// first ProfileLag launches.
+		if ip := s.iam.profiles[n]; ip != nil && ip.launches < s.opts.ProfileLag {
+			ip.launches++
+			return nil, "", errorf("InvalidParameterValue", "Value (%s) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name", n)
+		}
 	}
 	if mo := p.sub("MetadataOptions"); len(mo) > 0 {
 		in.MetadataOptions = map[string]string{}

@@ -33,6 +33,8 @@ type InstanceProfile struct {
 	Name, ARN, ID string
 	Roles         []string
 	Tags          map[string]string
+
+	launches int // launches refused (Options.ProfileLag)
 }
 
 // AssumedSession is the answer of one AssumeRole call.

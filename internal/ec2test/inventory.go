@@ -27,6 +27,9 @@ type Instance struct {
 	// HttpEndpoint, HttpPutResponseHopLimit, InstanceMetadataTags), by
 	// field name; empty when none was sent.
 	MetadataOptions map[string]string
+	// VolumeTags are the tags its volumes got at launch (TagSpecification
+	// volume).
+	VolumeTags map[string]string
 	// CPUCredits is CreditSpecification.CpuCredits ("unlimited"), as sent.
 	CPUCredits string
 	// SpotMaxPrice is set when the instance is a spot instance: the
@@ -211,7 +214,7 @@ func (s *Server) Inventory() Inventory {
 		for _, id := range sortedKeys(r.instances) {
 			in := *r.instances[id]
 			in.Tags, in.History, in.GroupIDs = maps.Clone(in.Tags), slices.Clone(in.History), slices.Clone(in.GroupIDs)
-			in.MetadataOptions = maps.Clone(in.MetadataOptions)
+			in.MetadataOptions, in.VolumeTags, in.SpotTags = maps.Clone(in.MetadataOptions), maps.Clone(in.VolumeTags), maps.Clone(in.SpotTags)
 			inv.Instances = append(inv.Instances, in)
 		}
 		for _, id := range sortedKeys(r.keyPairs) {

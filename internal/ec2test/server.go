@@ -77,6 +77,11 @@ type Options struct {
 	// no spot capacity: it tries the next override's type, and reports
 	// InsufficientInstanceCapacity when none is left.
 	NoSpotCapacity []string
+	// ProfileLag is how many launches naming an instance profile that
+	// this server's IAM made EC2 refuses ("Invalid IAM Instance Profile
+	// name") before it knows it, as IAM's eventual consistency makes EC2
+	// do.
+	ProfileLag int
 }
 
 // Fault makes matching calls fail.
