@@ -214,6 +214,7 @@ metadata_options {
 }
 imds_support = "v2.0"
 deprecate_at = "2027-01-02T15:04:05Z"
+iam_instance_profile = "image-builder"
 `)
 	ui := &testUI{t: t}
 	art, err := newTestBuilder(cfg, builder.Options{RunID: "opts"}, fast).Build(context.Background(), ui, runCommands(t, nil))
@@ -233,6 +234,9 @@ deprecate_at = "2027-01-02T15:04:05Z"
 	}
 	if in.VolumeTags["disk"] != "scratch" || in.VolumeTags[TagRunID] != "opts" {
 		t.Errorf("volume tags %v, want run_volume_tags and the run's", in.VolumeTags)
+	}
+	if in.IAMInstanceProfile != "arn:aws:iam::"+ec2test.DefaultAccount+":instance-profile/image-builder" {
+		t.Errorf("instance profile %q, want image-builder's", in.IAMInstanceProfile)
 	}
 	if in.CPUCredits != "unlimited" {
 		t.Errorf("instance CPU credits %q, want unlimited", in.CPUCredits)
