@@ -129,6 +129,7 @@ func TestLegacyJSONDiagnostics(t *testing.T) {
 		{"only names no builder", "{\"builders\": [{\"type\": \"box\", \"image\": \"x\"}],\n \"provisioners\": [{\"type\": \"shell\", \"script\": \"a\",\n  \"only\": [\"crate\"]}]}", "Unknown build source", 3, 11},
 		{"unknown function", "{\"builders\": [{\"type\": \"box\",\n  \"image\": \"{{ nope }}\"}]}", "Invalid {{ }} interpolation", 2, 12},
 		{"unknown user variable", "{\"builders\": [{\"type\": \"box\",\n  \"image\": \"{{user `nope`}}\"}]}", "Invalid {{ }} interpolation", 2, 12},
+		{"env outside a variable", "{\"builders\": [{\"type\": \"box\",\n  \"image\": \"{{env `HOME`}}\"}]}", "Invalid {{ }} interpolation", 2, 12},
 		{"too new", "{\"min_packer_version\": \"2.0.0\",\n \"builders\": [{\"type\": \"box\", \"image\": \"x\"}]}", "Unsupported version", 1, 24},
 		{"required variable", "{\"variables\": {\n  \"v\": null},\n \"builders\": [{\"type\": \"box\", \"image\": \"x\"}]}", "Unset variable", 2, 3},
 		{"JSON syntax", "{\"builders\": [\n  {\"type\": \"box\",}]}", "Trailing comma in object", 2, 17},
