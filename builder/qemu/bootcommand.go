@@ -216,8 +216,9 @@ func describeRune(r rune) string {
 	return fmt.Sprintf("character %U", r)
 }
 
-// maskTemplates replaces each {{ ... }} of s with "x", so that a boot
-// command can be checked at validate, before its fields are known.
+// maskTemplates replaces each {{ ... }} of s with as many "x", so that a
+// boot command can be checked at validate, before its fields are known,
+// and an error's byte offset still points into what the user wrote.
 func maskTemplates(s string) string {
 	var b strings.Builder
 	for {
@@ -232,7 +233,7 @@ func maskTemplates(s string) string {
 			return b.String()
 		}
 		b.WriteString(s[:i])
-		b.WriteString("x")
+		b.WriteString(strings.Repeat("x", j+2))
 		s = s[i+j+2:]
 	}
 }

@@ -86,7 +86,7 @@ func TestParseBootCommandErrors(t *testing.T) {
 
 func TestMaskTemplates(t *testing.T) {
 	for in, want := range map[string]string{
-		"url=http://{{ .HTTPIP }}:{{ .HTTPPort }}/<enter>": "url=http://x:x/<enter>",
+		"url=http://{{ .HTTPIP }}:{{ .HTTPPort }}/<enter>": "url=http://xxxxxxxxxxxxx:xxxxxxxxxxxxxxx/<enter>",
 		"no braces":    "no braces",
 		"open {{ only": "open {{ only",
 	} {

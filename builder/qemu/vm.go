@@ -2,12 +2,10 @@ package qemu
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -130,55 +128,15 @@ func (v *vm) stop(ctx context.Context) {
 // qmpExecute connects to the QMP socket, negotiates capabilities and, when
 // command is not "", executes it and waits for its return.
 func qmpExecute(ctx context.Context, path, command string) error {
-	var d net.Dialer
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	conn, err := d.DialContext(dctx, "unix", path)
+	q, err := dialQMP(ctx, path)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	dec := json.NewDecoder(conn)
-	var greeting map[string]json.RawMessage
-	if err := dec.Decode(&greeting); err != nil {
-		return fmt.Errorf("qmp greeting: %w", err)
-	}
-	if _, ok := greeting["QMP"]; !ok {
-		return errors.New("qmp: no greeting")
-	}
-	run := func(cmd string) error {
-		if _, err := fmt.Fprintf(conn, `{"execute":%q}`+"\n", cmd); err != nil {
-			return err
-		}
-		for {
-			var resp struct {
-				Return json.RawMessage `json:"return"`
-				Error  *struct {
-					Class string `json:"class"`
-					Desc  string `json:"desc"`
-				} `json:"error"`
-				Event string `json:"event"`
-			}
-			if err := dec.Decode(&resp); err != nil {
-				return fmt.Errorf("qmp %s: %w", cmd, err)
-			}
-			switch {
-			case resp.Error != nil:
-				return fmt.Errorf("qmp %s: %s: %s", cmd, resp.Error.Class, resp.Error.Desc)
-			case resp.Return != nil:
-				return nil
-			}
-			// An event: read on.
-		}
-	}
-	if err := run("qmp_capabilities"); err != nil {
-		return err
-	}
+	defer q.Close()
 	if command == "" {
 		return nil
 	}
-	return run(command)
+	return q.execute(ctx, command, nil)
 }
 
 // tail keeps the last max bytes written to it.
