@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bake-tool/bake/internal/redact"
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
+	"github.com/bake-tool/bake/templates"
 )
 
 // bakeBin runs the bake binary in dir with stdin and returns the exit
@@ -152,5 +154,30 @@ source "vsphere-iso" "x" {}
 	}
 	if code, stdout, stderr = bakeBin(t, dir, "", "init", "broken.pkr.hcl"); code != exitUsage {
 		t.Errorf("init broken.pkr.hcl: exit %d, want %d\n%s%s", code, exitUsage, stdout, stderr)
+	}
+}
+
+// TestConsoleInteractive drives the terminal loop: each result is printed
+// as it is typed, an error is a diagnostic and the loop goes on, "exit"
+// ends it with 0.
+func TestConsoleInteractive(t *testing.T) {
+	dir := writeTemplate(t, consoleTemplate)
+	os.WriteFile(filepath.Join(dir, "greeting.txt"), []byte("hi"), 0o644)
+	plan, diags := templates.Load(dir, templates.LoadOptions{Version: version})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var stdout, stderr bytes.Buffer
+	c := &console{env: &cliEnv{stdout: &stdout, stderr: &stderr,
+		stdin: strings.NewReader("var.region\nvar.nope\n\nlocal.greet\nvar.password\nexit\nvar.region\n")},
+		plan: plan, redact: redact.New(plan.SensitiveValues())}
+	if code := c.interactive(); code != exitOK {
+		t.Errorf("exit %d, want 0", code)
+	}
+	if want := "us-east-1\nhi\n(sensitive value)\n"; stdout.String() != want {
+		t.Errorf("stdout %q, want %q", stdout.String(), want)
+	}
+	if !strings.Contains(stderr.String(), "Unsupported attribute") || !strings.Contains(stderr.String(), "> ") {
+		t.Errorf("stderr lacks the prompt or the diagnostic:\n%s", stderr.String())
 	}
 }
