@@ -63,6 +63,9 @@ func commands() map[string]command {
 		"version":  {"Print bake's version", runVersion},
 		"console":  {"Evaluate expressions as a template sees them", runConsole},
 		"init":     {"Check a template's required_plugins against the built-in kinds", runInit},
+
+		// Packer's verb name, so that scripts written for Packer carry over.
+		"hcl2_upgrade": {"Write a legacy JSON template as an HCL2 template", runHCL2Upgrade},
 	}
 }
 
