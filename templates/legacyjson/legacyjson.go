@@ -2,7 +2,9 @@ package legacyjson
 
 import (
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -120,6 +122,17 @@ func Decode(f *hcl.File) (*Template, hcl.Diagnostics) {
 				diags = append(diags, d...)
 				if d.HasErrors() {
 					continue
+				}
+				if !val.IsNull() && val.Type() == cty.Number {
+					// As Packer's JSON decoding: a float64, written as
+					// mapstructure writes it.
+					n, _ := val.AsBigFloat().Float64()
+					if math.IsInf(n, 0) {
+						diags = append(diags, errorAt(f.Expr.Range(), "Invalid variable default",
+							fmt.Sprintf("The default of the variable %q is too large a number.", f.Name)))
+						continue
+					}
+					val = cty.StringVal(strconv.FormatFloat(n, 'f', -1, 64))
 				}
 				if !val.IsNull() {
 					sv, err := convert.Convert(val, cty.String)

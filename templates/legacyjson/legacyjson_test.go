@@ -181,3 +181,21 @@ func TestUpgradeGolden(t *testing.T) {
 }
 
 func ctyNumber(i int) cty.Value { return cty.NumberIntVal(int64(i)) }
+
+// TestHugeNumbers: a number too large for Packer's JSON (a float64) is an
+// error in a variable default, and the upgrade writes any number in its
+// short form, so 1e999999 cannot make a megabyte of digits.
+func TestHugeNumbers(t *testing.T) {
+	src := "{\"variables\": {\"n\": 1e999999, \"m\": 2},\n \"builders\": [{\"type\": \"x\", \"size\": 1e999999, \"count\": 20}]}"
+	tpl, diags := decodeFile(t, "t.json", []byte(src))
+	if len(diags) != 1 || diags[0].Summary != "Invalid variable default" {
+		t.Fatalf("diagnostics %v", diags)
+	}
+	if len(tpl.Variables) != 1 || *tpl.Variables[0].Default != "2" {
+		t.Errorf("variables %+v", tpl.Variables)
+	}
+	out := string(Upgrade(tpl, nil))
+	if len(out) > 2000 || !strings.Contains(out, "size = 1e+999999") || !strings.Contains(out, "count = 20") {
+		t.Errorf("upgrade (%d bytes):\n%.2000s", len(out), out)
+	}
+}

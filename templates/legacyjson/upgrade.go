@@ -403,7 +403,9 @@ func (u *upgrader) value(e hcl.Expression) string {
 	case cty.String:
 		return u.str(v.AsString())
 	case cty.Number:
-		return v.AsBigFloat().Text('f', -1)
+		// Shortest form, with an exponent for large or small values, so
+		// that 1e999999 stays short.
+		return v.AsBigFloat().Text('g', -1)
 	case cty.Bool:
 		if v.True() {
 			return "true"
