@@ -32,6 +32,8 @@ type Template struct {
 	PostProcessors [][]*Block
 	// Range is the whole document.
 	Range hcl.Range
+
+	src []byte // the JSON, for numbers as written
 }
 
 // Variable is one entry of "variables".
@@ -94,7 +96,7 @@ func IsLegacy(f *hcl.File) bool {
 func Decode(f *hcl.File) (*Template, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	end := f.Body.MissingItemRange()
-	t := &Template{Range: hcl.Range{Filename: end.Filename, Start: hcl.InitialPos, End: end.End}}
+	t := &Template{Range: hcl.Range{Filename: end.Filename, Start: hcl.InitialPos, End: end.End}, src: f.Bytes}
 	attrs, d := f.Body.JustAttributes()
 	diags = append(diags, d...)
 	names := make([]string, 0, len(attrs))

@@ -186,7 +186,7 @@ func ctyNumber(i int) cty.Value { return cty.NumberIntVal(int64(i)) }
 // error in a variable default, and the upgrade writes any number in its
 // short form, so 1e999999 cannot make a megabyte of digits.
 func TestHugeNumbers(t *testing.T) {
-	src := "{\"variables\": {\"n\": 1e999999, \"m\": 2},\n \"builders\": [{\"type\": \"x\", \"size\": 1e999999, \"count\": 20}]}"
+	src := "{\"variables\": {\"n\": 1e999999, \"m\": 2},\n \"builders\": [{\"type\": \"x\", \"size\": 1e999999, \"count\": 20, \"neg\": -3.5E2}]}"
 	tpl, diags := decodeFile(t, "t.json", []byte(src))
 	if len(diags) != 1 || diags[0].Summary != "Invalid variable default" {
 		t.Fatalf("diagnostics %v", diags)
@@ -195,7 +195,7 @@ func TestHugeNumbers(t *testing.T) {
 		t.Errorf("variables %+v", tpl.Variables)
 	}
 	out := string(Upgrade(tpl, nil))
-	if len(out) > 2000 || !strings.Contains(out, "size = 1e+999999") || !strings.Contains(out, "count = 20") {
+	if len(out) > 2000 || !strings.Contains(out, "size = 1e999999") || !strings.Contains(out, "count = 20") || !strings.Contains(out, "neg = -3.5E2") {
 		t.Errorf("upgrade (%d bytes):\n%.2000s", len(out), out)
 	}
 }

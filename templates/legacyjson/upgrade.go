@@ -40,7 +40,7 @@ type Schemas func(section, typ string) Schema
 // names, so the upgrade builds what the JSON built. The result is not
 // formatted.
 func Upgrade(t *Template, schemas Schemas) []byte {
-	u := &upgrader{locals: map[string]bool{}, schemas: schemas}
+	u := &upgrader{locals: map[string]bool{}, schemas: schemas, src: t.src}
 	var w strings.Builder
 
 	plugins := requiredPlugins(t)
@@ -192,6 +192,42 @@ type upgrader struct {
 	timestamp bool
 	schemas   Schemas
 	refs      map[string]bool
+	src       []byte
+}
+
+// isNumberLiteral reports whether s is a JSON number, which HCL reads as
+// the same number.
+func isNumberLiteral(s string) bool {
+	i := 0
+	digits := func() int {
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i, n = i+1, n+1
+		}
+		return n
+	}
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	if digits() == 0 {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
 }
 
 // provisionerMeta are the keys Packer reads itself, written before the
@@ -403,9 +439,17 @@ func (u *upgrader) value(e hcl.Expression) string {
 	case cty.String:
 		return u.str(v.AsString())
 	case cty.Number:
-		// Shortest form, with an exponent for large or small values, so
-		// that 1e999999 stays short.
-		return v.AsBigFloat().Text('g', -1)
+		// As written in the JSON (a JSON number is an HCL number), so
+		// that 1e999999 stays short and 0.1 stays 0.1.
+		if r := e.Range(); r.Start.Byte >= 0 && r.Start.Byte < r.End.Byte && r.End.Byte <= len(u.src) {
+			if lit := string(u.src[r.Start.Byte:r.End.Byte]); isNumberLiteral(lit) {
+				return lit
+			}
+		}
+		if bf := v.AsBigFloat(); bf.MantExp(nil) < 4096 && bf.MantExp(nil) > -4096 {
+			return bf.Text('g', -1)
+		}
+		return "null"
 	case cty.Bool:
 		if v.True() {
 			return "true"
