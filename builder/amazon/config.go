@@ -59,6 +59,10 @@ type Config struct {
 	// DeprecateAt is when the AMIs are deprecated (EnableImageDeprecation),
 	// an RFC 3339 time like "2027-01-02T15:04:05Z".
 	DeprecateAt string `hcl:"deprecate_at"`
+	// SnapshotCopyDurationMinutes asks a time-based copy of the snapshots
+	// of ami_regions copies (and the encrypt_boot copy): a completion
+	// duration, a multiple of 15 minutes from 15 to 2880.
+	SnapshotCopyDurationMinutes int64 `hcl:"snapshot_copy_duration_minutes"`
 
 	ForceDeregister     bool `hcl:"force_deregister"`
 	ForceDeleteSnapshot bool `hcl:"force_delete_snapshot"`
@@ -349,8 +353,18 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 				`%q is not an RFC 3339 time like "2027-01-02T15:04:05Z".`, c.DeprecateAt))
 		}
 	}
+	if b.Known("snapshot_copy_duration_minutes") {
+		if m := c.SnapshotCopyDurationMinutes; m < 15 || m > 2880 || m%15 != 0 {
+			diags = append(diags, b.Errorf("snapshot_copy_duration_minutes", "Invalid value",
+				`"snapshot_copy_duration_minutes" is a multiple of 15 from 15 to 2880, not %d.`, m))
+		}
+		if !b.Has("ami_regions") && !b.Has("encrypt_boot") {
+			diags = append(diags, b.Warning("snapshot_copy_duration_minutes", "Option ignored",
+				`"snapshot_copy_duration_minutes" applies to AMI copies, made only with "ami_regions" or "encrypt_boot".`))
+		}
+	}
 	if b.Known("skip_create_ami") && c.SkipCreateAMI {
-		for _, n := range []string{"imds_support", "deprecate_at"} {
+		for _, n := range []string{"imds_support", "deprecate_at", "snapshot_copy_duration_minutes"} {
 			if b.Has(n) {
 				diags = append(diags, b.Warningf(n, "Option ignored", "%q has no effect with skip_create_ami = true.", n))
 			}

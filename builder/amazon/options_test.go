@@ -27,6 +27,9 @@ func TestPrepareRunOptions(t *testing.T) {
 		{Src: base + "metadata_options {\n  http_put_response_hop_limit = 65\n}", Want: "from 1 to 64, not 65", Line: 7},
 		{Src: base + "imds_support = \"v2\"", Want: `"imds_support"`, Line: 6},
 		{Src: base + "deprecate_at = \"2027-01-02\"", Want: `"2027-01-02" is not an RFC 3339 time`, Line: 6},
+		{Name: "copy duration", Src: base + "ami_regions = [\"eu-west-1\"]\nsnapshot_copy_duration_minutes = 30"},
+		{Src: base + "ami_regions = [\"eu-west-1\"]\nsnapshot_copy_duration_minutes = 20", Want: "a multiple of 15 from 15 to 2880, not 20", Line: 7},
+		{Src: base + "snapshot_copy_duration_minutes = 15", Want: "applies to AMI copies", Line: 6, Warning: true},
 		{Src: strings.Replace(base, "t3.micro", "m5.large", 1) + "enable_unlimited_credits = true", Want: `burstable instance types only (T2, T3, T3a, T4g), not "m5.large"`, Line: 6},
 		{Src: base + "ssh_interface = \"session_manager\"", Want: "does not connect through AWS Session Manager", Line: 6},
 
@@ -215,6 +218,7 @@ metadata_options {
 imds_support = "v2.0"
 deprecate_at = "2027-01-02T15:04:05Z"
 iam_instance_profile = "image-builder"
+snapshot_copy_duration_minutes = 45
 `)
 	ui := &testUI{t: t}
 	art, err := newTestBuilder(cfg, builder.Options{RunID: "opts"}, fast).Build(context.Background(), ui, runCommands(t, nil))
@@ -248,6 +252,9 @@ iam_instance_profile = "image-builder"
 			continue
 		}
 		amis++
+		if img.Region == "eu-west-1" && img.CopyDurationMinutes != 45 {
+			t.Errorf("copy %s: snapshot copy duration %d minutes, want 45", img.ID, img.CopyDurationMinutes)
+		}
 		if img.IMDSSupport != "v2.0" || !img.DeprecationTime.Equal(deprecate) {
 			t.Errorf("AMI %s in %s: imds support %q, deprecation %v", img.ID, img.Region, img.IMDSSupport, img.DeprecationTime)
 		}

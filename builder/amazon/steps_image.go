@@ -191,6 +191,9 @@ func (b *Builder) copyImage(ctx context.Context, s *state, c ec2API, region, src
 	if at.description != "" {
 		in.Description = aws.String(at.description)
 	}
+	if m := b.cfg.SnapshotCopyDurationMinutes; m > 0 {
+		in.SnapshotCopyCompletionDurationMinutes = aws.Int64(m)
+	}
 	if b.encrypt() {
 		in.Encrypted = aws.Bool(true)
 		if kmsKey != "" {

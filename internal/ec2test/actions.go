@@ -365,6 +365,12 @@ func copyImage(s *Server, r *region, p params) (*result, *apiError) {
 	img := &Image{ID: newID("ami"), Region: r.name, Name: name, Description: p.get("Description"), Owner: s.opts.Account,
 		State: "pending", Architecture: src.Architecture, VirtualizationType: src.VirtualizationType, RootDeviceName: src.RootDeviceName,
 		CreationDate: now.UTC(), Tags: p.tagSpecs("image"), SourceRegion: srcRegion.name, SourceImageID: srcID, ENASupport: src.ENASupport}
+	if m := p.get("SnapshotCopyCompletionDurationMinutes"); m != "" {
+		if n := p.int("SnapshotCopyCompletionDurationMinutes"); n < 15 || n > 2880 || n%15 != 0 {
+			return nil, errorf("InvalidParameterValue", "Value (%s) for parameter SnapshotCopyCompletionDurationMinutes is invalid.", m)
+		}
+		img.CopyDurationMinutes = p.int("SnapshotCopyCompletionDurationMinutes")
+	}
 	if p.bool("CopyImageTags") {
 		for k, v := range src.Tags {
 			if _, set := img.Tags[k]; !set {

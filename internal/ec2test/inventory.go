@@ -120,6 +120,9 @@ type Image struct {
 	// LaunchUsers and LaunchGroups are its launch permissions.
 	LaunchUsers, LaunchGroups []string
 	ENASupport                bool
+	// CopyDurationMinutes is CopyImage's
+	// SnapshotCopyCompletionDurationMinutes, as sent.
+	CopyDurationMinutes int
 	// IMDSSupport is "v2.0" once ModifyImageAttribute set it.
 	IMDSSupport string
 	// DeprecationTime is when EnableImageDeprecation deprecates it.
