@@ -96,7 +96,7 @@ func (s *Server) scpSink(ch gossh.Channel, c scpCmd) error {
 		}
 		mode, err1 := strconv.ParseUint(f[0], 8, 32)
 		size, err2 := strconv.ParseInt(f[1], 10, 64)
-		if err1 != nil || err2 != nil || size < 0 || strings.Contains(f[2], "/") {
+		if err1 != nil || err2 != nil || size < 0 || strings.Contains(f[2], "/") || f[2] == "" || f[2] == "." || f[2] == ".." {
 			return errors.New("malformed file record")
 		}
 		dst := c.path

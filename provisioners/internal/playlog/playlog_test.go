@@ -1,6 +1,11 @@
 package playlog
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 func TestTracker(t *testing.T) {
 	tests := []struct{ out, want string }{
@@ -20,4 +25,27 @@ func TestTracker(t *testing.T) {
 			t.Errorf("%q: Failure() = %q, want %q", tt.out, got, tt.want)
 		}
 	}
+}
+
+// FuzzTracker: any output, written in any pieces, neither panics nor
+// makes Failure name a host that no fatal line named.
+func FuzzTracker(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*.txt")
+	for _, s := range seeds {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, uint8(7))
+	}
+	f.Fuzz(func(t *testing.T, out []byte, chunk uint8) {
+		n := int(chunk%64) + 1
+		tr := &Tracker{}
+		for i := 0; i < len(out); i += n {
+			tr.Write(out[i:min(i+n, len(out))])
+		}
+		if got := tr.Failure(); got != "" && !strings.Contains(string(out), "fatal: [") {
+			t.Errorf("Failure() = %q from output with no fatal line", got)
+		}
+	})
 }
