@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bake-tool/bake/communicator/sshproxy"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/provisioners/internal/testui"
 )
@@ -40,26 +41,39 @@ func BenchmarkStartup(b *testing.B) {
 }
 
 // BenchmarkProxy runs plays of 1 and 21 trivial tasks through the proxy
-// into one docker container; the difference over 20 is the cost of a
-// task through bake (Ansible's own work per task included), to compare
-// with BenchmarkLocalTasks.
+// into one docker container, with and without Ansible's pipelining; the
+// difference over 20 is the cost of a task through bake (Ansible's own
+// work per task included), to compare with BenchmarkLocalTasks, and
+// requests/op is how many exec and sftp requests the proxy served.
 func BenchmarkProxy(b *testing.B) {
 	needAnsible(b)
 	cli := dockerClient(b)
-	for _, n := range []int{1, 21} {
-		pb := writeTasks(b, n)
-		b.Run(fmt.Sprintf("tasks=%d", n), func(b *testing.B) {
+	for _, bc := range []struct {
+		n    int
+		pipe bool
+	}{{1, false}, {21, false}, {1, true}, {21, true}} {
+		pb := writeTasks(b, bc.n)
+		b.Run(fmt.Sprintf("tasks=%d/pipelining=%v", bc.n, bc.pipe), func(b *testing.B) {
 			cfg := &Config{PlaybookFile: pb}
+			if bc.pipe {
+				cfg.AnsibleEnvVars = []string{"ANSIBLE_PIPELINING=True"}
+			}
 			cfg.setDefaults()
 			ctx := context.Background()
+			var srv *sshproxy.Server
 			_, err := build(ctx, b, cli, "test-bench", ansibleImage(), false, func(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo) error {
+				requests := 0
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					if err := New(cfg).Provision(ctx, testui.New(nil), comm, info); err != nil {
+					p := New(cfg)
+					p.started = func(s *sshproxy.Server) { srv = s }
+					if err := p.Provision(ctx, testui.New(nil), comm, info); err != nil {
 						return err
 					}
+					requests += srv.Requests()
 				}
 				b.StopTimer()
+				b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
 				return nil
 			})
 			if err != nil {
