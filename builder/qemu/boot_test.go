@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -101,4 +102,41 @@ tail -n 1 <&3`)
 		t.Errorf("artifact: %v", err)
 	}
 	assertNoLeftovers(t, runID, "")
+}
+
+// TestCancelWhileTyping: cancelling the build while the boot command is
+// typed (here during its <wait10m>) stops typing at once, stops qemu and
+// removes everything; SSH is never waited for.
+func TestCancelWhileTyping(t *testing.T) {
+	iso := isoFixture(t)
+	outDir := filepath.Join(t.TempDir(), "out")
+	b, runID := newBuilder(t, fmt.Sprintf(`
+iso_url          = %q
+iso_checksum     = "none"
+disk_size        = "64M"
+ssh_username     = "root"
+boot_wait        = "0s"
+output_directory = %q
+boot_command     = ["bake<wait10m><enter>"]
+`, iso, outDir), builder.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ui := newUI(t)
+	go func() {
+		for !strings.Contains(ui.text(), "typing the boot command") {
+			sleepMs(100)
+		}
+		sleepMs(1000)
+		cancel()
+	}()
+	_, err := b.Build(ctx, ui, func(context.Context, provisioners.Communicator, provisioners.BuildInfo) error {
+		return fmt.Errorf("hook ran")
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if strings.Contains(ui.text(), "waiting for SSH") {
+		t.Errorf("the build waited for SSH after the cancel")
+	}
+	assertNoLeftovers(t, runID, outDir)
 }
