@@ -62,6 +62,8 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	fs.BoolVar(&f.color, "color", true, "colour output (off when stdout is not a terminal or NO_COLOR is set)")
 	fs.BoolVar(&f.debug, "debug", false, "pause after each step until Enter is pressed (runs builds one at a time)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON event per line on stdout instead of text")
+	// Taken out of the arguments by run, wherever it is; listed here for -h.
+	fs.Bool("machine-readable", false, "print Packer's machine-readable lines (timestamp,target,type,data...) on stdout instead of text")
 	fs.StringVar(&f.logDir, "log-dir", "", "also write one log file per build into this directory")
 	fs.StringVar(&f.manifest, "manifest", "bake-manifest.sigstore.json", "where to write the run manifest (\"\" for none)")
 	fs.StringVar(&f.signKey, "sign-key", "", "sign the run manifest with this private key (or $BAKE_SIGN_KEY)")
