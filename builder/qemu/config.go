@@ -126,6 +126,11 @@ type Config struct {
 	VNCPortMin     int    `hcl:"vnc_port_min"`
 	VNCPortMax     int    `hcl:"vnc_port_max"`
 	Headless       bool   `hcl:"headless"`
+	// DisableVNC and VNCUsePassword are accepted for Packer templates:
+	// bake never opens a VNC server (the boot command goes through QMP),
+	// so VNC is always disabled and there is no password to set.
+	DisableVNC     bool `hcl:"disable_vnc"`
+	VNCUsePassword bool `hcl:"vnc_use_password"`
 
 	// ShutdownCommand stops the guest gracefully; without it bake presses
 	// the ACPI power button. Either way bake then waits up to

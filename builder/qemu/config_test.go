@@ -62,6 +62,7 @@ func TestPrepare(t *testing.T) {
 		{Src: base + "vm_name = \"a/b\"", Want: `"vm_name" is the disk's file name`, Line: 4},
 		{Src: base + "boot_wait = \"soon\"", Want: "not a duration", Line: 4},
 		{Name: "boot_command", Src: base + "boot_command = [\"<esc><wait>\", \"linux ks=http://{{ .HTTPIP }}:{{ .HTTPPort }}/ks.cfg<enter>\"]\nboot_key_interval = \"10ms\""},
+		{Name: "vnc options of Packer templates", Src: base + "disable_vnc = true\nvnc_use_password = true\nboot_command = [\"<enter>\"]"},
 		{Name: "boot_steps", Src: base + "boot_steps = [[\"<tab><wait5>\", \"open the menu\"], [\"<enter>\"]]"},
 		{Src: base + "boot_command = [\n  \"<esc>\",\n  \"<ender>\",\n]", Want: "Entry 2: at byte 1: unknown key <ender> (did you mean <enter>?)", Line: 6},
 		{Src: base + "boot_steps = [[\"<f13>\", \"menu\"]]", Want: "unknown key <f13>", Line: 4},
