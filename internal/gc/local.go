@@ -21,7 +21,7 @@ const RunIDEnv = "BAKE_RUN_ID"
 // processes started by shell-local (or by a shell provisioner over SSH to
 // this machine) that carry BAKE_RUN_ID in their environment, and the
 // temporary files whose names carry the run id
-// (bake-shell-local-RUN-…).
+// (bake-shell-local-RUN-…, the ansible provisioner's bake-ansible-RUN-…).
 type Local struct {
 	// TempDir is where temporary files are looked for; "" means
 	// os.TempDir().
@@ -34,7 +34,7 @@ type Local struct {
 var _ Finder = Local{}
 
 // localTempNames are the temporary files of bake's own provisioners.
-var localTempNames = []*regexp.Regexp{NamePattern("bake-shell-local-")}
+var localTempNames = []*regexp.Regexp{NamePattern("bake-shell-local-"), NamePattern("bake-ansible-")}
 
 // Name implements Finder.
 func (Local) Name() string { return "local" }

@@ -168,6 +168,10 @@ func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, comm pr
 		env = append(env, "ANSIBLE_COLLECTIONS_PATH="+c.CollectionsPath)
 	}
 	env = append(env, c.AnsibleEnvVars...)
+	if info.RunID != "" {
+		// Last, so it wins: how bake gc finds what a killed run left.
+		env = append(env, "BAKE_RUN_ID="+info.RunID)
+	}
 
 	if c.GalaxyFile != "" {
 		if err := p.galaxy(ctx, ui, env); err != nil {
@@ -176,6 +180,9 @@ func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, comm pr
 	}
 
 	argv := strings.Fields(c.Command)
+	if len(argv) == 0 {
+		argv = []string{DefaultCommand}
+	}
 	args := append([]string(nil), argv[1:]...)
 	if info.BuildName != "" || info.SourceName != "" {
 		args = append(args, "-e", "packer_build_name="+info.SourceName)
@@ -303,6 +310,9 @@ func (p *Provisioner) galaxy(ctx context.Context, ui provisioners.UI, env []stri
 		colls = append(colls, "-p", c.CollectionsPath)
 	}
 	argv := strings.Fields(c.GalaxyCommand)
+	if len(argv) == 0 {
+		argv = []string{DefaultGalaxyCommand}
+	}
 	var runs [][]string
 	if galaxyRoles.Match(req) || !galaxyCollections.Match(req) {
 		runs = append(runs, roles)
