@@ -5,22 +5,22 @@ packer {
       version = ">= 1.0.8"
       source  = "github.com/hashicorp/docker"
     }
-    ansible = {
-      version = "~> 1"
-      source  = "github.com/hashicorp/ansible"
+    vsphere = {
+      version = "~> 1.2"
+      source  = "github.com/hashicorp/vsphere"
     }
   }
 }
 
-source "docker" "ansible" {
+source "docker" "base" {
   image   = "bake.local/debian:bookworm"
   discard = true
 }
 
 build {
-  sources = ["source.docker.ansible"]
+  sources = ["source.docker.base"]
 
   provisioner "shell" {
-    inline = ["echo ansible would run here"]
+    inline = ["echo built without the vsphere plugin"]
   }
 }
