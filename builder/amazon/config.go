@@ -33,8 +33,11 @@ type Config struct {
 
 	// AMIName is the new AMI's name; required, 3–128 characters of
 	// letters, digits and ( ) [ ] space . / - ' @ _.
-	AMIName        string            `hcl:"ami_name"`
-	AMIDescription string            `hcl:"ami_description"`
+	AMIName        string `hcl:"ami_name"`
+	AMIDescription string `hcl:"ami_description"`
+	// AMIVirtType is accepted as Packer's amazon-ebs accepts it: hvm or
+	// paravirtual, with no effect, since CreateImage takes the instance's.
+	AMIVirtType    string            `hcl:"ami_virtualization_type"`
 	AMIRegions     []string          `hcl:"ami_regions"`
 	AMIUsers       []string          `hcl:"ami_users"`
 	AMIGroups      []string          `hcl:"ami_groups"`
@@ -250,6 +253,15 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 	}
 	if b.Known("ami_description") && !interpolate.Has(c.AMIDescription) && len(c.AMIDescription) > 255 {
 		diags = append(diags, b.Errorf("ami_description", "Invalid value", "An AMI description may be 255 characters long at most, not %d.", len(c.AMIDescription)))
+	}
+	if b.Known("ami_virtualization_type") {
+		switch c.AMIVirtType {
+		case "hvm", "paravirtual":
+			diags = append(diags, b.Warning("ami_virtualization_type", "Option has no effect",
+				`amazon-ebs makes the AMI from the instance, whose virtualization type it keeps (Packer's amazon-ebs ignores this option too).`))
+		default:
+			diags = append(diags, b.Errorf("ami_virtualization_type", "Invalid value", `"ami_virtualization_type" is "hvm" or "paravirtual", not %q.`, c.AMIVirtType))
+		}
 	}
 	diags = c.prepareSpot(b, diags)
 	if b.Known("instance_type") && c.InstanceType == "" {

@@ -74,6 +74,8 @@ func TestPrepare(t *testing.T) {
 		{Src: base + "launch_block_device_mappings {\n  device_name = \"/dev/xvda\"\n}", Want: `needs "volume_size"`, Line: 6},
 		{Src: base + "ami_block_device_mappings {\n  device_name = \"/dev/sdb\"\n  volume_size = 8\n}\nami_block_device_mappings {\n  device_name = \"/dev/sdb\"\n  volume_size = 8\n}", Want: `"/dev/sdb" is mapped twice`, Line: 11},
 		{Src: base + "temporary_key_pair_type = \"dsa\"", Want: `must be one of "ed25519", "rsa"`, Line: 6},
+		{Src: base + "ami_virtualization_type = \"hvm\"", Want: "keeps", Line: 6, Warning: true},
+		{Src: base + "ami_virtualization_type = \"pv\"", Want: `is "hvm" or "paravirtual", not "pv"`, Line: 6},
 	})
 }
 
