@@ -58,7 +58,10 @@ func TestDockerThroughProxy(t *testing.T) {
 	prepare(t, cfg)
 	var srv *sshproxy.Server
 	p := New(cfg)
-	p.started = func(s *sshproxy.Server) { srv = s }
+	p.started = func(s *sshproxy.Server) {
+		srv = s
+		assertPrivate(t, runID)
+	}
 	ui := testui.New(t)
 	art, err := build(ctx, t, cli, runID, ansibleImage(), true, provision(t, p, ui))
 	if err != nil {
@@ -100,6 +103,44 @@ func TestDockerThroughProxy(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("check build: %v", err)
+	}
+}
+
+// assertPrivate checks, while the provisioner runs, that its temporary
+// directory is 0700 and the proxy's client key in it 0600.
+func assertPrivate(t *testing.T, runID string) {
+	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), TempPrefix(runID)+"*"))
+	if len(dirs) != 1 {
+		t.Fatalf("temporary directories of the run: %v", dirs)
+	}
+	for path, want := range map[string]os.FileMode{dirs[0]: 0o700, filepath.Join(dirs[0], "id_ed25519"): 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, %v; want %v", path, fi.Mode().Perm(), err, want)
+		}
+	}
+}
+
+// TestInventory: the generated inventory has the host line from the
+// template in each group, empty groups, and goes to inventory_directory
+// when given.
+func TestInventory(t *testing.T) {
+	dir := t.TempDir()
+	cfg := &Config{Groups: []string{"web", "db"}, EmptyGroups: []string{"none"}, InventoryDirectory: dir,
+		InventoryFileTemplate: "{{ .HostAlias }} ansible_host={{ .Host }} ansible_port={{ .Port }} u={{ .User }}\n"}
+	cfg.setDefaults()
+	path, err := New(cfg).writeInventory(t.TempDir(), inventoryData{HostAlias: "default", Host: "127.0.0.1", Port: 2222, User: "me"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(path) != dir {
+		t.Errorf("inventory in %s, want %s", filepath.Dir(path), dir)
+	}
+	b, _ := os.ReadFile(path)
+	host := "default ansible_host=127.0.0.1 ansible_port=2222 u=me\n"
+	if want := host + "[web]\n" + host + "[db]\n" + host + "[none]\n"; string(b) != want {
+		t.Errorf("inventory:\n%s\nwant:\n%s", b, want)
 	}
 }
 
