@@ -148,6 +148,29 @@ func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Ho
 	return s.art, nil
 }
 
+// unsafeToRemove says why -force must not remove dir, an absolute path:
+// Packer removes whatever output_directory names, so output_directory = "."
+// deletes the template with everything else. bake refuses the working
+// directory, a directory that holds it, the home directory and /.
+func unsafeToRemove(dir string) string {
+	dir = filepath.Clean(dir)
+	if dir == "/" {
+		return "the root directory"
+	}
+	if home, err := os.UserHomeDir(); err == nil && filepath.Clean(home) == dir {
+		return "your home directory"
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(dir, wd); err == nil && (rel == "." || !strings.HasPrefix(rel, "..")) {
+			if rel == "." {
+				return "the working directory"
+			}
+			return "a directory that holds the working directory"
+		}
+	}
+	return ""
+}
+
 // prepareOutput creates output_directory, refusing an existing one unless
 // -force, which replaces it.
 func (b *Builder) prepareOutput(_ context.Context, s *state) error {
@@ -158,6 +181,9 @@ func (b *Builder) prepareOutput(_ context.Context, s *state) error {
 	if _, err := os.Stat(dir); err == nil {
 		if !b.opts.Force {
 			return fmt.Errorf("output directory %s already exists: remove it or use -force", dir)
+		}
+		if why := unsafeToRemove(dir); why != "" {
+			return fmt.Errorf("output directory %s already exists and -force will not remove it: it is %s; choose an output_directory of its own", dir, why)
 		}
 		s.ui.Say(fmt.Sprintf("removing the existing output directory %s (-force)", dir))
 		if err := os.RemoveAll(dir); err != nil {

@@ -552,3 +552,24 @@ func TestTempRootFitsSocket(t *testing.T) {
 		t.Errorf("a short TMPDIR is not used: %s", tempRoot())
 	}
 }
+
+// -force replaces an output directory, but never the working directory,
+// one that holds it, home or / (Packer's output_directory = "." would take
+// the template with it).
+func TestForceRefusesUnsafeOutputDirectory(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{wd, filepath.Dir(wd), "/"} {
+		if unsafeToRemove(dir) == "" {
+			t.Errorf("%s would be removed by -force", dir)
+		}
+	}
+	if why := unsafeToRemove(filepath.Join(wd, "output-x")); why != "" {
+		t.Errorf("a directory of its own is refused: %s", why)
+	}
+	if why := unsafeToRemove(wd + "-sibling"); why != "" {
+		t.Errorf("a sibling whose name starts like the working directory is refused: %s", why)
+	}
+}
