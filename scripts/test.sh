@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 ./scripts/setup.sh
 go vet ./...
-# Every fuzz target runs briefly beyond its seed corpus (scripts/fuzz.sh:
-# FUZZTIME each, default 5s), unless only some tests were asked for; a
-# crasher fails the run and is written under the package's testdata/fuzz.
-[ $# -gt 0 ] || ./scripts/fuzz.sh
-exec go test -count=1 -p 1 -timeout 60m "$@" ./...
+go test -count=1 -p 1 -timeout 60m "$@" ./...
+# Then every fuzz target runs briefly beyond its seed corpus (the seeds ran
+# above as tests; scripts/fuzz.sh: FUZZTIME each, default 5s), unless only
+# some tests were asked for; a crasher fails the run and is written under
+# the package's testdata/fuzz.
+[ $# -gt 0 ] || exec ./scripts/fuzz.sh
