@@ -403,18 +403,25 @@ func (l *loader) provisioner(b *Build, blk *hcl.Block) *Provisioner {
 		l.unknownKind(blk, "provisioner", p.Type, sortedKeys(l.opts.Kinds.Provisioners))
 		return nil
 	}
-	// Decode once with source.* and build.* unknown (the plan's config),
-	// then once per build source it applies to, to report problems that
-	// only show with a given source or override.
-	p.Config, p.Body, diags = decodeKind(kind, p.body, provisionerCtx(ectx, nil, nil), p.Type, p.DeclRange, l.plan.interpContext("", "", nil, true))
+	p.Config, p.Body = l.decodeStep(b, kind, p.Type, p.DeclRange, ectx, p.body, p.AppliesTo, p.bodyFor)
+	return p
+}
+
+// decodeStep decodes a provisioner's or post-processor's block of kind:
+// once with source.* and build.* unknown (the plan's config), then once per
+// build source it applies to, with that source's body (its override), to
+// report problems that only show with a given source.
+func (l *loader) decodeStep(b *Build, kind Kind, typ string, rng hcl.Range, ectx *hcl.EvalContext, body hcl.Body,
+	applies func(*BuildSource) bool, bodyFor func(*BuildSource) hcl.Body) (Config, *Body) {
+	cfg, decoded, diags := decodeKind(kind, body, provisionerCtx(ectx, nil, nil), typ, rng, l.plan.interpContext("", "", nil, true))
 	l.diags = append(l.diags, diags...)
 	for _, bs := range b.Sources {
-		if p.AppliesTo(bs) {
-			_, _, diags = decodeKind(kind, p.bodyFor(bs), provisionerCtx(ectx, bs, nil), p.Type, p.DeclRange, l.plan.interpContext(bs.LocalName(), bs.Type, nil, true))
+		if applies(bs) {
+			_, _, diags = decodeKind(kind, bodyFor(bs), provisionerCtx(ectx, bs, nil), typ, rng, l.plan.interpContext(bs.LocalName(), bs.Type, nil, true))
 			l.diags = append(l.diags, diags...)
 		}
 	}
-	return p
+	return cfg, decoded
 }
 
 func decodeKind(kind Kind, body hcl.Body, ectx *hcl.EvalContext, typ string, rng hcl.Range, ictx *interpolate.Context) (Config, *Body, hcl.Diagnostics) {
@@ -545,14 +552,8 @@ func (l *loader) postProcessor(b *Build, blk *hcl.Block) *PostProcessor {
 		l.unknownKind(blk, "post-processor", p.Type, sortedKeys(l.opts.Kinds.PostProcessors))
 		return nil
 	}
-	p.Config, p.Body, diags = decodeKind(kind, p.body, provisionerCtx(ectx, nil, nil), p.Type, p.DeclRange, l.plan.interpContext("", "", nil, true))
-	l.diags = append(l.diags, diags...)
-	for _, bs := range b.Sources {
-		if p.AppliesTo(bs) {
-			_, _, diags = decodeKind(kind, p.body, provisionerCtx(ectx, bs, nil), p.Type, p.DeclRange, l.plan.interpContext(bs.LocalName(), bs.Type, nil, true))
-			l.diags = append(l.diags, diags...)
-		}
-	}
+	p.Config, p.Body = l.decodeStep(b, kind, p.Type, p.DeclRange, ectx, p.body, p.AppliesTo,
+		func(*BuildSource) hcl.Body { return p.body })
 	return p
 }
 
