@@ -2,7 +2,6 @@ package artifacts
 
 import (
 	"crypto"
-	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -49,45 +48,12 @@ func SignPayload(payloadType string, payload []byte, key crypto.Signer) ([]byte,
 // gives an error wrapping ErrSignature; the payload itself is not
 // interpreted.
 func VerifyPayload(bundle []byte, pub crypto.PublicKey, payloadType string) ([]byte, error) {
-	var rb rawBundle
-	if err := json.Unmarshal(bundle, &rb); err != nil {
-		return nil, fmt.Errorf("bundle is not valid JSON: %w", err)
-	}
-	if !bundleMediaTypes[rb.MediaType] {
-		return nil, fmt.Errorf("bundle media type is %q, want %q", rb.MediaType, BundleMediaType)
-	}
-	env := rb.DSSEEnvelope
-	if env == nil {
-		return nil, errors.New("bundle has no dsseEnvelope")
-	}
-	if env.PayloadType != payloadType {
-		return nil, fmt.Errorf("payload type is %q, want %q", env.PayloadType, payloadType)
-	}
-	payload, err := b64.DecodeString(env.Payload)
-	if err != nil {
-		return nil, fmt.Errorf("%w: payload is not valid base64", ErrSignature)
-	}
-	if pub == nil {
-		return nil, errors.New("no public key given to check the signature with")
-	}
-	if err := checkKey(pub); err != nil {
-		return nil, err
-	}
-	if len(env.Signatures) == 0 {
-		return nil, fmt.Errorf("%w: it has no signatures", ErrSignature)
-	}
-	pae := PAE(env.PayloadType, payload)
-	for _, s := range env.Signatures {
-		if sig, err := b64.DecodeString(s.Sig); err == nil && verifyPAE(pub, pae, sig) {
-			return payload, nil
-		}
-	}
-	hint, err := KeyHint(pub)
+	rb, payload, err := openBundle(bundle, payloadType)
 	if err != nil {
 		return nil, err
 	}
-	if vm := rb.VerificationMaterial.PublicKey; vm != nil && vm.Hint != "" && vm.Hint != hint {
-		return nil, fmt.Errorf("%w: signed by key %s, not by this key %s", ErrSignature, vm.Hint, hint)
+	if _, err := checkSignature(rb, payload, pub); err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("%w: the signature does not match the public key (changed after signing?)", ErrSignature)
+	return payload, nil
 }

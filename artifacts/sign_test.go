@@ -182,17 +182,17 @@ func TestVerifyTampered(t *testing.T) {
 				{"payload byte changed", mutateBundle(t, bundle, func(b *Bundle) {
 					i := bytes.Index(b.DSSEEnvelope.Payload, []byte("qemu.web"))
 					b.DSSEEnvelope.Payload[i] = 'Q'
-				}), key.Public(), nil, "the manifest or its signature was changed after signing"},
+				}), key.Public(), nil, "the bundle or its signature was changed after signing"},
 				{"signature changed", mutateBundle(t, bundle, func(b *Bundle) {
 					s := b.DSSEEnvelope.Signatures[0].Sig
 					s[len(s)-1] ^= 1
-				}), key.Public(), nil, "the manifest or its signature was changed after signing"},
+				}), key.Public(), nil, "the bundle or its signature was changed after signing"},
 				{"subject digest swapped", mutateBundle(t, bundle, func(b *Bundle) {
 					var s Statement
 					json.Unmarshal(b.DSSEEnvelope.Payload, &s)
 					s.Subject[0].Digest, s.Subject[1].Digest = s.Subject[1].Digest, s.Subject[0].Digest
 					b.DSSEEnvelope.Payload, _ = s.Marshal()
-				}), key.Public(), nil, "signature does not match the public key: the manifest or its signature was changed after signing"},
+				}), key.Public(), nil, "signature does not match the public key: the bundle or its signature was changed after signing"},
 				{"another key", bundle, other.Public(), nil, "signed by another key"},
 				{"artifact changed after the build", bundle, key.Public(), []string{changedDisk},
 					"artifact " + changedDisk + " (sha256 "},

@@ -86,27 +86,13 @@ var bundleMediaTypes = map[string]bool{
 // cause; an unsigned bundle gives ErrUnsigned when pub is given, and
 // otherwise unless opts.AllowUnsigned.
 func Verify(bundle []byte, pub crypto.PublicKey, opts VerifyOptions) (*Verified, error) {
-	var rb rawBundle
-	if err := json.Unmarshal(bundle, &rb); err != nil {
-		return nil, fmt.Errorf("bundle is not valid JSON: %w", err)
-	}
-	if !bundleMediaTypes[rb.MediaType] {
-		return nil, fmt.Errorf("bundle media type is %q, want %q", rb.MediaType, BundleMediaType)
-	}
-	env := rb.DSSEEnvelope
-	if env == nil {
-		return nil, errors.New("bundle has no dsseEnvelope")
-	}
-	if env.PayloadType != PayloadType {
-		return nil, fmt.Errorf("payload type is %q, want %q", env.PayloadType, PayloadType)
-	}
-	payload, err := b64.DecodeString(env.Payload)
+	rb, payload, err := openBundle(bundle, PayloadType)
 	if err != nil {
-		return nil, errors.New("payload is not valid base64: the manifest was changed after signing")
+		return nil, err
 	}
 
 	v := &Verified{}
-	if len(env.Signatures) == 0 {
+	if len(rb.DSSEEnvelope.Signatures) == 0 {
 		switch {
 		case pub != nil:
 			// A key says the caller expects a signature: one that was
@@ -116,30 +102,9 @@ func Verify(bundle []byte, pub crypto.PublicKey, opts VerifyOptions) (*Verified,
 			return nil, fmt.Errorf("%w: it has no signatures (accept it with -allow-unsigned)", ErrUnsigned)
 		}
 	} else {
-		if pub == nil {
-			return nil, errors.New("no public key given to check the signature with")
-		}
-		if err := checkKey(pub); err != nil {
-			return nil, err
-		}
-		hint, err := KeyHint(pub)
+		hint, err := checkSignature(rb, payload, pub)
 		if err != nil {
 			return nil, err
-		}
-		pae := PAE(env.PayloadType, payload)
-		ok := false
-		for _, s := range env.Signatures {
-			sig, err := b64.DecodeString(s.Sig)
-			if err == nil && verifyPAE(pub, pae, sig) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			if vm := rb.VerificationMaterial.PublicKey; vm != nil && vm.Hint != "" && vm.Hint != hint {
-				return nil, fmt.Errorf("signature does not match the public key: the manifest names signing key %s, this key is %s (signed by another key?)", vm.Hint, hint)
-			}
-			return nil, errors.New("signature does not match the public key: the manifest or its signature was changed after signing")
 		}
 		v.Signed = true
 		v.KeyHint = hint
@@ -253,4 +218,59 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// openBundle decodes a Sigstore bundle and the payload of its DSSE
+// envelope, which must be of payloadType. The signatures are not checked.
+func openBundle(bundle []byte, payloadType string) (*rawBundle, []byte, error) {
+	var rb rawBundle
+	if err := json.Unmarshal(bundle, &rb); err != nil {
+		return nil, nil, fmt.Errorf("bundle is not valid JSON: %w", err)
+	}
+	if !bundleMediaTypes[rb.MediaType] {
+		return nil, nil, fmt.Errorf("bundle media type is %q, want %q", rb.MediaType, BundleMediaType)
+	}
+	env := rb.DSSEEnvelope
+	if env == nil {
+		return nil, nil, errors.New("bundle has no dsseEnvelope")
+	}
+	if env.PayloadType != payloadType {
+		return nil, nil, fmt.Errorf("payload type is %q, want %q", env.PayloadType, payloadType)
+	}
+	payload, err := b64.DecodeString(env.Payload)
+	if err != nil {
+		return nil, nil, fmt.Errorf("payload is not valid base64: it was changed after signing (%w)", ErrSignature)
+	}
+	return &rb, payload, nil
+}
+
+// checkSignature checks that one of rb's signatures is pub's over the PAE
+// of payload and returns pub's hint. A missing or non-matching signature
+// gives an error wrapping ErrSignature, naming both keys when the bundle
+// names another.
+func checkSignature(rb *rawBundle, payload []byte, pub crypto.PublicKey) (string, error) {
+	env := rb.DSSEEnvelope
+	if len(env.Signatures) == 0 {
+		return "", fmt.Errorf("it has no signatures (%w)", ErrSignature)
+	}
+	if pub == nil {
+		return "", errors.New("no public key given to check the signature with")
+	}
+	if err := checkKey(pub); err != nil {
+		return "", err
+	}
+	hint, err := KeyHint(pub)
+	if err != nil {
+		return "", err
+	}
+	pae := PAE(env.PayloadType, payload)
+	for _, s := range env.Signatures {
+		if sig, err := b64.DecodeString(s.Sig); err == nil && verifyPAE(pub, pae, sig) {
+			return hint, nil
+		}
+	}
+	if vm := rb.VerificationMaterial.PublicKey; vm != nil && vm.Hint != "" && vm.Hint != hint {
+		return "", fmt.Errorf("signature does not match the public key: the bundle names signing key %s, this key is %s (signed by another key?) (%w)", vm.Hint, hint, ErrSignature)
+	}
+	return "", fmt.Errorf("signature does not match the public key: the bundle or its signature was changed after signing (%w)", ErrSignature)
 }

@@ -98,7 +98,7 @@ func TestChannelRecordSignedByAnotherKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = repo.Resolve(ctx, Ref{Channel: "prod"}, ResolveOptions{Build: "qemu.base", Key: k.Signer.Public()})
-	if !errors.Is(err, ErrBadSignature) || !strings.Contains(err.Error(), "signed by key") {
+	if !errors.Is(err, ErrBadSignature) || !strings.Contains(err.Error(), "names signing key") {
 		t.Fatalf("resolve prod with a record signed by another key: err = %v, want ErrBadSignature naming the keys", err)
 	}
 	// Nor can the rightful signer extend that chain without noticing.
