@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"text/template"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/bake-tool/bake/communicator/sshproxy"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/provisioners/internal/playlog"
+	"github.com/bake-tool/bake/provisioners/internal/procgroup"
 	"github.com/bake-tool/bake/templates"
 )
 
@@ -345,40 +345,5 @@ func runGroup(ctx context.Context, ui provisioners.UI, tr io.Writer, name string
 		stdout = io.MultiWriter(stdout, tr)
 	}
 	cmd.Stdout, cmd.Stderr = stdout, ui.Stderr()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
-	cmd.WaitDelay = killGrace
-	err := cmd.Run()
-	if cmd.Process != nil {
-		reap(cmd.Process.Pid)
-	}
-	if ctx.Err() != nil {
-		return -1, fmt.Errorf("%s cancelled: %w", filepath.Base(name), context.Cause(ctx))
-	}
-	var exit *exec.ExitError
-	switch {
-	case err == nil, errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil:
-		return cmd.ProcessState.ExitCode(), nil
-	case errors.As(err, &exit):
-		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal()), nil
-		}
-		return exit.ExitCode(), nil
-	default:
-		return -1, fmt.Errorf("run %s: %w", filepath.Base(name), err)
-	}
-}
-
-// reap waits up to killGrace for what is left of process group pgid
-// (ssh children of Ansible) to exit, then kills it.
-func reap(pgid int) {
-	deadline := time.Now().Add(killGrace)
-	for syscall.Kill(-pgid, 0) == nil {
-		if time.Now().After(deadline) {
-			syscall.Kill(-pgid, syscall.SIGKILL)
-			time.Sleep(100 * time.Millisecond)
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return procgroup.Run(ctx, cmd, procgroup.Options{Grace: killGrace, Reap: true})
 }

@@ -9,13 +9,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/provisioners/internal/procgroup"
 	"github.com/bake-tool/bake/provisioners/internal/script"
 	"github.com/bake-tool/bake/provisioners/shell"
 	"github.com/bake-tool/bake/templates"
@@ -293,85 +293,5 @@ func (p *Provisioner) exec(ctx context.Context, ui provisioners.UI, argv, env []
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = ui.Stdout(), ui.Stderr()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	}
-	// Bounds the wait for output pipes a background process still holds,
-	// after the command exits or is cancelled.
-	cmd.WaitDelay = grace
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		if cmd.Process != nil {
-			killGroup(cmd.Process.Pid, grace)
-		}
-		return -1, fmt.Errorf("cancelled: %w", context.Cause(ctx))
-	}
-	var exit *exec.ExitError
-	switch {
-	case err == nil, errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil:
-		return cmd.ProcessState.ExitCode(), nil
-	case errors.As(err, &exit):
-		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal()), nil
-		}
-		return exit.ExitCode(), nil
-	default:
-		return -1, fmt.Errorf("run %s: %w", argv[0], err)
-	}
-}
-
-// killGroup waits up to grace for the process group pgid, already sent
-// SIGTERM, to be gone, then kills what is left of it and waits (briefly)
-// for the kernel to finish it.
-func killGroup(pgid int, grace time.Duration) {
-	if waitGroup(pgid, grace) {
-		return
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	waitGroup(pgid, 2*time.Second)
-}
-
-// waitGroup polls until no live process of group pgid is left or d has
-// passed, and reports whether the group is gone.
-func waitGroup(pgid int, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if !groupAlive(pgid) {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// groupAlive reports whether a process of group pgid still runs. On Linux
-// it reads /proc, so that zombies (dead, waiting for whoever adopted them
-// to reap them) do not count; elsewhere it asks kill(2).
-func groupAlive(pgid int) bool {
-	if syscall.Kill(-pgid, 0) != nil {
-		return false
-	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return true
-	}
-	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
-			return true
-		}
-	}
-	return false
+	return procgroup.Run(ctx, cmd, procgroup.Options{Grace: grace})
 }
