@@ -5,6 +5,7 @@ import (
 
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/ui"
 )
 
 // Hook is called by a Builder once its machine is up and reachable: the
@@ -23,5 +24,5 @@ type Hook func(ctx context.Context, comm provisioners.Communicator, info provisi
 // context.Canceled. Build may return a nil artifact with a nil error when
 // the template asked for none (docker discard, skip_create_ami).
 type Builder interface {
-	Build(ctx context.Context, ui provisioners.UI, hook Hook) (*artifacts.Artifact, error)
+	Build(ctx context.Context, ui ui.UI, hook Hook) (*artifacts.Artifact, error)
 }

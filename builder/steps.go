@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/ui"
 )
 
 // Step is one stage of a builder, over the builder's own state struct S
@@ -130,7 +131,7 @@ var ErrAborted = errors.New("left resources in place (-on-error=abort)")
 // step's. On success the cleanups run too, in reverse: a builder's steps
 // remove their temporary resources (containers, keys) once the artifact
 // exists.
-func RunSteps[S any](ctx context.Context, opts Options, ui provisioners.UI, state *S, steps []Step[S]) error {
+func RunSteps[S any](ctx context.Context, opts Options, ui ui.UI, state *S, steps []Step[S]) error {
 	emit := func(e StepEvent) {
 		if opts.Event != nil {
 			opts.Event(e)

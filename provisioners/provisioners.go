@@ -71,9 +71,6 @@ type Communicator interface {
 	Close() error
 }
 
-// UI is where a step or provisioner reports progress; see package ui.
-type UI = ui.UI
-
 // BuildInfo is what a running build knows about itself and its machine; the
 // template sees it as the contextual values build.* and source.*.
 type BuildInfo struct {
@@ -95,5 +92,5 @@ type BuildInfo struct {
 type Provisioner interface {
 	// Provision runs against the machine behind comm. comm is nil when the
 	// build has no communicator; a provisioner that needs one fails then.
-	Provision(ctx context.Context, ui UI, comm Communicator, info BuildInfo) error
+	Provision(ctx context.Context, ui ui.UI, comm Communicator, info BuildInfo) error
 }

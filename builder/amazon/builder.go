@@ -19,8 +19,8 @@ import (
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/communicator/ssh"
-	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/templates"
+	"github.com/bake-tool/bake/ui"
 )
 
 // Tags bake puts on every EC2 object it creates (instance, volumes, key
@@ -111,7 +111,7 @@ type madeAMI struct {
 
 // state is what the build's steps share.
 type state struct {
-	ui   provisioners.UI
+	ui   ui.UI
 	ec2  ec2API // the build region's client
 	inst poller
 	img  poller
@@ -169,7 +169,7 @@ type state struct {
 // Build runs the steps. Every instance, key pair and security group it
 // made is gone when it returns; after a failure, so are the AMIs and
 // snapshots it made.
-func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Hook) (*artifacts.Artifact, error) {
+func (b *Builder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*artifacts.Artifact, error) {
 	s := &state{ui: ui, existing: map[string][]string{}, amis: map[string]string{}, snaps: map[string][]string{}}
 	s.inst, s.img = pollers(&b.cfg.AccessConfig, b.tuning.withDefaults().pollUnit)
 	steps := []builder.Step[state]{

@@ -24,6 +24,7 @@ import (
 	"github.com/bake-tool/bake/communicator"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/templates"
+	"github.com/bake-tool/bake/ui"
 )
 
 // Labels put on every container a build creates, so that one a crash left
@@ -81,7 +82,7 @@ func NewBuilder(cfg templates.Config, opts builder.Options) (builder.Builder, er
 
 // state is what the build's steps share.
 type state struct {
-	ui          provisioners.UI
+	ui          ui.UI
 	api         dockerAPI
 	base        image.InspectResponse
 	containerID string
@@ -93,7 +94,7 @@ type state struct {
 // Build runs the steps: connect, pull (or find) the image, start the
 // container, provision, then commit, export or discard. The container is
 // removed on every path.
-func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Hook) (*artifacts.Artifact, error) {
+func (b *Builder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*artifacts.Artifact, error) {
 	s := &state{ui: ui}
 	steps := []builder.Step[state]{
 		{Name: "connect to the Docker engine", Run: b.connect, Cleanup: closeAPI},

@@ -18,6 +18,7 @@ import (
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/templates"
+	"github.com/bake-tool/bake/ui"
 )
 
 // The post-processor types this package implements.
@@ -116,7 +117,7 @@ type TagPostProcessor struct {
 // PostProcess tags in's image. Each tag call completes under
 // cancellation so that the tags it made are known; on a failure or a
 // cancel they are undone before PostProcess returns.
-func (p *TagPostProcessor) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+func (p *TagPostProcessor) PostProcess(ctx context.Context, ui ui.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
 	id, err := imageOf(KindTag, in)
 	if err != nil {
 		return nil, false, err
@@ -235,7 +236,7 @@ type pushAux struct {
 }
 
 // PostProcess pushes in's tags.
-func (p *PushPostProcessor) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+func (p *PushPostProcessor) PostProcess(ctx context.Context, ui ui.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
 	id, err := imageOf(KindPush, in)
 	if err != nil {
 		return nil, false, err
@@ -339,7 +340,7 @@ type SavePostProcessor struct {
 }
 
 // PostProcess saves in's image to the configured path.
-func (p *SavePostProcessor) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+func (p *SavePostProcessor) PostProcess(ctx context.Context, ui ui.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
 	id, err := imageOf(KindSave, in)
 	if err != nil {
 		return nil, false, err
@@ -398,7 +399,7 @@ type ImportPostProcessor struct {
 }
 
 // PostProcess imports in's tar file.
-func (p *ImportPostProcessor) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+func (p *ImportPostProcessor) PostProcess(ctx context.Context, ui ui.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
 	var file string
 	if in != nil {
 		for _, it := range in.Items {

@@ -11,6 +11,7 @@ import (
 	"github.com/bake-tool/bake/communicator/ssh"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/templates"
+	"github.com/bake-tool/bake/ui"
 )
 
 // ArtifactID is the ID of the null builder's artifact.
@@ -60,7 +61,7 @@ type state struct {
 }
 
 // Build connects (for SSH), calls hook, and disconnects, on every path.
-func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Hook) (*artifacts.Artifact, error) {
+func (b *Builder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*artifacts.Artifact, error) {
 	s := &state{info: b.info()}
 	var steps []builder.Step[state]
 	if b.cfg.Type == communicator.SSH {
@@ -80,7 +81,7 @@ func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Ho
 	return &artifacts.Artifact{Builder: "null", Build: b.name, ID: ArtifactID}, nil
 }
 
-func (b *Builder) connectStep(ctx context.Context, ui provisioners.UI, s *state) error {
+func (b *Builder) connectStep(ctx context.Context, ui ui.UI, s *state) error {
 	if d := b.cfg.PauseBeforeConnecting; d > 0 {
 		ui.Say(fmt.Sprintf("waiting %s before connecting (pause_before_connecting)", d))
 		t := time.NewTimer(d)

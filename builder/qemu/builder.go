@@ -22,6 +22,7 @@ import (
 	"github.com/bake-tool/bake/internal/gc"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/templates"
+	"github.com/bake-tool/bake/ui"
 )
 
 // GuestHostIP is the address at which a guest on qemu's user-mode network
@@ -84,7 +85,7 @@ func NewBuilder(cfg templates.Config, opts builder.Options) (builder.Builder, er
 
 // state is what the build's steps share.
 type state struct {
-	ui provisioners.UI
+	ui ui.UI
 
 	outDir     string // absolute output_directory
 	createdOut bool   // this build made outDir
@@ -119,7 +120,7 @@ type state struct {
 // qemu has exited, the conversion of the disk. Everything it made but the
 // output is removed on every path; the output directory too when the build
 // fails, unless -on-error=abort.
-func (b *Builder) Build(ctx context.Context, ui provisioners.UI, hook builder.Hook) (*artifacts.Artifact, error) {
+func (b *Builder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*artifacts.Artifact, error) {
 	s := &state{ui: ui}
 	steps := []builder.Step[state]{
 		{Name: "prepare output directory", Run: b.prepareOutput, Cleanup: b.removeFailedOutput, Leftover: leftOutput},

@@ -68,7 +68,7 @@ func fixture(t testing.TB) guest {
 	}
 }
 
-// testUI is a provisioners.UI that logs to the test and keeps every line.
+// testUI is a ui.UI that logs to the test and keeps every line.
 type testUI struct {
 	t  testing.TB
 	mu sync.Mutex

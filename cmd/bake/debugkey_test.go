@@ -12,6 +12,7 @@ import (
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/internal/engine"
 	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/ui"
 )
 
 // sshBuilder stands in for the amazon-ebs and qemu builders: its machine
@@ -23,7 +24,7 @@ type sshBuilder struct {
 	paused func()
 }
 
-func (b sshBuilder) Build(ctx context.Context, ui provisioners.UI, hook builder.Hook) (*artifacts.Artifact, error) {
+func (b sshBuilder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*artifacts.Artifact, error) {
 	if err := hook(ctx, nil, b.info); err != nil {
 		return nil, err
 	}

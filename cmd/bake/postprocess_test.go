@@ -15,13 +15,14 @@ import (
 	"github.com/bake-tool/bake/internal/engine"
 	"github.com/bake-tool/bake/internal/redact"
 	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/ui"
 )
 
 // diskBuilder stands in for the qemu builder: it returns an artifact of
 // the qemu builder's shape (one disk file, its digest and format).
 type diskBuilder struct{ disk string }
 
-func (b diskBuilder) Build(ctx context.Context, ui provisioners.UI, hook builder.Hook) (*artifacts.Artifact, error) {
+func (b diskBuilder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*artifacts.Artifact, error) {
 	sum, size, err := artifacts.FileSHA256(b.disk)
 	if err != nil {
 		return nil, err
@@ -33,7 +34,7 @@ func (b diskBuilder) Build(ctx context.Context, ui provisioners.UI, hook builder
 
 type failingPP struct{ err error }
 
-func (p failingPP) PostProcess(context.Context, provisioners.UI, *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+func (p failingPP) PostProcess(context.Context, ui.UI, *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
 	return nil, false, p.err
 }
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/bake-tool/bake/internal/redact"
-	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/ui"
 )
 
 // BenchmarkProvisionerStep measures the engine's own cost of one
@@ -14,7 +14,7 @@ import (
 // provisioner that does nothing. Target: well under 5 ms per step.
 func BenchmarkProvisionerStep(b *testing.B) {
 	h := &harness{}
-	noop := func(context.Context, provisioners.UI) error { return nil }
+	noop := func(context.Context, ui.UI) error { return nil }
 	const steps = 100
 	var provs []*ProvisionerStep
 	for i := 0; i < steps; i++ {
@@ -39,7 +39,7 @@ func BenchmarkParallelBuilds(b *testing.B) {
 	for _, n := range []int{10, 50, 200} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			h := &harness{}
-			noop := func(context.Context, provisioners.UI) error { return nil }
+			noop := func(context.Context, ui.UI) error { return nil }
 			var jobs []*Job
 			for i := 0; i < n; i++ {
 				jobs = append(jobs, h.job(fmt.Sprint("b", i), 0, nil, provStep("noop", noop)))

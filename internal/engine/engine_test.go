@@ -14,6 +14,7 @@ import (
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/internal/redact"
 	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/ui"
 )
 
 // testBuilder runs one step that sleeps, calls the hook, and returns an
@@ -35,7 +36,7 @@ func (b *testBuilder) record(s string) {
 	b.mu.Unlock()
 }
 
-func (b *testBuilder) Build(ctx context.Context, ui provisioners.UI, hook builder.Hook) (*artifacts.Artifact, error) {
+func (b *testBuilder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*artifacts.Artifact, error) {
 	var st tbState
 	steps := []builder.Step[tbState]{
 		{Name: "boot", Run: func(ctx context.Context, s *tbState) error {
@@ -62,9 +63,9 @@ func (b *testBuilder) Build(ctx context.Context, ui provisioners.UI, hook builde
 	return &artifacts.Artifact{Builder: "test", ID: "art-" + b.name}, nil
 }
 
-type funcProv func(ctx context.Context, ui provisioners.UI) error
+type funcProv func(ctx context.Context, ui ui.UI) error
 
-func (f funcProv) Provision(ctx context.Context, ui provisioners.UI, _ provisioners.Communicator, _ provisioners.BuildInfo) error {
+func (f funcProv) Provision(ctx context.Context, ui ui.UI, _ provisioners.Communicator, _ provisioners.BuildInfo) error {
 	return f(ctx, ui)
 }
 
@@ -187,7 +188,7 @@ func TestRunCancelCleansUp(t *testing.T) {
 
 func TestProvisionerPauseBeforeAndTimeout(t *testing.T) {
 	h := &harness{}
-	p := provStep("slow", func(ctx context.Context, ui provisioners.UI) error {
+	p := provStep("slow", func(ctx context.Context, ui ui.UI) error {
 		<-ctx.Done()
 		return ctx.Err()
 	})
@@ -208,7 +209,7 @@ func TestProvisionerPauseBeforeAndTimeout(t *testing.T) {
 // communicators wrap context.Cause) gets it said once, not twice.
 func TestProvisionerTimeoutSaidOnce(t *testing.T) {
 	h := &harness{}
-	p := provStep("slow", func(ctx context.Context, ui provisioners.UI) error {
+	p := provStep("slow", func(ctx context.Context, ui ui.UI) error {
 		<-ctx.Done()
 		return fmt.Errorf("run command: %w", context.Cause(ctx))
 	})
@@ -223,7 +224,7 @@ func TestProvisionerTimeoutSaidOnce(t *testing.T) {
 func TestProvisionerMaxRetries(t *testing.T) {
 	h := &harness{}
 	n := 0
-	p := provStep("flaky", func(ctx context.Context, ui provisioners.UI) error {
+	p := provStep("flaky", func(ctx context.Context, ui ui.UI) error {
 		n++
 		return fmt.Errorf("attempt %d failed", n)
 	})
@@ -237,7 +238,7 @@ func TestProvisionerMaxRetries(t *testing.T) {
 	}
 	// A retry that succeeds makes the build succeed.
 	n = 0
-	p2 := provStep("flaky", func(ctx context.Context, ui provisioners.UI) error {
+	p2 := provStep("flaky", func(ctx context.Context, ui ui.UI) error {
 		n++
 		if n < 2 {
 			return errors.New("not yet")
@@ -258,9 +259,9 @@ func TestErrorCleanupProvisioner(t *testing.T) {
 	}{{builder.OnErrorCleanup, true}, {builder.OnErrorCleanupProv, true}, {builder.OnErrorAbort, false}} {
 		h := &harness{}
 		ran := false
-		j := h.job("a", 0, nil, provStep("bad", func(context.Context, provisioners.UI) error { return errors.New("exit 3") }),
-			provStep("never", func(context.Context, provisioners.UI) error { t.Error("ran after a failure"); return nil }))
-		j.ErrorCleanup = provStep("cleanup", func(context.Context, provisioners.UI) error { ran = true; return nil })
+		j := h.job("a", 0, nil, provStep("bad", func(context.Context, ui.UI) error { return errors.New("exit 3") }),
+			provStep("never", func(context.Context, ui.UI) error { t.Error("ran after a failure"); return nil }))
+		j.ErrorCleanup = provStep("cleanup", func(context.Context, ui.UI) error { ran = true; return nil })
 		res := Run(context.Background(), []*Job{j}, Options{Sink: h.sink, OnError: tc.onError})
 		if res[0].Status != StatusFailed || ran != tc.want {
 			t.Fatalf("on-error=%s: status %s, error-cleanup ran %v", tc.onError, res[0].Status, ran)
@@ -271,7 +272,7 @@ func TestErrorCleanupProvisioner(t *testing.T) {
 func TestOutputStreamedAndRedacted(t *testing.T) {
 	h := &harness{}
 	secret := "hunter2-very-secret"
-	p := provStep("echo", func(ctx context.Context, ui provisioners.UI) error {
+	p := provStep("echo", func(ctx context.Context, ui ui.UI) error {
 		io.WriteString(ui.Stdout(), "line one\nthe password is "+secret+"\npartial")
 		ui.Say("using " + secret)
 		return errors.New("failed with " + secret)
@@ -320,7 +321,7 @@ func TestPostProcessorChains(t *testing.T) {
 
 type ppFunc func(in *artifacts.Artifact) *artifacts.Artifact
 
-func (f ppFunc) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+func (f ppFunc) PostProcess(ctx context.Context, ui ui.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
 	return f(in), false, nil
 }
 
@@ -337,7 +338,7 @@ func contains(list []string, s string) bool {
 // instance to terminate.
 type slowCleanupBuilder struct{ opts builder.Options }
 
-func (b *slowCleanupBuilder) Build(ctx context.Context, ui provisioners.UI, hook builder.Hook) (*artifacts.Artifact, error) {
+func (b *slowCleanupBuilder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*artifacts.Artifact, error) {
 	var st struct{}
 	return nil, builder.RunSteps(ctx, b.opts, ui, &st, []builder.Step[struct{}]{{
 		Name: "launch instance i-0abc",

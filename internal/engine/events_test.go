@@ -11,7 +11,7 @@ import (
 
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/internal/redact"
-	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/ui"
 )
 
 // TestEventsRedactEveryEncoding reproduces issue 10's escapes at the
@@ -27,7 +27,7 @@ func TestEventsRedactEveryEncoding(t *testing.T) {
 	const password = `p'a"s\s w$rd` + "`x"
 	const pin = "3"
 	h := &harness{}
-	p := provStep("shell", func(ctx context.Context, ui provisioners.UI) error {
+	p := provStep("shell", func(ctx context.Context, ui ui.UI) error {
 		io.WriteString(ui.Stdout(), pem)                    // cat key.pem
 		io.WriteString(ui.Stdout(), "43 packages, pin 3\n") // the pin alone is a word here
 		ui.Say(fmt.Sprintf("env: %q", "SECRET="+password))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/ui"
 )
 
 // ppStep is a post-processor step: fail, when set, is its error; else it
@@ -31,7 +32,7 @@ func ppStep(name string, fail error, keep bool, destroyed *sync.Map) *PostProces
 
 type ppErrFunc func(ctx context.Context, in *artifacts.Artifact) (*artifacts.Artifact, error)
 
-func (f ppErrFunc) PostProcess(ctx context.Context, _ provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+func (f ppErrFunc) PostProcess(ctx context.Context, _ ui.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
 	out, err := f(ctx, in)
 	return out, false, err
 }

@@ -4,10 +4,10 @@ import (
 	"io"
 	"time"
 
-	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/ui"
 )
 
-// buildUI is the provisioners.UI of one build: every message and output
+// buildUI is the ui.UI of one build: every message and output
 // line becomes a redacted Event for the run's sink.
 type buildUI struct {
 	build  string
@@ -16,7 +16,7 @@ type buildUI struct {
 	stderr *lineWriter
 }
 
-var _ provisioners.UI = (*buildUI)(nil)
+var _ ui.UI = (*buildUI)(nil)
 
 func newBuildUI(build string, sink func(Event)) *buildUI {
 	u := &buildUI{build: build, sink: sink}

@@ -23,6 +23,7 @@ import (
 	"github.com/bake-tool/bake/provisioners/internal/playlog"
 	"github.com/bake-tool/bake/provisioners/internal/procgroup"
 	"github.com/bake-tool/bake/templates"
+	"github.com/bake-tool/bake/ui"
 )
 
 // killGrace is how long Ansible's process group has between SIGTERM and
@@ -77,7 +78,7 @@ type inventoryData struct {
 }
 
 // Provision runs the playbook against the machine behind comm.
-func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, comm provisioners.Communicator, info provisioners.BuildInfo) error {
+func (p *Provisioner) Provision(ctx context.Context, ui ui.UI, comm provisioners.Communicator, info provisioners.BuildInfo) error {
 	c := p.cfg
 	tmp, err := os.MkdirTemp("", TempPrefix(info.RunID)) // 0700
 	if err != nil {
@@ -289,7 +290,7 @@ var galaxyRoles = regexp.MustCompile(`(?m)^roles:`)
 var galaxyCollections = regexp.MustCompile(`(?m)^collections:`)
 
 // galaxy installs galaxy_file's roles and collections, as Packer does.
-func (p *Provisioner) galaxy(ctx context.Context, ui provisioners.UI, env []string) error {
+func (p *Provisioner) galaxy(ctx context.Context, ui ui.UI, env []string) error {
 	c := p.cfg
 	req, err := os.ReadFile(c.GalaxyFile)
 	if err != nil {
@@ -337,7 +338,7 @@ func (p *Provisioner) galaxy(ctx context.Context, ui provisioners.UI, env []stri
 // to ui (and stdout also to tr), and returns its exit status. On cancel
 // the group gets SIGTERM, then SIGKILL after killGrace; runGroup returns
 // only when the group is gone.
-func runGroup(ctx context.Context, ui provisioners.UI, tr io.Writer, name string, args, env []string) (int, error) {
+func runGroup(ctx context.Context, ui ui.UI, tr io.Writer, name string, args, env []string) (int, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var stdout io.Writer = ui.Stdout()

@@ -25,6 +25,7 @@ import (
 	"github.com/bake-tool/bake/communicator/sshproxy"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/provisioners/internal/testui"
+	"github.com/bake-tool/bake/ui"
 )
 
 // ansibleImage is the image scripts/setup.sh makes for these tests: the
@@ -125,7 +126,7 @@ func build(ctx context.Context, t testing.TB, cli *client.Client, runID, img str
 }
 
 // provision returns a hook that runs p.
-func provision(t *testing.T, p *Provisioner, ui provisioners.UI) builder.Hook {
+func provision(t *testing.T, p *Provisioner, ui ui.UI) builder.Hook {
 	return func(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo) error {
 		return p.Provision(ctx, ui, comm, info)
 	}

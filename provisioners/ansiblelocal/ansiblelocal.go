@@ -16,6 +16,7 @@ import (
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/provisioners/internal/playlog"
 	"github.com/bake-tool/bake/templates"
+	"github.com/bake-tool/bake/ui"
 )
 
 // cleanupTimeout bounds the removal of the staging directory, which runs
@@ -47,7 +48,7 @@ func quote(s string) string { return "'" + strings.ReplaceAll(s, `'`, `'"'"'`) +
 // machine with a local connection and removes the staging directory
 // (unless clean_staging_directory is false), also after a failure or a
 // cancel.
-func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, comm provisioners.Communicator, info provisioners.BuildInfo) (err error) {
+func (p *Provisioner) Provision(ctx context.Context, ui ui.UI, comm provisioners.Communicator, info provisioners.BuildInfo) (err error) {
 	c := p.cfg
 	c.setDefaults()
 	if comm == nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/templates"
+	"github.com/bake-tool/bake/ui"
 )
 
 // Provisioner is the breakpoint provisioner: it shows the note and waits
@@ -47,7 +48,7 @@ func Constructor(in io.Reader) func(cfg templates.Config, info provisioners.Buil
 
 // Provision shows the note and waits for Enter, or for ctx to be done. A
 // read still in progress when ctx is done is abandoned: the run is ending.
-func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, _ provisioners.Communicator, _ provisioners.BuildInfo) error {
+func (p *Provisioner) Provision(ctx context.Context, ui ui.UI, _ provisioners.Communicator, _ provisioners.BuildInfo) error {
 	switch {
 	case p.cfg.Disable:
 		ui.Say("breakpoint skipped (disable = true)")

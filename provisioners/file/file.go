@@ -14,6 +14,7 @@ import (
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/provisioners/internal/script"
 	"github.com/bake-tool/bake/templates"
+	"github.com/bake-tool/bake/ui"
 )
 
 // Provisioner is the file provisioner. Upload copies local files and
@@ -44,7 +45,7 @@ func NewProvisioner(cfg templates.Config, _ provisioners.BuildInfo) (provisioner
 }
 
 // Provision copies what the block says, in the direction it says.
-func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, comm provisioners.Communicator, _ provisioners.BuildInfo) error {
+func (p *Provisioner) Provision(ctx context.Context, ui ui.UI, comm provisioners.Communicator, _ provisioners.BuildInfo) error {
 	if comm == nil {
 		return errors.New(`the file provisioner needs a communicator, and this source has communicator = "none"`)
 	}
@@ -67,7 +68,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, comm pr
 	return nil
 }
 
-func (p *Provisioner) uploadContent(ctx context.Context, ui provisioners.UI, comm provisioners.Communicator) error {
+func (p *Provisioner) uploadContent(ctx context.Context, ui ui.UI, comm provisioners.Communicator) error {
 	dst := p.cfg.Destination
 	if strings.HasSuffix(dst, "/") {
 		return fmt.Errorf("upload content: destination %q is a directory; name the file to write", dst)
@@ -80,7 +81,7 @@ func (p *Provisioner) uploadContent(ctx context.Context, ui provisioners.UI, com
 	return nil
 }
 
-func (p *Provisioner) upload(ctx context.Context, ui provisioners.UI, comm provisioners.Communicator, src string) error {
+func (p *Provisioner) upload(ctx context.Context, ui ui.UI, comm provisioners.Communicator, src string) error {
 	dst := p.cfg.Destination
 	fi, err := os.Stat(src)
 	if err != nil {
@@ -168,7 +169,7 @@ func probe(ctx context.Context, comm provisioners.Communicator, src string) (rem
 	return remoteKind{mode: mode}, nil
 }
 
-func (p *Provisioner) download(ctx context.Context, ui provisioners.UI, comm provisioners.Communicator) error {
+func (p *Provisioner) download(ctx context.Context, ui ui.UI, comm provisioners.Communicator) error {
 	src, dst := p.cfg.Source, p.cfg.Destination
 	kind, err := probe(ctx, comm, src)
 	if err != nil {

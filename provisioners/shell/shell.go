@@ -15,6 +15,7 @@ import (
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/provisioners/internal/script"
 	"github.com/bake-tool/bake/templates"
+	"github.com/bake-tool/bake/ui"
 )
 
 // envFileExecuteCommand is the default execute_command when
@@ -68,7 +69,7 @@ type ExecuteData struct {
 // valid_exit_codes fails the step with an error naming it; with
 // expect_disconnect, a connection lost while a script runs counts as
 // success.
-func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, comm provisioners.Communicator, info provisioners.BuildInfo) error {
+func (p *Provisioner) Provision(ctx context.Context, ui ui.UI, comm provisioners.Communicator, info provisioners.BuildInfo) error {
 	if comm == nil {
 		return errors.New(`the shell provisioner needs a communicator, and this source has communicator = "none"`)
 	}
@@ -197,7 +198,7 @@ const removeTimeout = 30 * time.Second
 //
 // When ctx ends while the script runs, the communicator stops it, and the
 // script is removed by a command of its own.
-func (p *Provisioner) run(ctx context.Context, ui provisioners.UI, comm provisioners.Communicator, s source, remote, command string) error {
+func (p *Provisioner) run(ctx context.Context, ui ui.UI, comm provisioners.Communicator, s source, remote, command string) error {
 	c := p.cfg
 	ui.Say("provisioning with shell script: " + s.name)
 	q := "'" + script.QuoteSingle(remote) + "'"
@@ -317,7 +318,7 @@ func (m *markerWriter) flush() {
 // once ctx is done (a timeout, a cancel) it makes one attempt on a context
 // that outlives ctx, bounded by removeTimeout, so that the file does not
 // stay in the image. A failure is reported, not returned.
-func (p *Provisioner) remove(ctx context.Context, ui provisioners.UI, comm provisioners.Communicator, remote string) {
+func (p *Provisioner) remove(ctx context.Context, ui ui.UI, comm provisioners.Communicator, remote string) {
 	var status int
 	rm := func(ctx context.Context) error {
 		var err error
@@ -350,7 +351,7 @@ func (e permanent) Unwrap() error { return e.err }
 // retry calls f until it succeeds, returns a permanent error, ctx is done
 // or start_retry_timeout has passed, with a growing pause in between: the
 // machine may be rebooting.
-func (p *Provisioner) retry(ctx context.Context, ui provisioners.UI, what string, f func() error) error {
+func (p *Provisioner) retry(ctx context.Context, ui ui.UI, what string, f func() error) error {
 	deadline := time.Now().Add(p.cfg.StartRetryTimeout)
 	delay := firstRetryDelay
 	for attempt := 1; ; attempt++ {

@@ -19,6 +19,7 @@ import (
 	"github.com/bake-tool/bake/provisioners/internal/script"
 	"github.com/bake-tool/bake/provisioners/shell"
 	"github.com/bake-tool/bake/templates"
+	"github.com/bake-tool/bake/ui"
 )
 
 // DefaultKillGrace is how long a cancelled command's process group has
@@ -78,7 +79,7 @@ func NewProvisioner(cfg templates.Config, _ provisioners.BuildInfo) (provisioner
 // environment_vars and env, each gets PACKER_BUILD_NAME,
 // PACKER_BUILDER_TYPE, BAKE_BUILD_NAME, BAKE_BUILD_TYPE and BAKE_RUN_ID.
 // comm is not used.
-func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, _ provisioners.Communicator, info provisioners.BuildInfo) error {
+func (p *Provisioner) Provision(ctx context.Context, ui ui.UI, _ provisioners.Communicator, info provisioners.BuildInfo) error {
 	return p.run(ctx, ui, script.BuildEnv(info))
 }
 
@@ -111,7 +112,7 @@ func NewPostProcessor(cfg templates.Config, info provisioners.BuildInfo) (artifa
 }
 
 // PostProcess runs the commands and returns in, which is always kept.
-func (pp *PostProcessor) PostProcess(ctx context.Context, ui provisioners.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
+func (pp *PostProcessor) PostProcess(ctx context.Context, ui ui.UI, in *artifacts.Artifact) (*artifacts.Artifact, bool, error) {
 	env := script.BuildEnv(pp.info)
 	if in != nil {
 		env["BAKE_ARTIFACT_ID"] = in.ID
@@ -130,7 +131,7 @@ type local struct {
 	path string
 }
 
-func (p *Provisioner) run(ctx context.Context, ui provisioners.UI, base map[string]string) error {
+func (p *Provisioner) run(ctx context.Context, ui ui.UI, base map[string]string) error {
 	c := p.cfg
 	if len(c.OnlyOn) > 0 && !slices.Contains(c.OnlyOn, runtime.GOOS) {
 		ui.Say(fmt.Sprintf("skipping shell-local: only_on does not include %s", runtime.GOOS))
@@ -285,7 +286,7 @@ func writeScript(prefix, ext string, content []byte) (string, error) {
 
 // exec runs argv in its own process group with output streamed to ui and
 // returns its exit status (128+n for a process killed by signal n).
-func (p *Provisioner) exec(ctx context.Context, ui provisioners.UI, argv, env []string) (int, error) {
+func (p *Provisioner) exec(ctx context.Context, ui ui.UI, argv, env []string) (int, error) {
 	grace := p.KillGrace
 	if grace <= 0 {
 		grace = DefaultKillGrace

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/templates"
+	"github.com/bake-tool/bake/ui"
 )
 
 // Config is the sleep provisioner's block.
@@ -63,7 +64,7 @@ func NewProvisioner(cfg templates.Config, _ provisioners.BuildInfo) (provisioner
 
 // Provision waits; it returns ctx's error, wrapped, when ctx ends first.
 // comm is not used.
-func (p *Provisioner) Provision(ctx context.Context, ui provisioners.UI, _ provisioners.Communicator, _ provisioners.BuildInfo) error {
+func (p *Provisioner) Provision(ctx context.Context, ui ui.UI, _ provisioners.Communicator, _ provisioners.BuildInfo) error {
 	ui.Say(fmt.Sprintf("sleeping %s", p.d))
 	t := time.NewTimer(p.d)
 	defer t.Stop()

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/ui"
 )
 
 // Line is one recorded message or output line.
@@ -27,7 +27,7 @@ type UI struct {
 	err   *lineWriter
 }
 
-var _ provisioners.UI = (*UI)(nil)
+var _ ui.UI = (*UI)(nil)
 
 // New returns a UI that also logs each line to t (t may be nil).
 func New(t testing.TB) *UI {
