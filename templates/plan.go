@@ -42,7 +42,7 @@ type Plan struct {
 	kinds     Kinds
 	ectx      *hcl.EvalContext     // root context: var, local, data, path, packer, functions
 	interp    *interpolate.Context // the run's {{ }} context
-	sensitive []string
+	sensitive map[string]bool
 }
 
 // Requirement is one packer {} or bake {} block.
@@ -358,7 +358,21 @@ func (p *Plan) Select(only, except []string) ([]*BuildSource, hcl.Diagnostics) {
 // local (each leaf of structured values), longest first. Redaction is not
 // done here but at the sinks, by the program's one redactor
 // (internal/redact), which this package may not import.
-func (p *Plan) SensitiveValues() []string { return append([]string(nil), p.sensitive...) }
+func (p *Plan) SensitiveValues() []string {
+	out := make([]string, 0, len(p.sensitive))
+	for v := range p.sensitive {
+		out = append(out, v)
+	}
+	// Longest first, so that a value containing another is redacted whole;
+	// then by value, so that the order is the same every time.
+	sort.Slice(out, func(i, j int) bool {
+		if len(out[i]) != len(out[j]) {
+			return len(out[i]) > len(out[j])
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
 
 func (p *Plan) addSensitive(v cty.Value) {
 	if v.IsNull() || !v.IsKnown() {
@@ -384,12 +398,8 @@ func (p *Plan) addSensitiveString(s string) {
 	if s == "" {
 		return
 	}
-	for _, have := range p.sensitive {
-		if have == s {
-			return
-		}
+	if p.sensitive == nil {
+		p.sensitive = map[string]bool{}
 	}
-	p.sensitive = append(p.sensitive, s)
-	// Longest first, so that a value containing another is redacted whole.
-	sort.SliceStable(p.sensitive, func(i, j int) bool { return len(p.sensitive[i]) > len(p.sensitive[j]) })
+	p.sensitive[s] = true
 }
