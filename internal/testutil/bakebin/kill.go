@@ -76,8 +76,10 @@ func KillAt(t testing.TB, cmd *exec.Cmd, at KillPoint) (runID, output string) {
 				}
 				at.Before(rid)
 			}
-			_ = cmd.Process.Kill()
+			// Marked before the kill: once the process dies, cmd.Wait
+			// may return before a close after Kill would have run.
 			close(killed)
+			_ = cmd.Process.Kill()
 		})
 	}
 	record := func(line string) {
