@@ -2,6 +2,7 @@ package amazon
 
 import (
 	"context"
+	"encoding/json"
 	"regexp"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -48,12 +49,27 @@ type AssumeRole struct {
 	// STS's default (an hour).
 	DurationSeconds int               `hcl:"duration_seconds"`
 	Tags            map[string]string `hcl:"tags"`
+	// Policy is an inline session policy (JSON) and PolicyARNs managed
+	// session policies: the session may do only what both the role and
+	// these allow.
+	Policy     string   `hcl:"policy"`
+	PolicyARNs []string `hcl:"policy_arns"`
+	// TransitiveTagKeys are keys of Tags that pass on to role sessions
+	// assumed from this one.
+	TransitiveTagKeys []string `hcl:"transitive_tag_keys"`
 }
 
 var (
 	roleARNRE     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
 	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 	externalIDRE  = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
+	policyARNRE   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/[\w+=,.@/-]{1,512}$`)
+)
+
+// STS's limits on session policies (AssumeRole's API reference).
+const (
+	maxSessionPolicyChars = 2048 // the inline policy, in plain text
+	maxSessionPolicyARNs  = 10
 )
 
 // prepare checks the assume_role block.
@@ -77,6 +93,34 @@ func (a *AssumeRole) prepare(b *templates.Body) hcl.Diagnostics {
 	}
 	if b.Known("tags") && len(a.Tags) > 50 {
 		diags = append(diags, b.Errorf("tags", "Invalid value", "A role session takes at most 50 tags, not %d.", len(a.Tags)))
+	}
+	if b.Known("policy") {
+		switch {
+		case !json.Valid([]byte(a.Policy)):
+			diags = append(diags, b.Error("policy", "Invalid session policy", `"policy" must be an IAM policy document in JSON; this is not valid JSON.`))
+		case len(a.Policy) > maxSessionPolicyChars:
+			diags = append(diags, b.Errorf("policy", "Invalid session policy",
+				`STS takes an inline session policy of at most %d characters; this one has %d (use "policy_arns" for larger policies).`, maxSessionPolicyChars, len(a.Policy)))
+		}
+	}
+	if b.Known("policy_arns") {
+		if len(a.PolicyARNs) > maxSessionPolicyARNs {
+			diags = append(diags, b.Errorf("policy_arns", "Invalid value", "STS takes at most %d session policy ARNs, not %d.", maxSessionPolicyARNs, len(a.PolicyARNs)))
+		}
+		for i, arn := range a.PolicyARNs {
+			if !policyARNRE.MatchString(arn) {
+				diags = append(diags, b.ElementErrorf("policy_arns", i, "Invalid policy ARN",
+					`%q is not a managed policy ARN like "arn:aws:iam::aws:policy/ReadOnlyAccess".`, arn))
+			}
+		}
+	}
+	if b.Known("transitive_tag_keys") && !b.IsUnknown("tags") {
+		for i, k := range a.TransitiveTagKeys {
+			if _, ok := a.Tags[k]; !ok {
+				diags = append(diags, b.ElementErrorf("transitive_tag_keys", i, "Invalid transitive tag key",
+					`%q is not a key of "tags": only session tags can be transitive.`, k))
+			}
+		}
 	}
 	return diags
 }

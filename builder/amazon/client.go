@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -231,7 +232,8 @@ func sessionKey(ac *AccessConfig) string {
 	a := ac.AssumeRole
 	h := sha256.New()
 	for _, v := range []string{os.Getenv("AWS_ENDPOINT_URL_STS"), ac.AccessKey, ac.SecretKey, ac.Token, ac.Profile, ac.SharedCredentialsFile,
-		a.RoleARN, a.SessionName, a.ExternalID, strconv.Itoa(a.DurationSeconds)} {
+		a.RoleARN, a.SessionName, a.ExternalID, strconv.Itoa(a.DurationSeconds), a.Policy,
+		strings.Join(a.PolicyARNs, "\x00"), strings.Join(a.TransitiveTagKeys, "\x00")} {
 		fmt.Fprintf(h, "%d:%s;", len(v), v)
 	}
 	for _, k := range slices.Sorted(maps.Keys(a.Tags)) {
@@ -263,6 +265,13 @@ func assumed(ac *AccessConfig, cfg aws.Config) aws.CredentialsProvider {
 		for _, k := range slices.Sorted(maps.Keys(a.Tags)) {
 			o.Tags = append(o.Tags, ststypes.Tag{Key: aws.String(k), Value: aws.String(a.Tags[k])})
 		}
+		if a.Policy != "" {
+			o.Policy = aws.String(a.Policy)
+		}
+		for _, arn := range a.PolicyARNs {
+			o.PolicyARNs = append(o.PolicyARNs, ststypes.PolicyDescriptorType{Arn: aws.String(arn)})
+		}
+		o.TransitiveTagKeys = append([]string(nil), a.TransitiveTagKeys...)
 	})
 	c, _ := assumedCreds.LoadOrStore(key, aws.NewCredentialsCache(provider))
 	return c.(*aws.CredentialsCache)

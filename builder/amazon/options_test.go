@@ -2,6 +2,7 @@ package amazon
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,11 @@ func TestPrepareRunOptions(t *testing.T) {
 		{Src: base + "assume_role {\n  role_arn = \"arn:aws:iam::123456789012:role/b\"\n  session_name = \"my session\"\n}", Want: `not "my session"`, Line: 8},
 		{Src: base + "assume_role {\n  role_arn = \"arn:aws:iam::123456789012:role/b\"\n  duration_seconds = 60\n}", Want: "from 900 (15 minutes) to 43200 (12 hours), not 60", Line: 8},
 		{Src: base + "assume_role {\n  role_arn = \"arn:aws:iam::123456789012:role/b\"\n  external_id = \"a b\"\n}", Want: `"external_id" is 2 to 1224`, Line: 8},
+		{Name: "assume role session policies", Src: base + "assume_role {\n  role_arn = \"arn:aws:iam::123456789012:role/b\"\n  policy = \"{\\\"Version\\\": \\\"2012-10-17\\\", \\\"Statement\\\": []}\"\n  policy_arns = [\"arn:aws:iam::aws:policy/ReadOnlyAccess\"]\n  tags = { a = \"b\" }\n  transitive_tag_keys = [\"a\"]\n}"},
+		{Src: base + "assume_role {\n  role_arn = \"arn:aws:iam::123456789012:role/b\"\n  policy = \"{not json\"\n}", Want: "not valid JSON", Line: 8},
+		{Src: base + "assume_role {\n  role_arn = \"arn:aws:iam::123456789012:role/b\"\n  policy = \"{\\\"a\\\": \\\"" + strings.Repeat("x", 2100) + "\\\"}\"\n}", Want: "at most 2048 characters", Line: 8},
+		{Src: base + "assume_role {\n  role_arn = \"arn:aws:iam::123456789012:role/b\"\n  policy_arns = [\"arn:aws:iam::aws:policy/A\", \"ReadOnlyAccess\"]\n}", Want: `"ReadOnlyAccess" is not a managed policy ARN`, Line: 8},
+		{Src: base + "assume_role {\n  role_arn = \"arn:aws:iam::123456789012:role/b\"\n  tags = { a = \"b\" }\n  transitive_tag_keys = [\"a\", \"team\"]\n}", Want: `"team" is not a key of "tags"`, Line: 9},
 	})
 }
 
@@ -361,7 +367,12 @@ assume_role {
   session_name     = "nightly-golden"
   external_id      = "bake-ci"
   duration_seconds = 1800
-  tags             = { team = "platform" }
+  tags             = { team = "platform", cost = "images" }
+  transitive_tag_keys = ["team"]
+  policy           = <<-EOT
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["ec2:*", "iam:*"], "Resource": "*"}]}
+  EOT
+  policy_arns      = ["arn:aws:iam::aws:policy/AmazonEC2FullAccess", "arn:aws:iam::123456789012:policy/bake-images"]
 }
 `)
 	ui := &testUI{t: t}
@@ -378,8 +389,17 @@ assume_role {
 	}
 	sess := sessions[0]
 	if sess.RoleARN != "arn:aws:iam::123456789012:role/image-builder" || sess.SessionName != "nightly-golden" ||
-		sess.ExternalID != "bake-ci" || sess.DurationSeconds != 1800 || sess.Tags["team"] != "platform" {
+		sess.ExternalID != "bake-ci" || sess.DurationSeconds != 1800 || sess.Tags["team"] != "platform" || sess.Tags["cost"] != "images" {
 		t.Errorf("AssumeRole call %+v", sess)
+	}
+	if want := `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["ec2:*", "iam:*"], "Resource": "*"}]}` + "\n"; sess.Policy != want {
+		t.Errorf("session policy %q, want %q", sess.Policy, want)
+	}
+	if want := []string{"arn:aws:iam::aws:policy/AmazonEC2FullAccess", "arn:aws:iam::123456789012:policy/bake-images"}; !slices.Equal(sess.PolicyARNs, want) {
+		t.Errorf("session policy ARNs %q, want %q", sess.PolicyARNs, want)
+	}
+	if !slices.Equal(sess.TransitiveTagKeys, []string{"team"}) {
+		t.Errorf("transitive tag keys %q, want [team]", sess.TransitiveTagKeys)
 	}
 	by := map[string]map[string]int{}
 	for _, c := range e.ec2.Calls() {

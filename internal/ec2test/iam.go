@@ -42,6 +42,11 @@ type AssumedSession struct {
 	RoleARN, SessionName, ExternalID string
 	DurationSeconds                  int
 	Tags                             map[string]string
+	// Policy is the inline session policy, PolicyARNs the managed ones
+	// and TransitiveTagKeys the tags passed on, as sent.
+	Policy            string
+	PolicyARNs        []string
+	TransitiveTagKeys []string
 	// AccessKeyID is the key the caller was given.
 	AccessKeyID string
 }
@@ -370,9 +375,34 @@ func assumeRole(s *Server, p params) ([]*node, *apiError) {
 	if d < 900 || d > 43200 {
 		return nil, errorf("ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
 	}
+	policy := p.get("Policy")
+	if policy != "" && !json.Valid([]byte(policy)) {
+		return nil, errorf("MalformedPolicyDocument", "The policy is not valid JSON.")
+	}
+	if len(policy) > 2048 {
+		return nil, errorf("PackedPolicyTooLarge", "The session policy exceeds 2048 characters.")
+	}
+	var arns []string
+	for _, m := range p.members("PolicyArns.member") {
+		a := m.get("arn")
+		if !strings.HasPrefix(a, "arn:aws:iam::") || !strings.Contains(a, ":policy/") {
+			return nil, errorf("ValidationError", "%s is not a policy ARN", a)
+		}
+		arns = append(arns, a)
+	}
+	if len(arns) > 10 {
+		return nil, errorf("ValidationError", "At most 10 policy ARNs may be passed.")
+	}
+	tags := queryTags(p)
+	transitive := p.strings("TransitiveTagKeys.member")
+	for _, k := range transitive {
+		if _, ok := tags[k]; !ok {
+			return nil, errorf("InvalidParameterValue", "The transitive tag key %s is not a session tag key.", k)
+		}
+	}
 	key := "ASIA" + strings.ToUpper(newID("k")[2:])
 	s.iam.sessions = append(s.iam.sessions, AssumedSession{RoleARN: arn, SessionName: session, ExternalID: p.get("ExternalId"),
-		DurationSeconds: d, Tags: queryTags(p), AccessKeyID: key})
+		DurationSeconds: d, Tags: tags, Policy: policy, PolicyARNs: arns, TransitiveTagKeys: transitive, AccessKeyID: key})
 	role := arn[strings.Index(arn, ":role/")+len(":role/"):]
 	return []*node{
 		obj("Credentials", el("AccessKeyId", key), el("SecretAccessKey", "assumed-secret-"+key), el("SessionToken", "token-"+key),
