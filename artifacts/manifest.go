@@ -92,6 +92,35 @@ type BuildEntry struct {
 	FinishedAt time.Time   `json:"finishedAt"`
 	Parent     *Parent     `json:"parent,omitempty"`
 	Artifacts  []Item      `json:"artifacts"`
+	// Steps says, for a build that used the build cache, which
+	// provisioner steps ran and which were reused.
+	Steps []StepEntry `json:"steps,omitempty"`
+	// SBOM is the build's software bill of materials, when one was taken.
+	SBOM *SBOMRef `json:"sbom,omitempty"`
+}
+
+// SBOMRef points at a build's SBOM, a file beside the run manifest.
+type SBOMRef struct {
+	// Path is the SBOM document's file name, relative to the manifest's
+	// directory; SHA256 (hex) is its digest.
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	// PredicateType is the type of its signed statement, whose bundle is
+	// Bundle (relative to the manifest's directory).
+	PredicateType string `json:"predicateType"`
+	Bundle        string `json:"bundle"`
+	// Packages is how many packages it lists.
+	Packages int `json:"packages"`
+}
+
+// StepEntry is one provisioner step of a build that used the build cache:
+// Status "run", "reused" (Key and RunID name the cache entry and the run
+// that produced it) or "not-run" (the build stopped before it).
+type StepEntry struct {
+	Step   string `json:"step"`
+	Status string `json:"status"`
+	Key    string `json:"key,omitempty"`
+	RunID  string `json:"runId,omitempty"`
 }
 
 // RunInfo is what the engine knows about the run as a whole.
@@ -131,6 +160,8 @@ type BuildRecord struct {
 	// Artifacts are the final artifacts of the build (after
 	// post-processors), and the ones that were kept along the way.
 	Artifacts []*Artifact
+	// Steps are the build's cache records (see StepEntry).
+	Steps []StepEntry
 }
 
 // NewRunManifest builds the run manifest statement from the run's facts
@@ -181,6 +212,7 @@ func NewRunManifest(info RunInfo, builds []BuildRecord) (*Statement, error) {
 			FinishedAt: b.Finished.UTC(),
 			Parent:     b.Parent,
 			Artifacts:  []Item{},
+			Steps:      b.Steps,
 		}
 		if e.Status == "" {
 			e.Status = StatusSucceeded

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/artifacts/sbom"
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/internal/redact"
 	"github.com/bake-tool/bake/provisioners"
@@ -94,6 +95,9 @@ type Result struct {
 	// Remaining lists the cleanups that failed (or were cut short by a
 	// second interrupt), each naming what may remain.
 	Remaining []string
+	// Inventory is the machine's package inventory, read after the
+	// provisioners (Options.Inventory); nil when none was taken.
+	Inventory *sbom.Inventory
 }
 
 // Options are the run-wide settings of Run.
@@ -131,6 +135,9 @@ type Options struct {
 	// RetryDelay is the first pause between max_retries attempts (default
 	// 1s, doubling up to 30s).
 	RetryDelay time.Duration
+	// Inventory reads each machine's package databases after the
+	// provisioners, for the build's SBOM (Result.Inventory).
+	Inventory bool
 
 	// clock times the still-running notices; nil is the real clock.
 	clock clock
@@ -207,6 +214,7 @@ type jobRun struct {
 	left      []string
 	remaining []string
 	cleanups  int
+	inventory *sbom.Inventory
 }
 
 func (r *jobRun) setStep(name string) {
@@ -245,6 +253,7 @@ func runJob(ctx context.Context, job *Job, opts Options, sink Sink) Result {
 	res.Artifacts = arts
 	res.Left = r.left
 	res.Remaining = r.remaining
+	res.Inventory = r.inventory
 	res.Err = err
 	switch {
 	case err == nil:
@@ -385,7 +394,11 @@ func (r *jobRun) run(ctx context.Context) ([]*artifacts.Artifact, error) {
 		if r.opts.DebugKey != nil && releaseKey == nil && info.SSHPrivateKey != "" && info.SSHPublicKey != "" {
 			releaseKey = r.opts.DebugKey(r.job.Name, info)
 		}
-		return r.provision(ctx, comm, info)
+		if err := r.provision(ctx, comm, info); err != nil {
+			return err
+		}
+		r.takeInventory(ctx, comm)
+		return nil
 	}
 	art, err := b.Build(ctx, r.ui, hook)
 	if releaseKey != nil {
