@@ -105,6 +105,10 @@ type state struct {
 	httpSrv  *http.Server
 	httpPort int
 
+	efiVars  string // the per-build copy of efi_firmware_vars
+	firmware string // the per-build copy of firmware, with use_pflash
+	tpm      *swtpm // the vTPM's emulator
+
 	port    *heldPort // the host port forwarded to the guest's SSH port
 	accel   string
 	console string
@@ -143,6 +147,7 @@ func (b *Builder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*arti
 	if b.cfg.Type != communicator.SSH {
 		steps = append(steps[:9], steps[10:]...)
 	}
+	steps = b.hardwareSteps(steps)
 	if err := builder.RunSteps(ctx, b.opts, ui, s, steps); err != nil {
 		return nil, err
 	}
@@ -585,6 +590,9 @@ func (b *Builder) startQemu(ctx context.Context, s *state) error {
 		s.ui.Say(note)
 	}
 	s.accel = accel
+	if err := b.cfg.checkCPUModel(accel); err != nil {
+		return err
+	}
 	tried := map[int]bool{}
 	for attempt := 1; ; attempt++ {
 		port, err := b.ports.Take(b.cfg.HostPortMin, b.cfg.HostPortMax, tried)
@@ -624,17 +632,10 @@ func (b *Builder) qemuArgs(s *state) ([]string, error) {
 	c := b.cfg
 	d := []qemuArg{
 		{"-name", "bake-" + b.runID + "-" + strings.ReplaceAll(b.name, ",", "_")},
-		{"-machine", c.MachineType},
+		{"-machine", c.machineValue()},
 		{"-accel", s.accel},
 	}
-	if s.accel == "kvm" {
-		d = append(d, qemuArg{"-cpu", "host"})
-	}
-	d = append(d,
-		qemuArg{"-smp", strconv.Itoa(c.CPUs)},
-		qemuArg{"-m", strconv.Itoa(c.Memory) + "M"},
-		qemuArg{"-display", "none"},
-	)
+	d = append(d, b.hardwareArgs(s, s.accel)...)
 	drive := fmt.Sprintf("file=%s,format=%s,cache=%s,discard=%s,detect-zeroes=%s",
 		escapeOpt(s.work), b.workFormat(), c.DiskCache, c.DiskDiscard, c.DiskDetectZeroes)
 	switch c.DiskInterface {

@@ -143,6 +143,10 @@ type Config struct {
 	OutputDirectory string `hcl:"output_directory"`
 	VMName          string `hcl:"vm_name"`
 
+	// Hardware is the CPU, display, firmware, UEFI and vTPM options
+	// (hardware.go).
+	Hardware
+
 	communicator.Config
 }
 
@@ -205,6 +209,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 	}
 	diags = atLeast(b, diags, "cpus", &c.CPUs, DefaultCPUs, 1)
 	diags = atLeast(b, diags, "memory", &c.Memory, DefaultMemory, 16)
+	diags = c.prepareHardware(b, diags)
 	for i, arg := range c.QemuArgs {
 		if len(arg) == 0 || !strings.HasPrefix(arg[0], "-") {
 			diags = append(diags, b.ElementErrorf("qemuargs", i, "Invalid qemu argument",

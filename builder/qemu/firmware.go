@@ -1,0 +1,57 @@
+package qemu
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/bake-tool/bake/builder"
+)
+
+// buildStep is a step of the qemu build.
+type buildStep = builder.Step[state]
+
+// prepareFirmware copies what the guest's firmware may write into the
+// build's temporary directory, so that neither the template's files nor
+// the system's OVMF change: the UEFI variable store (efi_firmware_vars)
+// with efi_boot, or the firmware file with use_pflash. The copies go with
+// the temporary directory.
+func (b *Builder) prepareFirmware(_ context.Context, s *state) error {
+	h := b.cfg.Hardware
+	switch {
+	case h.EFIBoot && !h.EFIDropEFIVars:
+		s.efiVars = filepath.Join(s.tmpDir, "efivars.fd")
+		if err := copyFile(s.efiVars, h.EFIFirmwareVars, 0o600); err != nil {
+			return fmt.Errorf("efi_firmware_vars: %w", err)
+		}
+		s.ui.Say(fmt.Sprintf("booting through UEFI with %s and a copy of %s", h.EFIFirmwareCode, h.EFIFirmwareVars))
+	case h.EFIBoot:
+		s.ui.Say(fmt.Sprintf("booting through UEFI with %s and no variable store (efi_drop_efivars)", h.EFIFirmwareCode))
+	case h.Firmware != "" && h.UsePflash:
+		s.firmware = filepath.Join(s.tmpDir, "firmware.fd")
+		if err := copyFile(s.firmware, h.Firmware, 0o600); err != nil {
+			return fmt.Errorf("firmware: %w", err)
+		}
+	}
+	return nil
+}
+
+// hardwareSteps inserts the firmware copy and swtpm before "start qemu".
+func (b *Builder) hardwareSteps(steps []buildStep) []buildStep {
+	for i, st := range steps {
+		if st.Name != "start qemu" {
+			continue
+		}
+		var extra []buildStep
+		if b.cfg.EFIBoot || b.cfg.UsePflash {
+			extra = append(extra, buildStep{Name: "prepare firmware", Run: b.prepareFirmware})
+		}
+		if b.cfg.VTPM {
+			extra = append(extra, buildStep{Name: "start swtpm", Run: b.startTPM, Cleanup: stopTPM, Leftover: leftTPM})
+		}
+		out := append([]buildStep{}, steps[:i]...)
+		out = append(out, extra...)
+		return append(out, steps[i:]...)
+	}
+	return steps
+}
