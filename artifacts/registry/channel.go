@@ -158,7 +158,7 @@ func (r *Repo) History(ctx context.Context, channel string, pub crypto.PublicKey
 
 // Rollback points channel back at the version it pointed at before the
 // current one (the newest earlier record with another version that is
-// not revoked), with a new record signed by key.
+// not revoked and not pruned), with a new record signed by key.
 func (r *Repo) Rollback(ctx context.Context, channel string, key crypto.Signer, o SetOptions) (*Record, error) {
 	hist, err := r.History(ctx, channel, key.Public())
 	if err != nil {
@@ -173,8 +173,8 @@ func (r *Repo) Rollback(ctx context.Context, channel string, key crypto.Signer, 
 			continue
 		}
 		next, err := r.setChannel(ctx, channel, rec.Version, r.repo.Digest(rec.VersionDigest), key, o)
-		if errors.Is(err, ErrRevoked) {
-			continue
+		if errors.Is(err, ErrRevoked) || errors.Is(err, ErrNotFound) {
+			continue // revoked, or pruned since
 		}
 		return next, err
 	}
