@@ -14,7 +14,8 @@ import (
 )
 
 // Finder finds what qemu builds left on this machine: qemu processes
-// named bake-RUN-BUILD (-name) and temporary directories
+// named bake-RUN-BUILD (-name), swtpm processes whose state is in a
+// build's temporary directory, and temporary directories
 // bake-qemu-RUN-*. The output directory (with the working disk and a
 // partial output in it) can be anywhere: the builder records it in the
 // run's journal, and gc.Sweep finds it there.
@@ -38,6 +39,9 @@ var (
 	// diskNames are the working disk, partial output and download in the
 	// output directory, on qemu-img's command line: .VM.RUN.work.
 	diskNames = regexp.MustCompile(`\.(` + gc.RunIDPattern + `)\.(?:work|part|download)$`)
+	// tpmPaths are swtpm's state directory and socket, in the temporary
+	// directory: dir=/tmp/bake-qemu-RUN-123/tpm.
+	tpmPaths = regexp.MustCompile(`/bake-qemu-(` + gc.RunIDPattern + `)-[0-9]+/tpm`)
 )
 
 // Name implements gc.Finder.
@@ -49,14 +53,19 @@ func (f Finder) Find(_ context.Context, flt gc.Filter) ([]gc.Leftover, error) {
 	procs, perr := gc.Processes()
 	var out []gc.Leftover
 	for _, p := range procs {
+		kind := "qemu process"
 		runID, build, ok := vmName(p.Args)
 		if !ok {
 			runID, ok = diskTool(p.Args)
 		}
+		if !ok {
+			runID, ok = tpmEmulator(p.Args)
+			kind = "swtpm process"
+		}
 		if !ok || flt.RunID != "" && runID != flt.RunID {
 			continue
 		}
-		out = append(out, gc.Leftover{Kind: "qemu process", ID: strconv.Itoa(p.PID), RunID: runID, Build: build,
+		out = append(out, gc.Leftover{Kind: kind, ID: strconv.Itoa(p.PID), RunID: runID, Build: build,
 			Created: p.Started, Detail: filepath.Base(p.Args[0])})
 	}
 	root := f.TempDir
@@ -100,10 +109,25 @@ func diskTool(args []string) (runID string, ok bool) {
 	return "", false
 }
 
+// tpmEmulator returns the run id of a swtpm command line whose state or
+// socket is in a build's temporary directory (vtpm): a swtpm bake did not
+// stop because it was killed.
+func tpmEmulator(args []string) (runID string, ok bool) {
+	if len(args) < 2 || filepath.Base(args[0]) != "swtpm" {
+		return "", false
+	}
+	for _, a := range args[1:] {
+		if m := tpmPaths.FindStringSubmatch(a); m != nil {
+			return m[1], true
+		}
+	}
+	return "", false
+}
+
 // Remove implements gc.Finder.
 func (f Finder) Remove(ctx context.Context, l gc.Leftover) error {
 	switch l.Kind {
-	case "qemu process":
+	case "qemu process", "swtpm process":
 		return gc.KillLeftover(ctx, l, f.Grace)
 	case "qemu temporary directory":
 		return gc.RemovePath(l)

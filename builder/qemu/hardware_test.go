@@ -12,7 +12,10 @@ import (
 	"time"
 
 	"github.com/bake-tool/bake/builder"
+	"github.com/bake-tool/bake/internal/configtest"
+	"github.com/bake-tool/bake/internal/gc"
 	"github.com/bake-tool/bake/provisioners"
+	"github.com/bake-tool/bake/templates"
 )
 
 // uefiFixture returns the guest on a GPT disk with an EFI system partition
@@ -144,8 +147,8 @@ grep -m1 '^model name' /proc/cpuinfo`)
 	assertNoLeftovers(t, runID, "")
 }
 
-// TestTPMFailurePaths: whether swtpm dies before qemu starts or qemu
-// fails to start, the build fails, swtpm is stopped and its state and the
+// TestTPMFailurePaths: whether swtpm dies before qemu starts, qemu fails
+// to start or the build is cancelled, the build fails, swtpm is stopped and its state and the
 // temporary directory are gone.
 func TestTPMFailurePaths(t *testing.T) {
 	if _, err := exec.LookPath(SwtpmBinary); err != nil {
@@ -153,10 +156,11 @@ func TestTPMFailurePaths(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, extra string
-		kill        bool
+		kill, stop  bool
 		want        string
 	}{
-		{name: "swtpm killed", kill: true, want: "qemu exited at start"},
+		{name: "swtpm killed", kill: true, want: "tpm"},
+		{name: "cancelled", stop: true, want: "context canceled"},
 		{name: "qemu fails to start", extra: `qemuargs = [["-no-such-switch"]]`, want: "no-such-switch"},
 		{name: "qemu binary missing", extra: `qemu_binary = "/nonexistent/qemu-system-x86_64"`, want: "not found"},
 	} {
@@ -177,8 +181,13 @@ efi_boot         = true
 vtpm             = true
 %s
 `, base, out, tc.extra), builder.Options{})
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
 			var pid int
 			tpmStarted = func(p *os.Process) {
+				if tc.stop {
+					cancel()
+				}
 				pid = p.Pid
 				if tc.kill {
 					p.Signal(syscall.SIGKILL)
@@ -188,12 +197,11 @@ vtpm             = true
 				}
 			}
 			defer func() { tpmStarted = nil }()
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			defer cancel()
 			_, err := b.Build(ctx, newUI(t), nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("build error %v, want one mentioning %q", err, tc.want)
 			}
+			t.Logf("build error: %v", err)
 			if pid == 0 {
 				t.Fatal("swtpm never started")
 			}
@@ -207,5 +215,203 @@ vtpm             = true
 			}
 			assertNoLeftovers(t, runID, out)
 		})
+	}
+}
+
+func TestPrepareHardware(t *testing.T) {
+	vars := "efi_firmware_vars = \"" + DefaultEFIFirmwareVars + "\"\n"
+	configtest.Run(t, "qemu", func() templates.Config { return new(Config) }, []configtest.Case{
+		{Name: "topology", Src: base + "cpus = 4\nsockets = 2\ncores = 2\nthreads = 1\ncpu_model = \"max\""},
+		{Name: "topology with room to spare", Src: base + "cpus = 2\nsockets = 2\ncores = 2\nthreads = 1"},
+		{Name: "partial topology", Src: base + "cpus = 4\ncores = 2"},
+		{Name: "display and vga", Src: base + "display = \"gtk\"\nvga = \"VIRTIO\""},
+		{Name: "default display", Src: base + "use_default_display = true"},
+		{Name: "efi defaults", Src: base + "efi_boot = true\nvtpm = true\nuse_tpm1 = true"},
+		{Name: "efi files imply efi_boot", Src: base + "efi_firmware_code = \"" + DefaultEFIFirmwareCode + "\"\n" + vars},
+		{Name: "efi without vars", Src: base + "efi_boot = true\nefi_drop_efivars = true\nefi_firmware_vars = \"missing.fd\""},
+		{Name: "secure boot on q35", Src: base + "machine_type = \"q35\"\nefi_firmware_code = \"/usr/share/OVMF/OVMF_CODE_4M.secboot.fd\""},
+		{Name: "firmware as pflash", Src: base + "firmware = \"" + DefaultEFIFirmwareCode + "\"\nuse_pflash = true"},
+		{Src: base + "cpus = 4\nsockets = 1\ncores = 2\nthreads = 1", Want: "sockets*cores*threads = 1*2*1 = 2 is fewer than cpus = 4", Line: 4},
+		{Src: base + "cpus = 3\ncores = 2", Want: "cpus = 3 is not a multiple of cores = 2", Line: 4},
+		{Src: base + "cores = 0", Want: `"cores" must be at least 1, not 0`, Line: 4},
+		{Src: base + "accelerator = \"tcg\"\ncpu_model = \"host\"", Want: `cpu_model = "host" passes the host's CPU through, which needs KVM`, Line: 5},
+		{Src: base + "cpu_model = \"host\"", Want: "needs KVM, which accelerator \"auto\" uses only with BAKE_QEMU_KVM=1", Line: 4, Warning: true},
+		{Src: base + "cpu_model = \"\"", Want: `"cpu_model" is empty`, Line: 4},
+		{Src: base + "display = \"gtk\"\nuse_default_display = true", Want: "Conflicting options", Line: 5},
+		{Src: base + "display = \"curses\"", Want: `display = "curses" would draw on the terminal`, Line: 4},
+		{Src: base + "headless = true\ndisplay = \"sdl\"", Want: `display = "sdl" opens a window, but headless = true`, Line: 5},
+		{Src: base + "vga = \"cirus\"", Want: `Did you mean "cirrus"?`, Line: 4},
+		{Src: base + "firmware = \"nofirmware.fd\"", Want: `there is no file "nofirmware.fd"`, Line: 4},
+		{Src: base + "use_pflash = true", Want: `"use_pflash" says how to give qemu the firmware file, so it needs "firmware"`, Line: 4},
+		{Src: base + "efi_boot = true\nfirmware = \"" + DefaultEFIFirmwareCode + "\"", Want: `"firmware" and efi_boot both say which firmware`, Line: 5},
+		{Src: base + "efi_boot = true\nefi_firmware_code = \"nocode.fd\"", Want: `efi_firmware_code: there is no file "nocode.fd"`, Line: 5},
+		{Src: base + "efi_firmware_vars = \"novars.fd\"", Want: `efi_firmware_vars: there is no file "novars.fd"`, Line: 4},
+		{Src: base + "efi_boot = false\n" + vars, Want: `"efi_firmware_vars" is the UEFI firmware, but efi_boot = false`, Line: 5},
+		{Src: base + "efi_drop_efivars = true", Want: `"efi_drop_efivars" leaves out the UEFI variable store, so it needs efi_boot = true`, Line: 4},
+		{Src: base + "efi_boot = true\nefi_firmware_code = \"/usr/share/OVMF/OVMF_CODE_4M.secboot.fd\"", Want: `enforces Secure Boot, which needs SMM and so machine_type = "q35"`, Line: 5},
+		{Src: base + "efi_boot = true\nmachine_type = \"pc\"\nefi_firmware_code = \"/usr/share/OVMF/OVMF_CODE_4M.ms.fd\"", Want: `not "pc"`, Line: 5},
+		{Src: base + "use_tpm1 = true", Want: `"use_tpm1" picks the TPM version of the emulated TPM, so it needs vtpm = true`, Line: 4},
+		{Name: "unknown topology skipped", Src: base + "cores = build.Port\ncpus = 3"},
+	})
+}
+
+// TestPrepareHardwareSwtpmMissing: vtpm with no swtpm on PATH is refused
+// at validate, at the vtpm attribute.
+func TestPrepareHardwareSwtpmMissing(t *testing.T) {
+	old := SwtpmBinary
+	SwtpmBinary = "bake-no-such-swtpm"
+	defer func() { SwtpmBinary = old }()
+	configtest.Run(t, "qemu", func() templates.Config { return new(Config) }, []configtest.Case{
+		{Src: base + "vtpm = true", Want: "vtpm = true needs the TPM emulator bake-no-such-swtpm on PATH", Line: 4},
+	})
+}
+
+func TestPrepareHardwareDefaults(t *testing.T) {
+	var c Config
+	configtest.MustPrepare(t, "qemu", base+"sockets = 2\ncores = 2\nthreads = 2\nefi_boot = true", &c)
+	if c.CPUs != 8 || c.EFIFirmwareCode != DefaultEFIFirmwareCode || c.EFIFirmwareVars != DefaultEFIFirmwareVars {
+		t.Errorf("cpus %d, code %q, vars %q", c.CPUs, c.EFIFirmwareCode, c.EFIFirmwareVars)
+	}
+	var d Config
+	configtest.MustPrepare(t, "qemu", base+"efi_firmware_code = \""+DefaultEFIFirmwareCode+"\"", &d)
+	if !d.EFIBoot || d.EFIFirmwareVars != DefaultEFIFirmwareVars {
+		t.Errorf("efi_firmware_code does not imply efi_boot: %+v", d.Hardware)
+	}
+	var e Config
+	configtest.MustPrepare(t, "qemu", base, &e)
+	if e.Hardware != (Hardware{}) {
+		t.Errorf("hardware options without the template setting any: %+v", e.Hardware)
+	}
+}
+
+// TestHardwareArgs checks the switches each option puts on qemu's
+// command line.
+func TestHardwareArgs(t *testing.T) {
+	tests := []struct {
+		name, src, accel string
+		tpm              bool
+		want, absent     []string // "-switch value" pairs
+	}{
+		{name: "defaults under tcg", src: "", accel: "tcg",
+			want: []string{"-machine pc", "-smp 1", "-m 512M", "-display none"}, absent: []string{"-cpu", "-vga", "-bios", "-tpmdev"}},
+		{name: "defaults under kvm", accel: "kvm", want: []string{"-cpu host"}},
+		{name: "cpu model and topology", src: "cpu_model = \"Nehalem\"\nsockets = 2\ncores = 2\nthreads = 1", accel: "kvm",
+			want: []string{"-cpu Nehalem", "-smp 4,sockets=2,cores=2,threads=1"}},
+		{name: "partial topology", src: "cpus = 4\ncores = 2", accel: "tcg", want: []string{"-smp 4,cores=2"}},
+		{name: "display and vga", src: "display = \"gtk,gl=on\"\nvga = \"qxl\"", accel: "tcg", want: []string{"-display gtk,gl=on", "-vga qxl"}},
+		{name: "default display", src: "use_default_display = true", accel: "tcg", absent: []string{"-display"}},
+		{name: "firmware as -bios", src: "firmware = \"" + DefaultEFIFirmwareCode + "\"", accel: "tcg", want: []string{"-bios " + DefaultEFIFirmwareCode}},
+		{name: "firmware as pflash", src: "firmware = \"" + DefaultEFIFirmwareCode + "\"\nuse_pflash = true", accel: "tcg",
+			want: []string{"-drive file=/tmp/b/firmware.fd,if=pflash,unit=0,format=raw"}, absent: []string{"-bios"}},
+		{name: "efi", src: "efi_boot = true", accel: "tcg",
+			want: []string{"-drive file=" + DefaultEFIFirmwareCode + ",if=pflash,unit=0,format=raw,readonly=on",
+				"-drive file=/tmp/b/efivars.fd,if=pflash,unit=1,format=raw"}},
+		{name: "efi without vars", src: "efi_boot = true\nefi_drop_efivars = true", accel: "tcg",
+			absent: []string{"-drive file=/tmp/b/efivars.fd,if=pflash,unit=1,format=raw"}},
+		{name: "secure boot", src: "machine_type = \"q35\"\nefi_firmware_code = \"/usr/share/OVMF/OVMF_CODE_4M.secboot.fd\"", accel: "tcg",
+			want: []string{"-machine q35,smm=on", "-global driver=cfi.pflash01,property=secure,value=on"}},
+		{name: "vtpm", src: "vtpm = true", accel: "tcg", tpm: true,
+			want: []string{"-chardev socket,id=chrtpm,path=/tmp/b/tpm.sock", "-tpmdev emulator,id=tpm0,chardev=chrtpm", "-device tpm-tis,tpmdev=tpm0"}},
+		{name: "qemuargs still win", src: "cpu_model = \"max\"\nqemuargs = [[\"-cpu\", \"qemu64\"], [\"-smp\", \"3\"]]", accel: "tcg",
+			want: []string{"-cpu qemu64", "-smp 3"}, absent: []string{"-cpu max"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := newBuilder(t, base+tc.src, builder.Options{})
+			s := &state{tmpDir: "/tmp/b", work: "/out/.w", outDir: "/out", console: "/tmp/b/console.log",
+				port: &heldPort{Port: 2222}, accel: tc.accel}
+			if b.cfg.EFIBoot && !b.cfg.EFIDropEFIVars {
+				s.efiVars = "/tmp/b/efivars.fd"
+			}
+			if b.cfg.UsePflash {
+				s.firmware = "/tmp/b/firmware.fd"
+			}
+			if tc.tpm {
+				s.tpm = &swtpm{ctrl: "/tmp/b/tpm.sock"}
+			}
+			argv, err := b.qemuArgs(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line := " " + strings.Join(argv, " ") + " "
+			for _, w := range tc.want {
+				if !strings.Contains(line, " "+w+" ") {
+					t.Errorf("argv lacks %q:\n%s", w, line)
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(line, " "+a+" ") {
+					t.Errorf("argv has %q:\n%s", a, line)
+				}
+			}
+			if n := strings.Count(line, " -cpu "); n > 1 {
+				t.Errorf("%d -cpu switches", n)
+			}
+		})
+	}
+}
+
+// TestCheckCPUModel: cpu_model = "host" under tcg stops the build before
+// qemu starts, with the reason.
+func TestCheckCPUModel(t *testing.T) {
+	c := &Config{Accelerator: "auto", Hardware: Hardware{CPUModel: "host"}}
+	if err := c.checkCPUModel("tcg"); err == nil || !strings.Contains(err.Error(), "BAKE_QEMU_KVM=1") {
+		t.Errorf("host under tcg: %v", err)
+	}
+	if err := c.checkCPUModel("kvm"); err != nil {
+		t.Errorf("host under kvm: %v", err)
+	}
+	c.CPUModel = "max"
+	if err := c.checkCPUModel("tcg"); err != nil {
+		t.Errorf("max under tcg: %v", err)
+	}
+}
+
+// TestGCFindsSwtpm starts swtpm the way a vtpm build does, in a run's
+// temporary directory, and checks that bake gc's finder finds it by the
+// run id and stops it before removing the directory.
+func TestGCFindsSwtpm(t *testing.T) {
+	if _, err := exec.LookPath(SwtpmBinary); err != nil {
+		t.Fatalf("%s is not installed: run scripts/setup.sh", SwtpmBinary)
+	}
+	if r, ok := tpmEmulator([]string{"/usr/bin/swtpm", "socket", "--tpmstate", "dir=/tmp/bake-qemu-0123456789ab-42/tpm,mode=0600"}); !ok || r != "0123456789ab" {
+		t.Errorf("tpmEmulator = %q, %v", r, ok)
+	}
+	if _, ok := tpmEmulator([]string{"swtpm", "socket", "--tpmstate", "dir=/var/lib/swtpm/vm1"}); ok {
+		t.Error("a swtpm bake did not start was taken for a leftover")
+	}
+	run := "0123456789ac"
+	tmp := t.TempDir()
+	dir := filepath.Join(tmp, "bake-qemu-"+run+"-123")
+	if err := os.MkdirAll(filepath.Join(dir, "tpm"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(SwtpmBinary, "socket", "--tpm2", "--tpmstate", "dir="+filepath.Join(dir, "tpm"),
+		"--ctrl", "type=unixio,path="+filepath.Join(dir, "tpm.sock"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	f := Finder{TempDir: tmp, Grace: 2 * time.Second}
+	found, err := f.Find(context.Background(), gc.Filter{RunID: run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 2 || found[0].Kind != "swtpm process" || found[0].ID != fmt.Sprint(cmd.Process.Pid) || found[1].ID != dir {
+		t.Fatalf("found %+v", found)
+	}
+	if rep := gc.Sweep(context.Background(), []gc.Finder{f}, gc.Options{Filter: gc.Filter{RunID: run}}); rep.Failed() {
+		t.Fatalf("sweep: %+v", rep)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("swtpm still runs after the sweep")
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("temporary directory: %v", err)
 	}
 }
