@@ -271,5 +271,5 @@ func cosignVerify(t *testing.T, pub crypto.PublicKey, image string, ok bool) {
 	case !ok && err == nil:
 		t.Fatalf("cosign verify-attestation accepted a tampered attestation:\n%s", out)
 	}
-	t.Logf("cosign verify-attestation (%s): ok=%t", bin, ok)
+	t.Logf("cosign verify-attestation (%s): ok=%t: %.300s", bin, ok, out)
 }
