@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bake-tool/bake/cache"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/ui"
 )
@@ -91,6 +92,9 @@ type Options struct {
 	// place of context.WithoutCancel(ctx); the engine cancels it on a
 	// second interrupt so that cleanups stop waiting and do what they can.
 	CleanupContext context.Context
+	// Cache is the build's view of the build cache; nil when the run
+	// uses none (-no-cache). See package cache.
+	Cache *cache.Build
 }
 
 // BuildName returns the build's "type.name": Name, else what BuildID

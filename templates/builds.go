@@ -318,7 +318,7 @@ func (l *loader) decodeBuildSource(bs *BuildSource) {
 
 var provisionerMetaSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "only"}, {Name: "except"}, {Name: "override"},
-	{Name: "pause_before"}, {Name: "max_retries"}, {Name: "timeout"}, {Name: "name"},
+	{Name: "pause_before"}, {Name: "max_retries"}, {Name: "timeout"}, {Name: "name"}, {Name: "cache"},
 }}
 
 var postProcessorMetaSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
@@ -392,6 +392,15 @@ func (l *loader) provisioner(b *Build, blk *hcl.Block) *Provisioner {
 				n = int(i)
 			}
 			p.MaxRetries = n
+		}
+	}
+	if a := meta.Attributes["cache"]; a != nil {
+		v, d := a.Expr.Value(ectx)
+		l.diags = append(l.diags, d...)
+		if bv, err := convert.Convert(v, cty.Bool); err == nil && bv.IsKnown() && !bv.IsNull() {
+			p.NoCache = bv.False()
+		} else if !d.HasErrors() {
+			l.errorf(a.Expr.Range().Ptr(), "Incorrect attribute value type", "\"cache\" must be true or false.")
 		}
 	}
 	if a := meta.Attributes["override"]; a != nil {

@@ -214,6 +214,9 @@ type Provisioner struct {
 	PauseBefore time.Duration
 	Timeout     time.Duration
 	MaxRetries  int
+	// NoCache is `cache = false`: the build cache never reuses this step
+	// or any after it.
+	NoCache bool
 	// Config is decoded with source.* and build.* unknown and without
 	// overrides; use Plan.DecodeProvisioner for a given build source.
 	Config    Config

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -89,6 +90,7 @@ type state struct {
 	comm        *execComm
 	imageID     string // the committed image, until the build succeeds
 	art         *artifacts.Artifact
+	cache       cacheState
 }
 
 // Build runs the steps: connect, pull (or find) the image, start the
@@ -104,6 +106,9 @@ func (b *Builder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*arti
 	}
 	if !b.pullEnabled() {
 		steps[1].Name = "find image"
+	}
+	if b.opts.Cache != nil {
+		steps = slices.Insert(steps, 2, builder.Step[state]{Name: "look up the build cache", Run: b.cacheLookup})
 	}
 	if b.cfg.ExportPath != "" {
 		steps = append([]builder.Step[state]{{Name: "check export path", Run: b.checkExportPath}}, steps...)
@@ -178,8 +183,15 @@ func (b *Builder) pull(ctx context.Context, s *state) error {
 
 // startContainer creates and starts the build container.
 func (b *Builder) startContainer(ctx context.Context, s *state) error {
+	if s.cache.reused != nil {
+		return nil
+	}
+	img := s.base.ID
+	if s.cache.startImage != "" {
+		img = s.cache.startImage
+	}
 	cfg := &container.Config{
-		Image:      s.base.ID,
+		Image:      img,
 		Entrypoint: keepAlive,
 		Labels:     map[string]string{LabelRunID: b.opts.RunID, LabelBuild: b.name},
 	}
@@ -298,6 +310,9 @@ func leftContainer(s *state) string {
 // provision makes container_dir and the communicator, then calls the
 // hook.
 func (b *Builder) provision(ctx context.Context, s *state, hook builder.Hook) error {
+	if s.cache.reused != nil {
+		return nil
+	}
 	workdir, imageUser := "/", ""
 	if s.base.Config != nil {
 		if s.base.Config.WorkingDir != "" {
@@ -345,6 +360,11 @@ func closeComm(_ context.Context, s *state) error {
 // commit commits the container with the template's changes, keeping the
 // base image's CMD and ENTRYPOINT unless a change sets them.
 func (b *Builder) commit(ctx context.Context, s *state) error {
+	if e := s.cache.reused; e != nil {
+		s.art = b.imageArtifact(s, e.Ref)
+		s.art.Destroy = nil // the cache's image: bake cache prune removes it
+		return nil
+	}
 	cctx, cancel := b.completing(ctx)
 	resp, err := s.api.ContainerCommit(cctx, s.containerID, container.CommitOptions{
 		Comment: b.cfg.Message,
@@ -363,6 +383,14 @@ func (b *Builder) commit(ctx context.Context, s *state) error {
 	}
 	s.ui.Say(fmt.Sprintf("committed image %s", resp.ID))
 	s.art = b.imageArtifact(s, resp.ID)
+	if err := b.storeFinal(ctx, s); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		s.ui.Error(fmt.Sprintf("cache: store image %s: %s", short(resp.ID), err))
+	} else if s.cache.stored[s.cache.finalKey] {
+		s.art.Destroy = nil // the cache's image now: bake cache prune removes it
+	}
 	return nil
 }
 
@@ -411,6 +439,9 @@ func (b *Builder) removeFailedImage(ctx context.Context, s *state) error {
 	}
 	var errs []error
 	for _, img := range list {
+		if slices.ContainsFunc(img.RepoTags, isCacheTag) {
+			continue // a step's state the cache keeps, for the next build to resume from
+		}
 		errs = append(errs, removeOwnImage(ctx, s.api, img.ID))
 	}
 	return errors.Join(errs...)

@@ -49,6 +49,7 @@ type buildFlags struct {
 	manifest       string
 	signKey        string
 	cleanupTimeout time.Duration
+	noCache        bool
 }
 
 func runBuild(ctx context.Context, env *cliEnv, args []string) int {
@@ -56,6 +57,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	fs := newFlagSet("build", buildSynopsis, env.stderr)
 	f.register(fs)
 	fs.IntVar(&f.parallel, "parallel-builds", 0, "run at most N builds at once (0: no limit)")
+	fs.BoolVar(&f.noCache, "no-cache", false, "neither reuse nor store build cache entries (also $BAKE_NO_CACHE=1; see bake cache)")
 	fs.StringVar(&f.onError, "on-error", "cleanup", "when a build fails: cleanup, abort, ask or run-cleanup-provisioner")
 	fs.BoolVar(&f.force, "force", false, "replace existing outputs (output directories, AMIs with the same name)")
 	fs.BoolVar(&f.timestampUI, "timestamp-ui", false, "prefix every output line with a UTC timestamp")
@@ -245,6 +247,10 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 		RunID: runID, Parallel: f.parallel, Force: f.force, OnError: onError,
 		Sink: sink, Redactor: redactor, CleanupContext: cleanupCtx, CleanupTimeout: f.cleanupTimeout,
 	}
+	if opts.Cache, err = openBuildCache(f.noCache); err != nil {
+		fmt.Fprintf(env.stderr, "bake build: %s\n", err)
+		return exitUsage
+	}
 	prompt := &prompter{in: env.stdin, out: env.stderr, redact: redactor}
 	if onError == builder.OnErrorAsk {
 		if !isTerminal(env.stdin) {
@@ -422,7 +428,7 @@ func buildRecords(results []engine.Result) []artifacts.BuildRecord {
 	for _, res := range results {
 		records = append(records, artifacts.BuildRecord{
 			Name: res.Name, Builder: res.Type, Status: artifacts.BuildStatus(res.Status), Err: res.Err,
-			Started: res.Started, Finished: res.Finished, Artifacts: res.Artifacts,
+			Started: res.Started, Finished: res.Finished, Artifacts: res.Artifacts, Steps: stepEntries(res.Steps),
 		})
 	}
 	return records

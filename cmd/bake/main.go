@@ -53,6 +53,7 @@ func commands() map[string]command {
 		"verify":   {"Verify a signed run manifest", runVerify},
 		"keygen":   {"Generate a signing key pair", runKeygen},
 		"gc":       {"Find and remove what crashed runs left behind", runGC},
+		"cache":    {"List or prune the build cache (ls, prune)", runCache},
 		"manifest": {"Merge CI shards' run manifests into one (manifest merge)", runManifest},
 		"plan":     {"List a template's builds as CI shards (-json for a matrix)", runPlan},
 		"publish":  {"Publish a signed run manifest to a registry as a version", runPublish},

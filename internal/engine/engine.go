@@ -10,6 +10,7 @@ import (
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/artifacts/sbom"
 	"github.com/bake-tool/bake/builder"
+	"github.com/bake-tool/bake/cache"
 	"github.com/bake-tool/bake/internal/redact"
 	"github.com/bake-tool/bake/provisioners"
 )
@@ -42,6 +43,9 @@ type ProvisionerStep struct {
 	PauseBefore time.Duration
 	Timeout     time.Duration
 	MaxRetries  int
+	// NoCache is `cache = false`: the step, and every one after it, runs
+	// even when the cache holds its result.
+	NoCache bool
 	// Make decodes the block with the build's values (build.Host, ...)
 	// known and returns the provisioner.
 	Make func(info provisioners.BuildInfo) (provisioners.Provisioner, error)
@@ -98,6 +102,9 @@ type Result struct {
 	// Inventory is the machine's package inventory, read after the
 	// provisioners (Options.Inventory); nil when none was taken.
 	Inventory *sbom.Inventory
+	// Steps says, when the build used the cache, which provisioner
+	// steps ran and which were reused.
+	Steps []cache.Record
 }
 
 // Options are the run-wide settings of Run.
@@ -138,6 +145,8 @@ type Options struct {
 	// Inventory reads each machine's package databases after the
 	// provisioners, for the build's SBOM (Result.Inventory).
 	Inventory bool
+	// Cache is the build cache; nil means none (-no-cache).
+	Cache *cache.Store
 
 	// clock times the still-running notices; nil is the real clock.
 	clock clock
@@ -215,6 +224,7 @@ type jobRun struct {
 	remaining []string
 	cleanups  int
 	inventory *sbom.Inventory
+	cache     *cache.Build // nil without a cache
 }
 
 func (r *jobRun) setStep(name string) {
@@ -242,6 +252,7 @@ func (r *jobRun) errText(err error) string { return r.opts.Redactor.String(err.E
 func runJob(ctx context.Context, job *Job, opts Options, sink Sink) Result {
 	res := Result{Name: job.Name, Type: job.Type, BuildName: job.BuildName, Started: time.Now()}
 	r := &jobRun{job: job, opts: opts, sink: sink, ui: newBuildUI(job.Name, sink)}
+	r.cache = r.newCacheBuild()
 	r.emit(Event{Type: EventBuildStarted})
 
 	stopWatch := r.watch()
@@ -254,6 +265,7 @@ func runJob(ctx context.Context, job *Job, opts Options, sink Sink) Result {
 	res.Left = r.left
 	res.Remaining = r.remaining
 	res.Inventory = r.inventory
+	res.Steps = r.cache.Records()
 	res.Err = err
 	switch {
 	case err == nil:
@@ -329,6 +341,7 @@ func (r *jobRun) builderOptions() builder.Options {
 		CleanupTimeout: r.opts.CleanupTimeout,
 		CleanupContext: r.opts.CleanupContext,
 		Event:          r.stepEvent,
+		Cache:          r.cache,
 	}
 	if r.opts.Ask != nil {
 		o.Ask = func(ctx context.Context, step string, err error) builder.Decision {
@@ -445,8 +458,17 @@ func (r *jobRun) baseInfo() provisioners.BuildInfo {
 // provision runs the job's provisioners in order; on a failure it runs the
 // error-cleanup-provisioner (unless -on-error=abort) and returns the error.
 func (r *jobRun) provision(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo) error {
-	for _, p := range r.job.Provisioners {
-		if err := r.runProvisioner(ctx, comm, info, p); err != nil {
+	from, after := r.cache.Resumed()
+	for i, p := range r.job.Provisioners {
+		if i < from {
+			continue
+		}
+		err := r.runProvisioner(ctx, comm, info, p)
+		if err == nil {
+			r.cache.Ran(i)
+			err = r.afterStep(ctx, after, i)
+		}
+		if err != nil {
 			if ec := r.job.ErrorCleanup; ec != nil && r.opts.OnError != builder.OnErrorAbort && ctx.Err() == nil {
 				r.ui.Say(fmt.Sprintf("%s failed; running error-cleanup-provisioner %s", p.Label(), ec.Type))
 				if cerr := r.runProvisioner(ctx, comm, info, ec); cerr != nil {

@@ -103,7 +103,7 @@ func provisionerStep(plan *templates.Plan, bs *templates.BuildSource, pv *templa
 		return nil, fmt.Errorf("%s: no implementation of provisioner %q", bs.QualifiedName(), pv.Type)
 	}
 	return &ProvisionerStep{
-		Type: pv.Type, Name: pv.Name, PauseBefore: pv.PauseBefore, Timeout: pv.Timeout, MaxRetries: pv.MaxRetries,
+		Type: pv.Type, Name: pv.Name, PauseBefore: pv.PauseBefore, Timeout: pv.Timeout, MaxRetries: pv.MaxRetries, NoCache: pv.NoCache,
 		Make: func(info provisioners.BuildInfo) (provisioners.Provisioner, error) {
 			cfg, _, diags := plan.DecodeProvisioner(pv, bs, buildValues(info))
 			if diags.HasErrors() {

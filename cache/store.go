@@ -1,0 +1,268 @@
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bake-tool/bake/artifacts"
+)
+
+// Kinds of entries.
+const (
+	KindDockerStep  = "docker-step"  // a docker image committed after a provisioner
+	KindDockerImage = "docker-image" // a docker build's final image
+	KindQemuDisk    = "qemu-disk"    // a qemu build's output disk, in the cache directory
+	KindAMI         = "ami"          // an AMI per region, tagged with the key
+)
+
+// Entry is what the index records for one key.
+type Entry struct {
+	Key  Key    `json:"key"`
+	Kind string `json:"kind"`
+	// Build is the "type.name" and Step the step label that made it.
+	Build string `json:"build,omitempty"`
+	Step  string `json:"step,omitempty"`
+	// RunID is the run that produced the entry.
+	RunID    string    `json:"runId"`
+	Created  time.Time `json:"created"`
+	LastUsed time.Time `json:"lastUsed"`
+	// Ref names the payload: a docker image id, a file name under the
+	// entry's blob directory, an AMI id.
+	Ref string `json:"ref"`
+	// Digest is the payload's content digest ("sha256:<hex>"), checked
+	// before each use: a docker image id, a file's sha256.
+	Digest string `json:"digest,omitempty"`
+	// Size is the payload's size in bytes.
+	Size int64 `json:"size"`
+	// Extra holds what else the builder needs to reuse the entry (AMI ids
+	// per region, the file's checksum name...).
+	Extra map[string]string `json:"extra,omitempty"`
+}
+
+// ParseEntry reads an index file and checks what it says.
+func ParseEntry(b []byte) (*Entry, error) {
+	var e Entry
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return nil, fmt.Errorf("cache entry: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("cache entry: data after the JSON object")
+	}
+	if !e.Key.Valid() {
+		return nil, fmt.Errorf("cache entry: key %q is not sha256:<64 hex>", e.Key)
+	}
+	switch e.Kind {
+	case KindDockerStep, KindDockerImage, KindQemuDisk, KindAMI:
+	default:
+		return nil, fmt.Errorf("cache entry %s: unknown kind %q", e.Key.Short(), e.Kind)
+	}
+	if e.Ref == "" {
+		return nil, fmt.Errorf("cache entry %s: no ref", e.Key.Short())
+	}
+	if e.Kind == KindQemuDisk && (strings.ContainsAny(e.Ref, `/\`) || e.Ref == "." || e.Ref == "..") {
+		return nil, fmt.Errorf("cache entry %s: file name %q is not a plain name", e.Key.Short(), e.Ref)
+	}
+	if e.Size < 0 {
+		return nil, fmt.Errorf("cache entry %s: negative size", e.Key.Short())
+	}
+	return &e, nil
+}
+
+// Store is the local cache directory:
+//
+//	DIR/index/<hex>.json   one Entry per key
+//	DIR/blobs/<hex>/NAME   files the entry holds (qemu disks)
+//
+// Writes are atomic (temporary file and rename) and each key has a lock
+// (DIR/index/<hex>.json.lock), so that two bake processes storing or
+// using the same key at once see one whole entry or none.
+type Store struct {
+	Dir string
+	now func() time.Time
+}
+
+// Dir returns $BAKE_CACHE_DIR, else os.UserCacheDir()/bake.
+func Dir() (string, error) {
+	if d := os.Getenv("BAKE_CACHE_DIR"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("cache directory: set BAKE_CACHE_DIR: %w", err)
+	}
+	return filepath.Join(d, "bake"), nil
+}
+
+// Open returns the store in dir, creating it.
+func Open(dir string) (*Store, error) {
+	for _, d := range []string{filepath.Join(dir, "index"), filepath.Join(dir, "blobs")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("cache directory: %w", err)
+		}
+	}
+	return &Store{Dir: dir, now: time.Now}, nil
+}
+
+func (s *Store) indexPath(k Key) string { return filepath.Join(s.Dir, "index", k.Hex()+".json") }
+
+// BlobDir is the directory that holds the files of key k.
+func (s *Store) BlobDir(k Key) string { return filepath.Join(s.Dir, "blobs", k.Hex()) }
+
+// Lock takes the key's lock, blocking until it is held.
+func (s *Store) Lock(k Key) (unlock func() error, err error) {
+	if !k.Valid() {
+		return nil, fmt.Errorf("lock cache key %q: not a key", k)
+	}
+	return artifacts.LockFile(s.indexPath(k))
+}
+
+// Get returns the entry of k, or nil when there is none. An index file
+// that does not parse, or that names another key, is removed and counts
+// as none.
+func (s *Store) Get(k Key) (*Entry, error) {
+	if !k.Valid() {
+		return nil, nil
+	}
+	b, err := os.ReadFile(s.indexPath(k))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read cache entry: %w", err)
+	}
+	e, err := ParseEntry(b)
+	if err != nil || e.Key != k {
+		s.Remove(k)
+		return nil, nil
+	}
+	return e, nil
+}
+
+// Put writes e, replacing what its key held.
+func (s *Store) Put(e *Entry) error {
+	if !e.Key.Valid() {
+		return fmt.Errorf("store cache entry: key %q is not a key", e.Key)
+	}
+	if e.Created.IsZero() {
+		e.Created = s.now().UTC()
+	}
+	if e.LastUsed.IsZero() {
+		e.LastUsed = e.Created
+	}
+	b, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := artifacts.WriteFileAtomic(s.indexPath(e.Key), b, 0o600); err != nil {
+		return fmt.Errorf("store cache entry %s: %w", e.Key.Short(), err)
+	}
+	return nil
+}
+
+// Touch records that e was used now.
+func (s *Store) Touch(e *Entry) error {
+	e.LastUsed = s.now().UTC()
+	return s.Put(e)
+}
+
+// Remove removes k's index file and blobs (not a docker image or an
+// AMI: the caller removes those first).
+func (s *Store) Remove(k Key) error {
+	if !k.Valid() {
+		return nil
+	}
+	err := os.Remove(s.indexPath(k))
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	return errors.Join(err, os.RemoveAll(s.BlobDir(k)))
+}
+
+// List returns every entry, the most recently used first. Index files that
+// do not parse are skipped (Get removes them).
+func (s *Store) List() ([]*Entry, error) {
+	des, err := os.ReadDir(filepath.Join(s.Dir, "index"))
+	if err != nil {
+		return nil, fmt.Errorf("list cache: %w", err)
+	}
+	var out []*Entry
+	for _, d := range des {
+		if !strings.HasSuffix(d.Name(), ".json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.Dir, "index", d.Name()))
+		if err != nil {
+			continue
+		}
+		if e, err := ParseEntry(b); err == nil && e.Key.Hex()+".json" == d.Name() {
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].LastUsed.After(out[j].LastUsed) })
+	return out, nil
+}
+
+// PutFile copies src into k's blob directory as name and returns its
+// sha256 ("sha256:<hex>") and size. The copy is written under a temporary
+// name and renamed, so a reader never sees half a file.
+func (s *Store) PutFile(k Key, name, src string) (digest string, size int64, err error) {
+	dir := s.BlobDir(k)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", 0, err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return "", 0, err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return "", 0, err
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	size, err = io.Copy(io.MultiWriter(tmp, h), in)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return "", 0, err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), size, nil
+}
+
+// CheckFile hashes k's blob name and reports an error unless it has the
+// digest want: a truncated or changed file is never used.
+func (s *Store) CheckFile(k Key, name, want string) error {
+	f, err := os.Open(filepath.Join(s.BlobDir(k), name))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return err
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("cache entry %s: %s has digest %s, want %s", k.Short(), name, got, want)
+	}
+	return nil
+}
