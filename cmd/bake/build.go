@@ -48,8 +48,8 @@ type buildFlags struct {
 	logDir         string
 	manifest       string
 	signKey        string
+	reason         string
 	cleanupTimeout time.Duration
-	noCache        bool
 }
 
 func runBuild(ctx context.Context, env *cliEnv, args []string) int {
@@ -57,7 +57,6 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	fs := newFlagSet("build", buildSynopsis, env.stderr)
 	f.register(fs)
 	fs.IntVar(&f.parallel, "parallel-builds", 0, "run at most N builds at once (0: no limit)")
-	fs.BoolVar(&f.noCache, "no-cache", false, "neither reuse nor store build cache entries (also $BAKE_NO_CACHE=1; see bake cache)")
 	fs.StringVar(&f.onError, "on-error", "cleanup", "when a build fails: cleanup, abort, ask or run-cleanup-provisioner")
 	fs.BoolVar(&f.force, "force", false, "replace existing outputs (output directories, AMIs with the same name)")
 	fs.BoolVar(&f.timestampUI, "timestamp-ui", false, "prefix every output line with a UTC timestamp")
@@ -70,6 +69,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	fs.StringVar(&f.manifest, "manifest", "bake-manifest.sigstore.json", "where to write the run manifest (\"\" for none)")
 	fs.StringVar(&f.signKey, "sign-key", "", "sign the run manifest with this private key (or $BAKE_SIGN_KEY)")
 	fs.DurationVar(&f.cleanupTimeout, "cleanup-timeout", 5*time.Minute, "how long each build's cleanup may take")
+	fs.StringVar(&f.reason, "reason", "", "why this run is made, for the provenance's audit trail (default: the template's git commit subject)")
 	publishTo := fs.String("publish", "", "when every build succeeds, publish the signed run manifest to `REG/REPO` (see bake publish)")
 	publishVersion := fs.String("publish-version", "", "the version `name` -publish uses (default: the run id)")
 	pos, code, ok := parseVerbFlags(fs, args)
@@ -247,10 +247,8 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 		RunID: runID, Parallel: f.parallel, Force: f.force, OnError: onError,
 		Sink: sink, Redactor: redactor, CleanupContext: cleanupCtx, CleanupTimeout: f.cleanupTimeout,
 	}
-	if opts.Cache, err = openBuildCache(f.noCache); err != nil {
-		fmt.Fprintf(env.stderr, "bake build: %s\n", err)
-		return exitUsage
-	}
+	// The package inventory feeds the SBOMs written beside the manifest.
+	opts.Inventory = f.manifest != ""
 	prompt := &prompter{in: env.stdin, out: env.stderr, redact: redactor}
 	if onError == builder.OnErrorAsk {
 		if !isTerminal(env.stdin) {
@@ -286,7 +284,8 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	}
 
 	if f.manifest != "" {
-		if err := writeRunManifest(f.manifest, pos[0], plan, runID, now, results, signer, redactor); err != nil {
+		if err := writeRunManifest(ctx, f.manifest, pos[0], plan, runID, now, results, signer, redactor,
+			&runFacts{reason: f.reason, only: f.only.values, except: f.except.values, selected: selected, environ: env.environ, started: now}); err != nil {
 			emit(engine.Event{Type: engine.EventError, Error: "run manifest: " + err.Error()})
 			code = max(code, exitFailed)
 		} else if !f.jsonOut {
@@ -397,7 +396,7 @@ func printSummary(w io.Writer, results []engine.Result, r *redact.Redactor, colo
 	}
 }
 
-func writeRunManifest(path, template string, plan *templates.Plan, runID string, now time.Time, results []engine.Result, signer crypto.Signer, r *redact.Redactor) error {
+func writeRunManifest(ctx context.Context, path, template string, plan *templates.Plan, runID string, now time.Time, results []engine.Result, signer crypto.Signer, r *redact.Redactor, facts *runFacts) error {
 	vars := map[string]any{}
 	var sensitive []string
 	for _, v := range plan.Variables {
@@ -414,10 +413,17 @@ func writeRunManifest(path, template string, plan *templates.Plan, runID string,
 		Redact: r.String,
 	}
 	stmt, merr := artifacts.NewRunManifest(info, buildRecords(results))
+	// The SBOMs first, so that the manifest records their digests; the
+	// provenance, about the same subjects, beside it.
+	serr := attachSBOMs(path, stmt, results, signer, runID)
 	if err := artifacts.WriteRunManifest(path, stmt, signer); err != nil {
-		return errors.Join(merr, err)
+		return errors.Join(merr, serr, err)
 	}
-	return merr
+	perr := writeProvenance(ctx, path, template, plan, stmt, results, facts, signer)
+	if perr != nil {
+		perr = fmt.Errorf("provenance: %w", perr)
+	}
+	return errors.Join(merr, serr, perr)
 }
 
 // buildRecords hands the builds' results to the run manifest: every
@@ -428,7 +434,7 @@ func buildRecords(results []engine.Result) []artifacts.BuildRecord {
 	for _, res := range results {
 		records = append(records, artifacts.BuildRecord{
 			Name: res.Name, Builder: res.Type, Status: artifacts.BuildStatus(res.Status), Err: res.Err,
-			Started: res.Started, Finished: res.Finished, Artifacts: res.Artifacts, Steps: stepEntries(res.Steps),
+			Started: res.Started, Finished: res.Finished, Artifacts: res.Artifacts,
 		})
 	}
 	return records

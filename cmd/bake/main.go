@@ -51,6 +51,7 @@ func commands() map[string]command {
 		"fmt":      {"Rewrite templates in the canonical format", runFmt},
 		"inspect":  {"Show a template's variables, sources and builds", runInspect},
 		"verify":   {"Verify a signed run manifest", runVerify},
+		"sbom":     {"Print a build's SBOM (SPDX JSON) from a run manifest", runSBOM},
 		"keygen":   {"Generate a signing key pair", runKeygen},
 		"gc":       {"Find and remove what crashed runs left behind", runGC},
 		"cache":    {"List or prune the build cache (ls, prune)", runCache},
