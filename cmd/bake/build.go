@@ -50,6 +50,7 @@ type buildFlags struct {
 	signKey        string
 	reason         string
 	cleanupTimeout time.Duration
+	noCache        bool
 }
 
 func runBuild(ctx context.Context, env *cliEnv, args []string) int {
@@ -57,6 +58,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	fs := newFlagSet("build", buildSynopsis, env.stderr)
 	f.register(fs)
 	fs.IntVar(&f.parallel, "parallel-builds", 0, "run at most N builds at once (0: no limit)")
+	fs.BoolVar(&f.noCache, "no-cache", false, "neither reuse nor store build cache entries (also $BAKE_NO_CACHE=1; see bake cache)")
 	fs.StringVar(&f.onError, "on-error", "cleanup", "when a build fails: cleanup, abort, ask or run-cleanup-provisioner")
 	fs.BoolVar(&f.force, "force", false, "replace existing outputs (output directories, AMIs with the same name)")
 	fs.BoolVar(&f.timestampUI, "timestamp-ui", false, "prefix every output line with a UTC timestamp")
@@ -249,6 +251,10 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	// The package inventory feeds the SBOMs written beside the manifest.
 	opts.Inventory = f.manifest != ""
+	if opts.Cache, err = openBuildCache(f.noCache); err != nil {
+		fmt.Fprintf(env.stderr, "bake build: %s\n", err)
+		return exitUsage
+	}
 	prompt := &prompter{in: env.stdin, out: env.stderr, redact: redactor}
 	if onError == builder.OnErrorAsk {
 		if !isTerminal(env.stdin) {
@@ -434,7 +440,7 @@ func buildRecords(results []engine.Result) []artifacts.BuildRecord {
 	for _, res := range results {
 		records = append(records, artifacts.BuildRecord{
 			Name: res.Name, Builder: res.Type, Status: artifacts.BuildStatus(res.Status), Err: res.Err,
-			Started: res.Started, Finished: res.Finished, Artifacts: res.Artifacts,
+			Started: res.Started, Finished: res.Finished, Artifacts: res.Artifacts, Steps: stepEntries(res.Steps),
 		})
 	}
 	return records
