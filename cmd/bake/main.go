@@ -62,9 +62,13 @@ func commands() map[string]command {
 		"resolve":  {"Print, verified, what a channel or version holds for a build", runResolve},
 		"revoke":   {"Revoke a published version (signed)", runRevoke},
 		"versions": {"List a registry's versions with channel and revocation marks", runVersions},
+		"attest":   {"Attach a signed run manifest to the images it pushed; verify it", runAttest},
+		"prune":    {"Remove old versions of a registry and what they delivered", runPrune},
 		"version":  {"Print bake's version", runVersion},
 		"console":  {"Evaluate expressions as a template sees them", runConsole},
 		"init":     {"Check a template's required_plugins against the built-in kinds", runInit},
+		"serve":    {"Run pipelines as a service: schedules, run history, dashboard, API", runServe},
+		"token":    {"Create an API token for bake serve (token create)", runToken},
 
 		// Packer's verb name, so that scripts written for Packer carry over.
 		"hcl2_upgrade": {"Write a legacy JSON template as an HCL2 template", runHCL2Upgrade},

@@ -1,0 +1,112 @@
+// Live updates for the dashboard: a run page follows its run's events
+// (Server-Sent Events), the other pages follow run status changes.
+(function () {
+  "use strict";
+  var log = document.getElementById("log");
+  if (log) { followRun(log); } else { followRuns(); }
+
+  function text(ev) {
+    var e = ev.event || {};
+    var parts = [ev.time ? ev.time.substring(11, 19) : ""];
+    if (e.build) parts.push(e.build + ":");
+    if (e.type === "server") parts.push("[" + (e.step || "server") + "]");
+    else if (e.type !== "output") parts.push("[" + e.type + (e.step ? " " + e.step : "") + "]");
+    if (e.message) parts.push(e.message);
+    if (e.status) parts.push(e.status);
+    if (e.error) parts.push("error: " + e.error);
+    return parts.join(" ");
+  }
+
+  function followRun(log) {
+    var id = log.dataset.run, pending = [], builds = {}, scheduled = false;
+    var status = document.getElementById("status");
+    // Lines are appended in batches, once a frame, so a 50,000-line log
+    // streams in without freezing the page.
+    function flush() {
+      scheduled = false;
+      if (!pending.length) return;
+      var atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+      log.appendChild(document.createTextNode(pending.join("\n") + "\n"));
+      pending = [];
+      if (atEnd) log.scrollTop = log.scrollHeight;
+    }
+    var src = new EventSource("/api/v1/runs/" + id + "/events/stream");
+    src.addEventListener("event", function (m) {
+      var ev = JSON.parse(m.data);
+      pending.push(text(ev));
+      build(ev);
+      if (!scheduled) { scheduled = true; requestAnimationFrame(flush); }
+    });
+    src.addEventListener("run", function (m) {
+      var run = JSON.parse(JSON.parse(m.data).event);
+      status.textContent = run.status;
+      status.className = "badge " + run.status;
+      document.getElementById("error").textContent = run.error || "";
+      if (run.status !== "queued" && run.status !== "running") {
+        src.close();
+        var c = document.getElementById("cancel-form");
+        if (c) c.remove();
+        flush();
+      }
+    });
+    function build(ev) {
+      var e = ev.event || {};
+      if (!e.build) return;
+      var row = builds[e.build];
+      if (!row) {
+        row = document.getElementById("builds").insertRow(-1);
+        row.dataset.build = e.build;
+        for (var i = 0; i < 4; i++) row.insertCell(-1);
+        row.cells[0].textContent = e.build;
+        row.cells[1].textContent = "running";
+        builds[e.build] = row;
+      }
+      if (e.type === "step_started") row.cells[2].textContent = e.step;
+      if (e.type === "build_finished") {
+        row.cells[1].textContent = e.status;
+        row.cells[1].className = e.status;
+        if (e.elapsed_seconds) row.cells[3].textContent = e.elapsed_seconds.toFixed(1) + " s";
+      }
+    }
+  }
+
+  function followRuns() {
+    if (!document.getElementById("runs") && !document.getElementById("pipelines")) return;
+    var src = new EventSource("/api/v1/stream");
+    src.addEventListener("run", function (m) {
+      var run = JSON.parse(JSON.parse(m.data).event);
+      var rows = document.querySelectorAll('tr[data-run="' + run.id + '"]');
+      if (!rows.length) {
+        var table = document.getElementById("runs");
+        if (!table || table.dataset.pipeline) return;
+        var row = table.insertRow(1);
+        row.dataset.run = run.id;
+        row.innerHTML = '<td><a></a></td><td class="p"></td><td><span class="badge status"></span></td><td></td><td></td><td class="why"></td>';
+        row.querySelector("a").href = "/runs/" + run.id;
+        row.querySelector("a").textContent = "#" + run.id;
+        row.querySelector(".p").textContent = run.pipeline;
+        rows = [row];
+      }
+      rows.forEach(function (row) {
+        var b = row.querySelector(".status");
+        b.textContent = run.status;
+        b.className = "badge status " + run.status;
+        row.querySelector(".why").textContent = run.error || "";
+      });
+      var last = document.querySelector('tr[data-pipeline="' + run.pipeline + '"] .lastruns');
+      if (last) {
+        var a = last.querySelector('[data-run="' + run.id + '"]');
+        if (!a) {
+          a = document.createElement("a");
+          a.href = "/runs/" + run.id;
+          a.dataset.run = run.id;
+          a.textContent = "#" + run.id;
+          last.insertBefore(document.createTextNode(" "), last.firstChild);
+          last.insertBefore(a, last.firstChild);
+        }
+        a.className = "badge " + run.status;
+        a.title = run.status;
+      }
+    });
+  }
+})();
