@@ -109,6 +109,8 @@ type state struct {
 	firmware string // the per-build copy of firmware, with use_pflash
 	tpm      *swtpm // the vTPM's emulator
 
+	media mediaState // the floppy and the additional disks
+
 	port    *heldPort // the host port forwarded to the guest's SSH port
 	accel   string
 	console string
@@ -148,6 +150,7 @@ func (b *Builder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*arti
 		steps = append(steps[:9], steps[10:]...)
 	}
 	steps = b.hardwareSteps(steps)
+	steps = b.mediaSteps(steps)
 	if err := builder.RunSteps(ctx, b.opts, ui, s, steps); err != nil {
 		return nil, err
 	}
@@ -402,18 +405,18 @@ func (b *Builder) createDisk(ctx context.Context, s *state) error {
 	switch {
 	case !b.cfg.DiskImage:
 		s.ui.Say(fmt.Sprintf("creating an empty %s disk of %d MiB", b.cfg.Format, size>>20))
-		if _, err := qemuImg(ctx, "create", "-q", "-f", b.cfg.Format, s.work, strconv.FormatInt(size, 10)); err != nil {
+		if _, err := qemuImg(ctx, b.cfg.imgArgs("create", []string{"-q", "-f", b.cfg.Format}, s.work, strconv.FormatInt(size, 10))...); err != nil {
 			return fmt.Errorf("create disk: %w", err)
 		}
 		return nil
 	case b.cfg.UseBackingFile:
 		s.ui.Say(fmt.Sprintf("creating a qcow2 overlay on %s", s.base))
-		if _, err := qemuImg(ctx, "create", "-q", "-f", "qcow2", "-F", s.baseInfo.Format, "-b", s.base, s.work); err != nil {
+		if _, err := qemuImg(ctx, b.cfg.imgArgs("create", []string{"-q", "-f", "qcow2", "-F", s.baseInfo.Format, "-b", s.base}, s.work)...); err != nil {
 			return fmt.Errorf("create overlay: %w", err)
 		}
 	default:
 		s.ui.Say(fmt.Sprintf("copying the base disk to a %s working disk", b.cfg.Format))
-		if _, err := qemuImg(ctx, "convert", "-f", s.baseInfo.Format, "-O", b.cfg.Format, s.base, s.work); err != nil {
+		if _, err := qemuImg(ctx, b.cfg.imgArgs("convert", []string{"-f", s.baseInfo.Format, "-O", b.cfg.Format}, s.base, s.work)...); err != nil {
 			return fmt.Errorf("copy base disk: %w", err)
 		}
 	}
@@ -424,7 +427,7 @@ func (b *Builder) createDisk(ctx context.Context, s *state) error {
 		return fmt.Errorf("disk_size %d MiB is smaller than the base disk's %d MiB: bake does not shrink disks", size>>20, s.baseInfo.VirtualSize>>20)
 	}
 	s.ui.Say(fmt.Sprintf("growing the disk to %d MiB", size>>20))
-	if _, err := qemuImg(ctx, "resize", "-q", "-f", b.workFormat(), s.work, strconv.FormatInt(size, 10)); err != nil {
+	if _, err := qemuImg(ctx, b.cfg.imgArgs("resize", []string{"-q", "-f", b.workFormat()}, s.work, strconv.FormatInt(size, 10))...); err != nil {
 		return fmt.Errorf("resize disk: %w", err)
 	}
 	return nil
@@ -593,6 +596,9 @@ func (b *Builder) startQemu(ctx context.Context, s *state) error {
 	if err := b.cfg.checkCPUModel(accel); err != nil {
 		return err
 	}
+	if b.cfg.SkipNatMapping {
+		return b.startQemuNoNAT(ctx, s)
+	}
 	tried := map[int]bool{}
 	for attempt := 1; ; attempt++ {
 		port, err := b.ports.Take(b.cfg.HostPortMin, b.cfg.HostPortMax, tried)
@@ -636,33 +642,26 @@ func (b *Builder) qemuArgs(s *state) ([]string, error) {
 		{"-accel", s.accel},
 	}
 	d = append(d, b.hardwareArgs(s, s.accel)...)
-	drive := fmt.Sprintf("file=%s,format=%s,cache=%s,discard=%s,detect-zeroes=%s",
-		escapeOpt(s.work), b.workFormat(), c.DiskCache, c.DiskDiscard, c.DiskDetectZeroes)
-	switch c.DiskInterface {
-	case "virtio-scsi":
-		d = append(d,
-			qemuArg{"-device", "virtio-scsi-pci,id=scsi0"},
-			qemuArg{"-device", "scsi-hd,bus=scsi0.0,drive=drive0"},
-			qemuArg{"-drive", drive + ",if=none,id=drive0"})
-	case "sata":
-		d = append(d,
-			qemuArg{"-device", "ahci,id=ahci0"},
-			qemuArg{"-device", "ide-hd,bus=ahci0.0,drive=drive0"},
-			qemuArg{"-drive", drive + ",if=none,id=drive0"})
-	default:
-		d = append(d, qemuArg{"-drive", drive + ",if=" + c.DiskInterface})
-	}
+	d = append(d, b.diskArgs(s)...)
 	if !c.DiskImage {
 		d = append(d, qemuArg{"-drive", "file=" + escapeOpt(s.base) + ",media=cdrom,readonly=on"}, qemuArg{"-boot", "once=d"})
 	}
 	if s.seed != "" {
 		d = append(d, qemuArg{"-drive", "file=" + escapeOpt(s.seed) + ",media=cdrom,readonly=on"})
 	}
+	if s.media.floppy != "" {
+		d = append(d, qemuArg{"-drive", "file=" + escapeOpt(s.media.floppy) + ",if=floppy,index=0,format=raw"})
+	}
 	guestPort := c.Port
 	if guestPort == 0 {
 		guestPort = communicator.DefaultSSHPort
 	}
-	netdev := fmt.Sprintf("user,id=%s,hostfwd=tcp:127.0.0.1:%d-:%d", netID, s.port.Port, guestPort)
+	netdev := "user,id=" + netID
+	hostPort := 0
+	if s.port != nil { // else skip_nat_mapping
+		hostPort = s.port.Port
+		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", hostPort, guestPort)
+	}
 	nic := c.NetDevice
 	if nic == "virtio" {
 		nic = "virtio-net-pci"
@@ -674,7 +673,7 @@ func (b *Builder) qemuArgs(s *state) ([]string, error) {
 		qemuArg{"-qmp", "unix:" + filepath.Join(s.tmpDir, "qmp.sock") + ",server=on,wait=off"},
 	)
 	user, err := interpolate(c.QemuArgs, argValues{
-		HTTPIP: GuestHostIP, HTTPPort: s.httpPort, SSHHostPort: s.port.Port,
+		HTTPIP: GuestHostIP, HTTPPort: s.httpPort, SSHHostPort: hostPort,
 		OutputDir: s.outDir, Name: c.VMName,
 	}, s.work)
 	if err != nil {
@@ -945,14 +944,14 @@ func (b *Builder) convert(ctx context.Context, s *state) error {
 		s.work = ""
 	} else {
 		part := filepath.Join(s.outDir, "."+b.cfg.VMName+"."+b.runID+".part")
-		args := []string{"convert", "-f", b.workFormat(), "-O", b.cfg.Format}
+		opts := []string{"-f", b.workFormat(), "-O", b.cfg.Format}
 		if b.cfg.DiskCompression && b.cfg.Format == "qcow2" {
-			args = append(args, "-c")
+			opts = append(opts, "-c")
 		}
 		if b.cfg.UseBackingFile {
-			args = append(args, "-B", s.base, "-F", s.baseInfo.Format)
+			opts = append(opts, "-B", s.base, "-F", s.baseInfo.Format)
 		}
-		args = append(args, s.work, part)
+		args := b.cfg.imgArgs("convert", opts, s.work, part)
 		s.ui.Say(fmt.Sprintf("converting the disk to %s%s", b.cfg.Format, map[bool]string{true: ", compressed"}[b.cfg.DiskCompression && b.cfg.Format == "qcow2"]))
 		stop := b.progress(s, "converting the disk", t0)
 		_, err := qemuImg(ctx, args...)
@@ -1001,7 +1000,7 @@ func (b *Builder) convert(ctx context.Context, s *state) error {
 	if s.art.Parent.Ref == "" && len(b.cfg.ISOURLs) > 0 {
 		s.art.Parent.Ref = b.cfg.ISOURLs[0]
 	}
-	return nil
+	return b.convertAdditional(ctx, s)
 }
 
 // progress says every 30s that a long wait goes on; the returned func

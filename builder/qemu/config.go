@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -147,6 +148,10 @@ type Config struct {
 	// (hardware.go).
 	Hardware
 
+	// Media is the floppy, additional disk, qemu_img_args and
+	// skip_nat_mapping options (media.go).
+	Media
+
 	communicator.Config
 }
 
@@ -291,6 +296,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 	if c.Type == communicator.SSH {
 		diags = b.Required(diags, "ssh_username")
 	}
+	diags = c.prepareMedia(b, diags)
 	return diags
 }
 
@@ -395,6 +401,16 @@ func (c *Config) prepareBoot(b *templates.Body, diags hcl.Diagnostics) hcl.Diagn
 	diags = b.AtMostOne(diags, "boot_command", "boot_steps")
 	if !b.Has("boot_key_interval") {
 		c.BootKeyInterval = DefaultBootKeyInterval
+		// Packer's environment default for the key interval.
+		if v := os.Getenv("PACKER_KEY_INTERVAL"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				diags = append(diags, b.Errorf("boot_key_interval", "Invalid PACKER_KEY_INTERVAL",
+					`The environment variable PACKER_KEY_INTERVAL, boot_key_interval's default, must be a duration like "100ms", not %q.`, v))
+			} else {
+				c.BootKeyInterval = d
+			}
+		}
 	}
 	if b.Known("boot_command") {
 		for i, cmd := range c.BootCommand {
