@@ -74,6 +74,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	fs.StringVar(&f.reason, "reason", "", "why this run is made, for the provenance's audit trail (default: the template's git commit subject)")
 	publishTo := fs.String("publish", "", "when every build succeeds, publish the signed run manifest to `REG/REPO` (see bake publish)")
 	publishVersion := fs.String("publish-version", "", "the version `name` -publish uses (default: the run id)")
+	attest := fs.Bool("attest", true, "attach the signed run manifest to every image the run pushed, for cosign verify-attestation (see bake attest)")
 	pos, code, ok := parseVerbFlags(fs, args)
 	if !ok {
 		return code
@@ -294,12 +295,17 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 			&runFacts{reason: f.reason, only: f.only.values, except: f.except.values, selected: selected, environ: env.environ, started: now}); err != nil {
 			emit(engine.Event{Type: engine.EventError, Error: "run manifest: " + err.Error()})
 			code = max(code, exitFailed)
-		} else if !f.jsonOut {
-			state := "signed"
-			if signer == nil {
-				state = "UNSIGNED (no -sign-key)"
+		} else {
+			if !f.jsonOut {
+				state := "signed"
+				if signer == nil {
+					state = "UNSIGNED (no -sign-key)"
+				}
+				fmt.Fprintf(env.stdout, "==> run manifest (%s): %s\n", state, f.manifest)
 			}
-			fmt.Fprintf(env.stdout, "==> run manifest (%s): %s\n", state, f.manifest)
+			if *attest && signer != nil {
+				attestRun(ctx, env, f.manifest, f.jsonOut)
+			}
 		}
 		if *publishTo != "" {
 			code = max(code, publishRun(ctx, env, *publishTo, *publishVersion, f.manifest, code))

@@ -62,6 +62,8 @@ func commands() map[string]command {
 		"resolve":  {"Print, verified, what a channel or version holds for a build", runResolve},
 		"revoke":   {"Revoke a published version (signed)", runRevoke},
 		"versions": {"List a registry's versions with channel and revocation marks", runVersions},
+		"attest":   {"Attach a signed run manifest to the images it pushed; verify it", runAttest},
+		"prune":    {"Remove old versions of a registry and what they delivered", runPrune},
 		"version":  {"Print bake's version", runVersion},
 		"console":  {"Evaluate expressions as a template sees them", runConsole},
 		"init":     {"Check a template's required_plugins against the built-in kinds", runInit},

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/bake-tool/bake/artifacts/registry"
+)
+
+// TestAttestBuildCLI: a signed docker build that pushes attaches its run
+// manifest to the pushed image by default and says so; bake attest
+// -verify (and cosign 2.x, when installed) accepts it with the public key
+// and refuses it with another; attaching again changes nothing; a build
+// with -attest=false attaches nothing.
+func TestAttestBuildCLI(t *testing.T) {
+	requireDocker(t)
+	dir := t.TempDir()
+	keyBase := filepath.Join(dir, "release")
+	otherBase := filepath.Join(dir, "other")
+	for _, b := range []string{keyBase, otherBase} {
+		if code, _, stderr := bakeRun(t, nil, "keygen", "-out", b); code != exitOK {
+			t.Fatalf("keygen: %s", stderr)
+		}
+	}
+	key, pub := keyBase+".key", keyBase+".pub"
+	repo := testRepo(t)
+	tpl := func(tag string) string {
+		return writeTemplate(t, fmt.Sprintf(`
+source "docker" "app" {
+  image  = %q
+  pull   = false
+  commit = true
+}
+build {
+  sources = ["source.docker.app"]
+  provisioner "shell" {
+    inline = ["date +%%s%%N > /etc/bake-run"]
+  }
+  post-processors {
+    post-processor "docker-tag" {
+      repository = %q
+      tags       = [%q]
+    }
+    post-processor "docker-push" {}
+  }
+}
+`, e2eBaseImage(), repo, tag))
+	}
+	m := filepath.Join(dir, "run.sigstore.json")
+	code, out, errOut := bakeRun(t, os.Environ(), "build", "-color=false", "-no-cache", "-sign-key", key, "-manifest", m, tpl("v1"))
+	if code != exitOK {
+		t.Fatalf("build: exit %d\n%s%s", code, out, errOut)
+	}
+	match := regexp.MustCompile(`==> attestation attached: (\S+@sha256:[0-9a-f]{64}) \(tag sha256-[0-9a-f]{64}\.att\)`).FindStringSubmatch(out)
+	if match == nil || !strings.HasPrefix(match[1], repo+"@") {
+		t.Fatalf("build output does not report the attestation of an image in %s:\n%s", repo, out)
+	}
+	image := match[1]
+	bundle, _ := os.ReadFile(m)
+	if imgs, _ := registry.PushedImages(bundle); len(imgs) != 1 || imgs[0] != image {
+		t.Fatalf("the manifest's pushed images %v, the build attested %s", imgs, image)
+	}
+
+	if code, out, errOut := bakeRun(t, nil, "attest", "-verify", "-key", pub, image); code != exitOK || !strings.Contains(out, "tag sha256:") || !strings.Contains(out, "verified") {
+		t.Fatalf("attest -verify: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := bakeRun(t, nil, "attest", "-verify", "-key", otherBase+".pub", image); code != exitBadSig {
+		t.Fatalf("attest -verify with another key: exit %d (want %d)\n%s", code, exitBadSig, errOut)
+	}
+	if code, out, errOut := bakeRun(t, nil, "attest", "-key", pub, m); code != exitOK || !strings.Contains(out, "already attached: "+image) {
+		t.Fatalf("attest again: exit %d\n%s%s", code, out, errOut)
+	}
+	if bin := cosignPath(); bin != "" {
+		cmd := exec.Command(bin, "verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", "https://bake.dev/manifest/v1",
+			"--allow-insecure-registry", "--allow-http-registry", image)
+		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir(), "TUF_ROOT="+t.TempDir())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cosign verify-attestation: %v\n%s", err, out)
+		}
+		t.Logf("cosign verify-attestation (%s) accepted %s", bin, image)
+	} else {
+		t.Logf("cosign not installed (scripts/cosign.sh): only bake attest -verify ran")
+	}
+
+	// -attest=false: pushed, signed, not attested.
+	m2 := filepath.Join(dir, "run2.sigstore.json")
+	code, out, errOut = bakeRun(t, os.Environ(), "build", "-color=false", "-no-cache", "-attest=false", "-sign-key", key, "-manifest", m2, tpl("v2"))
+	if code != exitOK || strings.Contains(out, "attestation") {
+		t.Fatalf("build -attest=false: exit %d\n%s%s", code, out, errOut)
+	}
+	bundle2, _ := os.ReadFile(m2)
+	imgs, _ := registry.PushedImages(bundle2)
+	if len(imgs) != 1 {
+		t.Fatalf("second build pushed %v", imgs)
+	}
+	if code, _, errOut := bakeRun(t, nil, "attest", "-verify", "-key", pub, imgs[0]); code != exitNotFound {
+		t.Fatalf("attest -verify of an image never attested: exit %d (want %d)\n%s", code, exitNotFound, errOut)
+	}
+}
+
+// cosignPath finds cosign 2.x: $BAKE_COSIGN, the fixture cache
+// scripts/cosign.sh fills, then PATH.
+func cosignPath() string {
+	for _, p := range []string{os.Getenv("BAKE_COSIGN"), "/var/cache/bake-fixtures/cosign/cosign"} {
+		if p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	if p, err := exec.LookPath("cosign"); err == nil {
+		return p
+	}
+	return ""
+}
