@@ -1,0 +1,396 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/bake-tool/bake/artifacts/registry"
+	"github.com/bake-tool/bake/internal/testutil/bakebin"
+)
+
+// service is a bake serve assembled in the test process (store, runner,
+// HTTP server) whose runs are real `bake build -json` children.
+type service struct {
+	cfg    *Config
+	store  *Store
+	runner *Runner
+	url    string
+	cancel context.CancelFunc
+	done   chan struct{}
+	tokens map[string]string // role → token
+}
+
+// hookReceiver is a loopback webhook receiver that checks signatures.
+type hookReceiver struct {
+	mu       sync.Mutex
+	secret   string
+	failLeft int // answer 500 this many times first
+	got      []WebhookPayload
+	keys     []string
+	bad      []string
+}
+
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if got, want := r.Header.Get(SignatureHeader), Sign([]byte(h.secret), body); got != want {
+		h.bad = append(h.bad, fmt.Sprintf("signature %q, want %q", got, want))
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	h.keys = append(h.keys, r.Header.Get(IdempotencyHeader))
+	if h.failLeft > 0 {
+		h.failLeft--
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	var p WebhookPayload
+	if err := json.Unmarshal(body, &p); err != nil {
+		h.bad = append(h.bad, err.Error())
+	}
+	h.got = append(h.got, p)
+}
+
+// startService writes a config with pipelines "ok" (publishes and
+// promotes to channel nightly, webhook to hook) and "slow" (sleeps), and
+// starts the service on a new database.
+func startService(t *testing.T, hookURL string) *service {
+	t.Helper()
+	dockerUp(t)
+	reg := testRegistry(t)
+	bin := bakebin.Path(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "image.pkr.hcl"), []byte(testTemplate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key := writeKey(t, dir)
+	_, dsn := testStore(t)
+	viewer := NewToken()
+	repo := fmt.Sprintf("%s/bake-serve-test/%d", reg, time.Now().UnixNano())
+	cfgText := fmt.Sprintf(`
+server {
+  listen   = "127.0.0.1:0"
+  database = %q
+  max_concurrent_runs = 2
+  token "watcher" {
+    role   = "viewer"
+    sha256 = %q
+  }
+}
+pipeline "ok" {
+  template = "image.pkr.hcl"
+  sign_key = %q
+  publish  = %q
+  promote  = "nightly"
+  webhook {
+    url    = %q
+    events = ["run.started", "run.succeeded", "run.failed", "run.promoted"]
+    secret = env("HOOK_SECRET")
+  }
+}
+pipeline "slow" {
+  template  = "image.pkr.hcl"
+  variables = { sleep = "300" }
+  timeout   = "10m"
+}
+pipeline "broken" {
+  template  = "image.pkr.hcl"
+  variables = { fail = "true" }
+  webhook {
+    url    = %q
+    secret = env("HOOK_SECRET")
+  }
+}
+`, dsn, HashToken(viewer), key, repo, hookURL, hookURL)
+	cfgPath := filepath.Join(dir, "server.hcl")
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, diags := LoadConfig(cfgPath, func(k string) string {
+		if k == "HOOK_SECRET" {
+			return "hook-secret"
+		}
+		return ""
+	})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	store, err := OpenStore(context.Background(), cfg.Server.Database.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	operator := NewToken()
+	if err := store.CreateToken(context.Background(), "op", RoleOperator, HashToken(operator)); err != nil {
+		t.Fatal(err)
+	}
+	metrics := NewMetrics()
+	hub := NewHub()
+	regOpts := registry.Options{Keychain: authn.NewMultiKeychain()}
+	notifier := &Notifier{Store: store, Backoff: 50 * time.Millisecond, Attempts: 4, Metrics: metrics}
+	runner := NewRunner(cfg, store, hub, RunnerOptions{Bake: bin, KillGrace: time.Minute, Notifier: notifier, Metrics: metrics, Registry: regOpts})
+	if err := runner.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(NewServer(ServerOptions{Config: cfg, Store: store, Hub: hub, Runner: runner, Metrics: metrics, Registry: regOpts}))
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &service{cfg: cfg, store: store, runner: runner, url: srv.URL, cancel: cancel, done: make(chan struct{}),
+		tokens: map[string]string{RoleViewer: viewer, RoleOperator: operator}}
+	go func() { runner.Run(ctx, time.Minute); close(s.done) }()
+	t.Cleanup(func() {
+		cancel()
+		runner.CancelAll()
+		<-s.done
+		notifier.Wait()
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	return s
+}
+
+// call makes an API request with the token of role ("" for none) and
+// decodes a JSON answer into out (when not nil); it returns the status.
+func (s *service) call(t *testing.T, method, path, role string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = strings.NewReader(string(b))
+	}
+	req, _ := http.NewRequest(method, s.url+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if role != "" {
+		req.Header.Set("Authorization", "Bearer "+s.tokens[role])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, path, err, data)
+		}
+	}
+	if resp.StatusCode >= 300 {
+		t.Logf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(data)))
+	}
+	return resp.StatusCode
+}
+
+func (s *service) run(t *testing.T, id int64) *Run {
+	t.Helper()
+	var r Run
+	if code := s.call(t, "GET", fmt.Sprintf("/api/v1/runs/%d", id), RoleViewer, nil, &r); code != 200 {
+		t.Fatalf("GET run %d: %d", id, code)
+	}
+	return &r
+}
+
+func (s *service) waitStatus(t *testing.T, id int64, d time.Duration, want ...string) *Run {
+	t.Helper()
+	var r *Run
+	waitFor(t, d, fmt.Sprintf("run %d to be %v", id, want), func() bool {
+		r = s.run(t, id)
+		return contains(want, r.Status)
+	})
+	return r
+}
+
+// TestServeRuns is the service end to end: auth, a run triggered through
+// the API followed live over SSE to its end, published and promoted in
+// the loopback registry, a signed webhook retried until delivered,
+// metrics; a failing run with its reason; a running build cancelled from
+// the API that cleans up as on Ctrl-C.
+func TestServeRuns(t *testing.T) {
+	hook := &hookReceiver{secret: "hook-secret", failLeft: 1}
+	hookSrv := httptest.NewServer(hook)
+	defer hookSrv.Close()
+	s := startService(t, hookSrv.URL)
+
+	// Auth: nothing anonymous but /healthz and /metrics; a viewer cannot
+	// trigger.
+	if code := s.call(t, "GET", "/api/v1/runs", "", nil, nil); code != 401 {
+		t.Errorf("no token: %d, want 401", code)
+	}
+	if code := s.call(t, "POST", "/api/v1/pipelines/ok/runs", RoleViewer, nil, nil); code != 403 {
+		t.Errorf("viewer POST: %d, want 403", code)
+	}
+	if code := s.call(t, "POST", "/api/v1/pipelines/nope/runs", RoleOperator, nil, nil); code != 404 {
+		t.Errorf("unknown pipeline: %d, want 404", code)
+	}
+
+	// A run, followed live.
+	var run Run
+	if code := s.call(t, "POST", "/api/v1/pipelines/ok/runs", RoleOperator, nil, &run); code != 201 || run.ID == 0 {
+		t.Fatalf("trigger: %d %+v", code, run)
+	}
+	req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/runs/%d/events/stream", s.url, run.ID), nil)
+	req.Header.Set("Authorization", "Bearer "+s.tokens[RoleViewer])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("stream content type %q", ct)
+	}
+	var types []string
+	var final Run
+	timeout := time.After(3 * time.Minute)
+	lines := readSSE(t, resp)
+stream:
+	for {
+		select {
+		case d, ok := <-lines:
+			if !ok {
+				break stream
+			}
+			var ev Event
+			if err := json.Unmarshal([]byte(d), &ev); err != nil {
+				t.Fatalf("SSE data %q: %v", d, err)
+			}
+			types = append(types, ev.Type)
+			if ev.Type == "run" {
+				json.Unmarshal(ev.Body, &final)
+			}
+		case <-timeout:
+			t.Fatalf("stream did not end; events so far: %v", types)
+		}
+	}
+	if final.Status != StatusSucceeded {
+		evs, _ := s.store.Events(context.Background(), run.ID, 0, 1000)
+		t.Fatalf("run ended %q (%s); events: %v", final.Status, final.Error, evs)
+	}
+	for _, want := range []string{"run_started", "build_started", "output", "build_finished", "run_finished"} {
+		if !contains(types, want) {
+			t.Errorf("the live stream had no %s event: %v", want, types)
+		}
+	}
+	got := s.run(t, run.ID)
+	if got.Version == "" || got.Promoted != "nightly" || got.BakeRunID == "" || got.ExitCode == nil || *got.ExitCode != 0 {
+		t.Errorf("finished run = %+v", got)
+	}
+	// The events are in the database, in order, after the stream.
+	var evs []Event
+	s.call(t, "GET", fmt.Sprintf("/api/v1/runs/%d/events?limit=5000", run.ID), RoleViewer, nil, &evs)
+	if len(evs) < 5 || evs[0].Seq != 1 || evs[len(evs)-1].Seq != len(evs) {
+		t.Errorf("stored events: %d, first/last seq wrong", len(evs))
+	}
+	// Promoted: the channel in the registry points at the run's version.
+	var chans []registry.Record
+	if code := s.call(t, "GET", "/api/v1/pipelines/ok/channels", RoleViewer, nil, &chans); code != 200 || len(chans) != 1 || chans[0].Channel != "nightly" || chans[0].Version != got.Version {
+		t.Errorf("channels: %d %+v, want nightly -> %s", code, chans, got.Version)
+	}
+	// Promote from the API needs operator.
+	if code := s.call(t, "POST", "/api/v1/pipelines/ok/channels/staging/promote", RoleViewer, map[string]string{"version": got.Version}, nil); code != 403 {
+		t.Errorf("viewer promote: %d, want 403", code)
+	}
+	var rec registry.Record
+	if code := s.call(t, "POST", "/api/v1/pipelines/ok/channels/staging/promote", RoleOperator, map[string]string{"version": got.Version, "reason": "test"}, &rec); code != 200 || rec.Version != got.Version || rec.Sequence != 1 {
+		t.Errorf("operator promote: %d %+v", code, rec)
+	}
+
+	// A failing run says why.
+	var bad Run
+	s.call(t, "POST", "/api/v1/pipelines/broken/runs", RoleOperator, nil, &bad)
+	// A slow run, cancelled while it builds.
+	var slow Run
+	s.call(t, "POST", "/api/v1/pipelines/slow/runs", RoleOperator, nil, &slow)
+	b := s.waitStatus(t, bad.ID, 3*time.Minute, StatusFailed, StatusSucceeded)
+	if b.Status != StatusFailed || !strings.Contains(b.Error, "docker.base") || b.ExitCode == nil || *b.ExitCode != 1 {
+		t.Errorf("broken run = %+v (error %q)", b, b.Error)
+	}
+	waitFor(t, 3*time.Minute, "the slow build to tick", func() bool {
+		evs, _ := s.store.Events(context.Background(), slow.ID, 0, 10000)
+		for _, e := range evs {
+			if strings.Contains(string(e.Body), "tick 2") {
+				return true
+			}
+		}
+		return false
+	})
+	sr := s.run(t, slow.ID)
+	if len(containersOf(t, sr.BakeRunID)) == 0 {
+		t.Fatalf("no container labelled with run %s while it builds", sr.BakeRunID)
+	}
+	if code := s.call(t, "POST", fmt.Sprintf("/api/v1/runs/%d/cancel", slow.ID), RoleViewer, nil, nil); code != 403 {
+		t.Errorf("viewer cancel: %d, want 403", code)
+	}
+	start := time.Now()
+	if code := s.call(t, "POST", fmt.Sprintf("/api/v1/runs/%d/cancel", slow.ID), RoleOperator, nil, nil); code != 202 {
+		t.Fatalf("cancel: %d", code)
+	}
+	c := s.waitStatus(t, slow.ID, 2*time.Minute, StatusCancelled, StatusFailed, StatusSucceeded)
+	if c.Status != StatusCancelled {
+		t.Errorf("cancelled run = %+v", c)
+	}
+	t.Logf("cancel took %s", time.Since(start).Round(time.Millisecond))
+	if left := containersOf(t, sr.BakeRunID); len(left) > 0 {
+		t.Errorf("containers left after cancel: %v", left)
+	}
+	if code := s.call(t, "POST", fmt.Sprintf("/api/v1/runs/%d/cancel", slow.ID), RoleOperator, nil, nil); code != 409 {
+		t.Errorf("cancel of a finished run: %d, want 409", code)
+	}
+
+	// Webhooks: signed, the first attempt refused, retried with the same
+	// idempotency key, recorded.
+	waitFor(t, 30*time.Second, "webhooks", func() bool {
+		hook.mu.Lock()
+		defer hook.mu.Unlock()
+		return len(hook.got) >= 4
+	})
+	hook.mu.Lock()
+	if len(hook.bad) > 0 {
+		t.Errorf("bad webhook requests: %v", hook.bad)
+	}
+	events := map[string]int64{}
+	for _, p := range hook.got {
+		events[p.Event] = p.Run.ID
+	}
+	for _, e := range []string{EventRunStarted, EventRunSucceeded, EventRunPromoted, EventRunFailed} {
+		if _, ok := events[e]; !ok {
+			t.Errorf("no %s webhook (got %v)", e, events)
+		}
+	}
+	if events[EventRunFailed] != bad.ID {
+		t.Errorf("run.failed was about run %d, want %d", events[EventRunFailed], bad.ID)
+	}
+	hook.mu.Unlock()
+	var ds []Delivery
+	s.call(t, "GET", fmt.Sprintf("/api/v1/runs/%d/deliveries", run.ID), RoleViewer, nil, &ds)
+	if len(ds) < 4 || ds[0].StatusCode != 500 || ds[1].StatusCode != 200 || ds[0].IdempotencyKey != ds[1].IdempotencyKey || ds[1].Attempt != 2 {
+		t.Errorf("deliveries: %+v", ds)
+	}
+
+	// Metrics, without a token.
+	resp, err = http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`bake_runs{status="succeeded"} 1`, `bake_runs{status="failed"} 1`, `bake_runs{status="cancelled"} 1`,
+		`bake_run_duration_seconds_count{pipeline="ok"} 1`, "bake_queue_depth 0", "bake_webhook_failures_total 1",
+	} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("/metrics has no %q:\n%s", want, m)
+		}
+	}
+}
