@@ -1,0 +1,105 @@
+#!/bin/sh
+# Benchmark: the build cache with the docker builder (issue 16), on the
+# reference template of bench/docker.sh (the Debian base, 10 shell
+# provisioners each `echo N > /sN`, a file provisioner uploading 10 x 100 KB
+# files, commit). Whole `bake build` processes, RUNS (default 7) timed runs
+# each, median wall time:
+#
+#  1. cold, -no-cache;
+#  2. cold with the cache (a fresh BAKE_CACHE_DIR each run, so the steps
+#     are stored; target <= 1.15 x line 1);
+#  3. unchanged rebuild (target median <= 150 ms), and bake's peak RSS
+#     in it (target <= 60 MB);
+#  4. only the last provisioner changed (a new value each run; target
+#     <= 35 % of line 1).
+#
+# Every image the runs made and every cache entry are removed at the end.
+set -eu
+cd "$(dirname "$0")/.."
+runs=${RUNS:-7}
+work=$(mktemp -d)
+bin=$work/bake
+go build -o "$bin" ./cmd/bake
+export BAKE_CACHE_DIR="$work/cache"
+unset BAKE_NO_CACHE
+
+images_before=$(docker images -aq --no-trunc --filter label=dev.bake.run-id)
+cleanup() {
+	docker images --format '{{.Repository}}:{{.Tag}}' bake-cache | xargs -r docker rmi >/dev/null 2>&1 || true
+	for id in $(docker images -aq --no-trunc --filter label=dev.bake.run-id); do
+		case "$images_before" in *"$id"*) continue ;; esac
+		docker rmi -f "$id" >/dev/null 2>&1 || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+ref=$work/ref
+mkdir -p "$ref/files"
+i=0
+while [ "$i" -lt 10 ]; do
+	head -c 102400 /dev/urandom >"$ref/files/f$i"
+	i=$((i + 1))
+done
+template() { # last-step value
+	printf 'source "docker" "ref" {\n  image  = "%s"\n  pull   = false\n  commit = true\n}\n\n' "${BAKE_BASE_IMAGE:-bake.local/debian:bookworm}"
+	printf 'build {\n  sources = ["source.docker.ref"]\n'
+	for n in 1 2 3 4 5 6 7 8 9 10; do
+		printf '  provisioner "shell" {\n    inline = ["echo %d > /s%d"]\n  }\n' "$n" "$n"
+	done
+	printf '  provisioner "file" {\n    source      = "%s"\n    destination = "/opt"\n  }\n' "$ref/files"
+	printf '  provisioner "shell" {\n    inline = ["echo %s > /last"]\n  }\n}\n' "$1"
+}
+template v0 >"$ref/t.pkr.hcl"
+
+# ms COMMAND...: wall time of one run in ms; the command must succeed.
+ms() {
+	s=$(date +%s%N)
+	if ! "$@" >"$work/out" 2>&1; then
+		cat "$work/out" >&2
+		exit 1
+	fi
+	e=$(date +%s%N)
+	echo $(((e - s) / 1000000))
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+build() { "$bin" build -manifest "$work/m.json" "$@" "$ref/t.pkr.hcl"; }
+
+ms build -no-cache >/dev/null # warm the engine's caches
+: >"$work/t1"
+: >"$work/t2"
+i=0
+while [ "$i" -lt "$runs" ]; do
+	# Interleaved, so that load on the machine hits both alike.
+	ms build -no-cache >>"$work/t1"
+	export BAKE_CACHE_DIR="$work/cache-$i"
+	ms build >>"$work/t2"
+	i=$((i + 1))
+done
+nocache=$(median <"$work/t1")
+cold=$(median <"$work/t2")
+echo "cold, -no-cache:          median ${nocache} ms"
+echo "cold, with the cache:     median ${cold} ms ($(awk -v a="$cold" -v b="$nocache" 'BEGIN {printf "%+.0f", (a / b - 1) * 100}') %; target <= +15 %)"
+
+export BAKE_CACHE_DIR="$work/cache"
+ms build >/dev/null
+: >"$work/t3"
+i=0
+while [ "$i" -lt "$runs" ]; do
+	ms build >>"$work/t3"
+	i=$((i + 1))
+done
+echo "unchanged rebuild:        median $(median <"$work/t3") ms (target <= 150)"
+/usr/bin/time -v -o "$work/time" "$bin" build -manifest "$work/m.json" "$ref/t.pkr.hcl" >/dev/null 2>&1
+kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$work/time")
+echo "unchanged rebuild:        bake peak RSS $(awk -v k="$kb" 'BEGIN {printf "%.1f", k / 1024}') MB (target <= 60)"
+
+: >"$work/t4"
+i=0
+while [ "$i" -lt "$runs" ]; do
+	template "v$((i + 1))" >"$ref/t.pkr.hcl"
+	ms build >>"$work/t4"
+	i=$((i + 1))
+done
+last=$(median <"$work/t4")
+echo "last provisioner changed: median ${last} ms ($(awk -v a="$last" -v b="$nocache" 'BEGIN {printf "%.0f", a / b * 100}') % of cold; target <= 35 %)"

@@ -1,0 +1,350 @@
+package main
+
+// End-to-end tests of the build cache through `bake build`, with the
+// docker builder against the real engine: a cold build, an unchanged one,
+// one whose last step changed, a damaged entry, -no-cache, and bake cache
+// ls / prune.
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+
+	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/builder/docker"
+	"github.com/bake-tool/bake/cache"
+	"github.com/bake-tool/bake/internal/engine"
+)
+
+// cacheTemplateDir writes the cache tests' template: three shell steps, a
+// file upload and a last script, committed with changes.
+func cacheTemplateDir(t *testing.T, last string) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"up/a.txt":   "uploaded\n",
+		"up/sub/b":   strings.Repeat("b", 5000),
+		"last.sh":    last,
+		"first.sh":   "#!/bin/sh\nmkdir -p /srv && echo first > /srv/first\n",
+		"t.pkr.hcl":  "",
+		".gitignore": "",
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tpl := fmt.Sprintf(`
+source "docker" "c" {
+  image   = %q
+  pull    = false
+  commit  = true
+  changes = ["ENV GREETING=hello", "WORKDIR /srv", "CMD [\"cat\", \"/srv/last\"]"]
+}
+build {
+  sources = ["source.docker.c"]
+  provisioner "shell" {
+    script = "%s/first.sh"
+  }
+  provisioner "shell" {
+    environment_vars = ["TOKEN=abc"]
+    inline           = ["echo \"step two $TOKEN\" > /srv/two", "chmod 600 /srv/two"]
+  }
+  provisioner "file" {
+    source      = "%s/up/"
+    destination = "/srv/up"
+  }
+  provisioner "shell" {
+    inline = ["ln -s /srv/two /srv/link"]
+  }
+  provisioner "shell" {
+    script = "%s/last.sh"
+  }
+}
+`, e2eBaseImage(), dir, dir, dir)
+	if err := os.WriteFile(filepath.Join(dir, "t.pkr.hcl"), []byte(tpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func stepStatuses(t *testing.T, r dockerRun) []artifacts.StepEntry {
+	t.Helper()
+	builds := r.statement(t).Predicate.Builds
+	if len(builds) != 1 {
+		t.Fatalf("%d builds in the manifest", len(builds))
+	}
+	return builds[0].Steps
+}
+
+func statusList(steps []artifacts.StepEntry) string {
+	var s []string
+	for _, st := range steps {
+		s = append(s, st.Status)
+	}
+	return strings.Join(s, ",")
+}
+
+func builtImage(t *testing.T, r dockerRun) string {
+	t.Helper()
+	return r.artifact(t, "docker.c", "docker").ID
+}
+
+// cachedImageFacts is what a user compares between two images: the config
+// (without the run's own labels) and every file's type, mode, owner,
+// link target and content digest.
+type cachedImageFacts struct {
+	Config any
+	Files  map[string]string
+}
+
+func cachedImageFactsOf(t *testing.T, cli *client.Client, id string) cachedImageFacts {
+	t.Helper()
+	ctx := context.Background()
+	insp, err := cli.ImageInspect(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := insp.Config
+	delete(cfg.Labels, docker.LabelRunID)
+	created, err := cli.ContainerCreate(ctx, &container.Config{Image: id, Labels: map[string]string{labelTest: t.Name()}}, nil, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.ContainerRemove(context.Background(), created.ID, container.RemoveOptions{Force: true})
+	rc, err := cli.ContainerExport(ctx, created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	files := map[string]string{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch h.Name {
+		case ".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "dev/", "proc/", "sys/":
+			continue // made by the engine for every container
+		}
+		if strings.HasPrefix(h.Name, "dev/") || strings.HasPrefix(h.Name, "proc/") || strings.HasPrefix(h.Name, "sys/") {
+			continue
+		}
+		sum := sha256.New()
+		io.Copy(sum, tr)
+		files[h.Name] = fmt.Sprintf("%c %o %d:%d %s %s", h.Typeflag, h.Mode, h.Uid, h.Gid, h.Linkname, hex.EncodeToString(sum.Sum(nil))[:16])
+	}
+	return cachedImageFacts{Config: cfg, Files: files}
+}
+
+func TestCacheE2EDocker(t *testing.T) {
+	cli := dockerClient(t)
+	cacheDir := t.TempDir()
+	t.Setenv("BAKE_CACHE_DIR", cacheDir)
+	t.Setenv("BAKE_NO_CACHE", "")
+	t.Cleanup(func() { removeCacheImages(t, cli, cacheDir) })
+	dir := cacheTemplateDir(t, "#!/bin/sh\necho last-v1 > /srv/last\n")
+
+	// Cold: every step runs; the manifest says so.
+	cold := bakeDocker(t, cli, dir)
+	cold.mustSucceed(t)
+	if got := statusList(stepStatuses(t, cold)); got != "run,run,run,run,run" {
+		t.Fatalf("cold build steps: %s", got)
+	}
+	coldImage := builtImage(t, cold)
+
+	// Unchanged: nothing runs, the image is the cold one, and the
+	// manifest names the run that built each reused step.
+	same := bakeDocker(t, cli, dir)
+	same.mustSucceed(t)
+	steps := stepStatuses(t, same)
+	if got := statusList(steps); got != "reused,reused,reused,reused,reused" {
+		t.Fatalf("unchanged build steps: %s", got)
+	}
+	for _, st := range steps {
+		if st.RunID != cold.runID || !cache.Key(st.Key).Valid() {
+			t.Errorf("reused step %s: key %q, run %q; want a key and run %s", st.Step, st.Key, st.RunID, cold.runID)
+		}
+	}
+	if img := builtImage(t, same); img != coldImage {
+		t.Errorf("unchanged build made image %s, want the cold build's %s", img, coldImage)
+	}
+	if n := provisionersRun(same); n != 0 {
+		t.Errorf("unchanged build ran %d provisioners", n)
+	}
+
+	// The last step changed: only it runs, from the cached state before it.
+	if err := os.WriteFile(filepath.Join(dir, "last.sh"), []byte("#!/bin/sh\necho last-v2 > /srv/last\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changed := bakeDocker(t, cli, dir)
+	changed.mustSucceed(t)
+	if got := statusList(stepStatuses(t, changed)); got != "reused,reused,reused,reused,run" {
+		t.Fatalf("last-step-changed build steps: %s", got)
+	}
+	if n := provisionersRun(changed); n != 1 {
+		t.Errorf("last-step-changed build ran %d provisioners, want 1", n)
+	}
+	changedImage := builtImage(t, changed)
+	if out := runImageCmd(t, cli, changedImage); strings.TrimSpace(out) != "last-v2" {
+		t.Errorf("the changed image's command printed %q, want last-v2", out)
+	}
+
+	// The same template cold (-no-cache) makes an image with the same
+	// config and files; -no-cache records no steps and runs them all.
+	nocache := bakeDocker(t, cli, dir, "-no-cache")
+	nocache.mustSucceed(t)
+	if steps := stepStatuses(t, nocache); steps != nil {
+		t.Errorf("-no-cache build recorded cache steps: %v", steps)
+	}
+	if n := provisionersRun(nocache); n != 5 {
+		t.Errorf("-no-cache build ran %d provisioners, want 5", n)
+	}
+	want, got := cachedImageFactsOf(t, cli, builtImage(t, nocache)), cachedImageFactsOf(t, cli, changedImage)
+	if !reflect.DeepEqual(want.Config, got.Config) {
+		t.Errorf("resumed image config differs from a cold build's:\ncold    %+v\nresumed %+v", want.Config, got.Config)
+	}
+	if !reflect.DeepEqual(want.Files, got.Files) {
+		for name, w := range want.Files {
+			if got.Files[name] != w {
+				t.Errorf("%s: cold %q, resumed %q", name, w, got.Files[name])
+			}
+		}
+		for name, g := range got.Files {
+			if _, ok := want.Files[name]; !ok {
+				t.Errorf("%s: only in the resumed image (%q)", name, g)
+			}
+		}
+	}
+	if len(want.Files) < 10 || want.Files["srv/link"] == "" || want.Files["srv/up/sub/b"] == "" {
+		t.Errorf("file listing looks wrong: %d files", len(want.Files))
+	}
+
+	// A damaged entry: the final image's tag moved to another image, and
+	// a truncated index file. Neither is used; the build reruns.
+	store, err := cache.Open(cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := store.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var final *cache.Entry
+	for _, e := range entries {
+		if e.Kind == cache.KindDockerImage && e.Ref == changedImage {
+			final = e
+		}
+	}
+	if final == nil {
+		t.Fatalf("no final-image entry for %s in %d entries", changedImage, len(entries))
+	}
+	tag := docker.CacheRepository + ":" + final.Key.Hex()
+	if err := cli.ImageTag(context.Background(), e2eBaseImage(), tag); err != nil {
+		t.Fatal(err)
+	}
+	damaged := bakeDocker(t, cli, dir)
+	damaged.mustSucceed(t)
+	if got := statusList(stepStatuses(t, damaged)); got != "reused,reused,reused,reused,run" {
+		t.Errorf("after a re-tagged final image, steps: %s (want the last step rerun)", got)
+	}
+	if !strings.Contains(strings.Join(damagedMessages(damaged), "\n"), "damaged") {
+		t.Errorf("no message says the entry is damaged")
+	}
+	idx := filepath.Join(cacheDir, "index", final.Key.Hex()+".json")
+	b, err := os.ReadFile(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(idx, b[:len(b)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	truncated := bakeDocker(t, cli, dir)
+	truncated.mustSucceed(t)
+	if got := statusList(stepStatuses(t, truncated)); got != "reused,reused,reused,reused,run" {
+		t.Errorf("after a truncated index file, steps: %s (want the last step rerun)", got)
+	}
+
+	// bake cache ls lists the entries; prune -keep-bytes 0 removes them
+	// and their images.
+	code, out, stderr := bakeRun(t, os.Environ(), "cache", "ls")
+	if code != exitOK || !strings.Contains(out, cache.KindDockerStep) || !strings.Contains(out, cache.KindDockerImage) || !strings.Contains(out, "docker.c") {
+		t.Fatalf("bake cache ls: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = bakeRun(t, os.Environ(), "cache", "prune", "-older-than", "1h")
+	if code != exitOK || strings.Contains(out, "removed") {
+		t.Fatalf("prune -older-than 1h removed fresh entries: exit %d\n%s\n%s", code, out, stderr)
+	}
+	before, err := store.List()
+	if err != nil || len(before) == 0 {
+		t.Fatalf("entries before prune: %d, %v", len(before), err)
+	}
+	code, out, stderr = bakeRun(t, os.Environ(), "cache", "prune", "-keep-bytes", "0")
+	if code != exitOK || !strings.Contains(out, "removed") {
+		t.Fatalf("bake cache prune: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if left, _ := store.List(); len(left) != 0 {
+		t.Errorf("%d entries left after prune", len(left))
+	}
+	for _, e := range before {
+		tag := docker.CacheRepository + ":" + e.Key.Hex()
+		if _, err := cli.ImageInspect(context.Background(), tag); err == nil {
+			t.Errorf("%s still exists after prune", tag)
+		}
+	}
+}
+
+func provisionersRun(r dockerRun) int {
+	n := 0
+	for _, e := range r.events {
+		if e.Type == engine.EventStepStarted && strings.HasPrefix(e.Step, "provisioner") {
+			n++
+		}
+	}
+	return n
+}
+
+func damagedMessages(r dockerRun) []string {
+	var out []string
+	for _, e := range r.events {
+		if e.Message != "" {
+			out = append(out, e.Message)
+		}
+	}
+	return out
+}
+
+// removeCacheImages removes the cache tags of the entries in dir.
+func removeCacheImages(t *testing.T, cli *client.Client, dir string) {
+	store, err := cache.Open(dir)
+	if err != nil {
+		return
+	}
+	entries, _ := store.List()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, e := range entries {
+		cli.ImageRemove(ctx, docker.CacheRepository+":"+e.Key.Hex(), image.RemoveOptions{Force: true})
+	}
+}
