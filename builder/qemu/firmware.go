@@ -36,22 +36,36 @@ func (b *Builder) prepareFirmware(_ context.Context, s *state) error {
 	return nil
 }
 
-// hardwareSteps inserts the firmware copy and swtpm before "start qemu".
+// hardwareSteps inserts the firmware copy and swtpm before "start qemu",
+// and with vtpm a check that swtpm still runs after "provision".
 func (b *Builder) hardwareSteps(steps []buildStep) []buildStep {
+	var before []buildStep
+	if b.cfg.EFIBoot || b.cfg.UsePflash {
+		before = append(before, buildStep{Name: "prepare firmware", Run: b.prepareFirmware})
+	}
+	if b.cfg.VTPM {
+		before = append(before, buildStep{Name: "start swtpm", Run: b.startTPM, Cleanup: stopTPM, Leftover: leftTPM})
+	}
+	steps = insertSteps(steps, "start qemu", 0, before)
+	if b.cfg.VTPM {
+		steps = insertSteps(steps, "provision", 1, []buildStep{{Name: "check vTPM", Run: checkTPM}})
+	}
+	return steps
+}
+
+// insertSteps inserts extra at the step named name, before it (after 0)
+// or after it (after 1); steps is unchanged when there is no such step.
+func insertSteps(steps []buildStep, name string, after int, extra []buildStep) []buildStep {
+	if len(extra) == 0 {
+		return steps
+	}
 	for i, st := range steps {
-		if st.Name != "start qemu" {
+		if st.Name != name {
 			continue
 		}
-		var extra []buildStep
-		if b.cfg.EFIBoot || b.cfg.UsePflash {
-			extra = append(extra, buildStep{Name: "prepare firmware", Run: b.prepareFirmware})
-		}
-		if b.cfg.VTPM {
-			extra = append(extra, buildStep{Name: "start swtpm", Run: b.startTPM, Cleanup: stopTPM, Leftover: leftTPM})
-		}
-		out := append([]buildStep{}, steps[:i]...)
+		out := append([]buildStep{}, steps[:i+after]...)
 		out = append(out, extra...)
-		return append(out, steps[i:]...)
+		return append(out, steps[i+after:]...)
 	}
 	return steps
 }

@@ -415,3 +415,68 @@ func TestGCFindsSwtpm(t *testing.T) {
 		t.Errorf("temporary directory: %v", err)
 	}
 }
+
+// TestTPMStep starts and stops the vTPM's swtpm alone, as TPM 2.0 and
+// 1.2: a private 0700 state directory, a control socket that answers, and
+// after stopTPM no process and no state. A swtpm that dies while the
+// guest runs is reported at once and fails the build after the
+// provisioners (check vTPM).
+func TestTPMStep(t *testing.T) {
+	if _, err := exec.LookPath(SwtpmBinary); err != nil {
+		t.Fatalf("%s is not installed: run scripts/setup.sh", SwtpmBinary)
+	}
+	for _, tc := range []struct {
+		name, src string
+		die       bool
+	}{
+		{name: "tpm 2.0", src: "vtpm = true"},
+		{name: "tpm 1.2", src: "vtpm = true\nuse_tpm1 = true"},
+		{name: "dies while the guest runs", src: "vtpm = true", die: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := newBuilder(t, base+tc.src, builder.Options{})
+			ui := newUI(t)
+			s := &state{ui: ui, tmpDir: t.TempDir()}
+			ctx := context.Background()
+			if err := b.startTPM(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			tpm := s.tpm
+			pid := tpm.cmd.Process.Pid
+			if fi, err := os.Stat(tpm.dir); err != nil || fi.Mode().Perm() != 0o700 {
+				t.Errorf("state directory %v %v, want mode 0700", fi, err)
+			}
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if has := strings.Contains(string(cmdline), "--tpm2"); has != !b.cfg.UseTPM1 {
+				t.Errorf("swtpm command line %q", strings.ReplaceAll(string(cmdline), "\x00", " "))
+			}
+			if tc.die {
+				tpm.cmd.Process.Kill()
+				<-tpm.exited
+				for i := 0; i < 100 && !strings.Contains(ui.text(), "exited before the build stopped it"); i++ {
+					sleepMs(10)
+				}
+				if !strings.Contains(ui.text(), "error: vtpm: swtpm exited before the build stopped it") {
+					t.Errorf("no report of swtpm's death:\n%s", ui.text())
+				}
+				if err := checkTPM(ctx, s); err == nil || !strings.Contains(err.Error(), "TPM stopped answering") {
+					t.Errorf("check vTPM: %v", err)
+				}
+			} else if err := checkTPM(ctx, s); err != nil {
+				t.Errorf("check vTPM with swtpm running: %v", err)
+			}
+			if err := stopTPM(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			if s.tpm != nil || !tpm.hasExited() {
+				t.Errorf("swtpm %d not stopped", pid)
+			}
+			if _, err := os.Stat(tpm.dir); !os.IsNotExist(err) {
+				t.Errorf("state directory remains: %v", err)
+			}
+			if strings.Count(ui.text(), "error:") > map[bool]int{true: 1}[tc.die] {
+				t.Errorf("errors reported:\n%s", ui.text())
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -30,6 +31,9 @@ type swtpm struct {
 	exited chan struct{}
 	err    error
 	output *tail
+	// stopping is set before bake stops swtpm; an exit without it is a
+	// failure of the guest's TPM.
+	stopping atomic.Bool
 }
 
 // startTPM starts swtpm for a build with vtpm: one process per build,
@@ -97,8 +101,33 @@ func (b *Builder) startTPM(ctx context.Context, s *state) error {
 		}
 	}
 	s.ui.Say(fmt.Sprintf("started %s (TPM %s, pid %d) for the guest's vTPM", SwtpmBinary, version, cmd.Process.Pid))
+	go func() {
+		<-t.exited
+		if !t.stopping.Load() {
+			s.ui.Error(t.diedError().Error())
+		}
+	}()
 	if tpmStarted != nil {
 		tpmStarted(cmd.Process)
+	}
+	return nil
+}
+
+// diedError says that swtpm exited before bake stopped it.
+func (t *swtpm) diedError() error {
+	out := strings.TrimSpace(t.output.String())
+	if out == "" {
+		out = "(no output)"
+	}
+	return fmt.Errorf("vtpm: %s exited before the build stopped it (%v), so the guest's TPM stopped answering: %s", SwtpmBinary, t.err, out)
+}
+
+// checkTPM fails the build, after the provisioners, when swtpm died while
+// they ran: the image would have been made without the TPM the template
+// asked for.
+func checkTPM(_ context.Context, s *state) error {
+	if t := s.tpm; t != nil && t.hasExited() && !t.stopping.Load() {
+		return t.diedError()
 	}
 	return nil
 }
@@ -119,6 +148,7 @@ func stopTPM(_ context.Context, s *state) error {
 	if t == nil {
 		return nil
 	}
+	t.stopping.Store(true)
 	if t.cmd != nil && !t.hasExited() {
 		t.cmd.Process.Signal(syscall.SIGTERM)
 		select {
