@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto"
-	"errors"
-	"flag"
 	"fmt"
 	"text/tabwriter"
 
@@ -54,34 +51,21 @@ func runChannelWrite(ctx context.Context, env *cliEnv, sub string, args []string
 	if sub == "rollback" {
 		syn, nargs = "REG/REPO CHANNEL -sign-key K [-reason TEXT] [-by WHO]", 2
 	}
-	fs := newFlagSet("channel "+sub, syn, env.stderr)
-	keyPath := fs.String("sign-key", "", "the private `KEY` that signs the record (default $BAKE_SIGN_KEY)")
-	reason := fs.String("reason", "", "why, recorded in the signed record")
-	by := fs.String("by", "", "who, recorded in the signed record (default USER@host)")
-	asJSON := fs.Bool("json", false, "print the new record as JSON")
-	pos, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+	c := newRegCmd(env, "channel "+sub, syn, "print the new record as JSON").
+		withSignKey("the private `KEY` that signs the record (default $BAKE_SIGN_KEY)")
+	reason := c.fs.String("reason", "", "why, recorded in the signed record")
+	by := c.fs.String("by", "", "who, recorded in the signed record (default USER@host)")
+	pos, code, ok := c.parse(args, nargs)
+	if !ok {
+		return code
 	}
+	key, err := c.signer("channel records are signed")
 	if err != nil {
-		return exitUsage
+		return c.fail(exitUsage, err)
 	}
-	fail := cliFail(env, "channel "+sub)
-	path := signKeyPath(*keyPath, env.environ)
-	switch {
-	case len(pos) != nargs:
-		fs.Usage()
-		return exitUsage
-	case path == "":
-		return fail(exitUsage, errors.New("-sign-key (or BAKE_SIGN_KEY) is required: channel records are signed"))
-	}
-	key, err := loadSigner(path, env.environ)
+	repo, err := c.open(pos[0])
 	if err != nil {
-		return fail(exitUsage, err)
-	}
-	repo, err := registry.Open(pos[0], registry.Options{})
-	if err != nil {
-		return fail(exitUsage, err)
+		return c.fail(exitUsage, err)
 	}
 	o := registry.SetOptions{By: recordAuthor(*by, env.environ), Reason: *reason}
 	var rec *registry.Record
@@ -91,9 +75,9 @@ func runChannelWrite(ctx context.Context, env *cliEnv, sub string, args []string
 		rec, err = repo.Rollback(ctx, pos[1], key, o)
 	}
 	if err != nil {
-		return fail(exitFailed, err)
+		return c.fail(exitFailed, err)
 	}
-	if *asJSON {
+	if c.json() {
 		writeJSON(env.stdout, rec)
 		return exitOK
 	}
@@ -106,30 +90,19 @@ func runChannelRead(ctx context.Context, env *cliEnv, sub string, args []string)
 	if sub == "ls" {
 		syn, nargs = "REG/REPO [-key PUB] [-json]", 1
 	}
-	fs := newFlagSet("channel "+sub, syn, env.stderr)
-	keyPath := fs.String("key", "", "verify every record with this public key (`PUB`); without it records are shown unverified")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+	c := newRegCmd(env, "channel "+sub, syn, "print JSON").
+		withKey("verify every record with this public key (`PUB`); without it records are shown unverified")
+	pos, code, ok := c.parse(args, nargs)
+	if !ok {
+		return code
 	}
+	pub, err := c.pub()
 	if err != nil {
-		return exitUsage
+		return c.fail(exitUsage, err)
 	}
-	if len(pos) != nargs {
-		fs.Usage()
-		return exitUsage
-	}
-	fail := cliFail(env, "channel "+sub)
-	var pub crypto.PublicKey
-	if *keyPath != "" {
-		if pub, err = loadPublicKey(*keyPath); err != nil {
-			return fail(exitUsage, err)
-		}
-	}
-	repo, err := registry.Open(pos[0], registry.Options{})
+	repo, err := c.open(pos[0])
 	if err != nil {
-		return fail(exitUsage, err)
+		return c.fail(exitUsage, err)
 	}
 	var recs []*registry.Record
 	if sub == "ls" {
@@ -141,9 +114,9 @@ func runChannelRead(ctx context.Context, env *cliEnv, sub string, args []string)
 		if len(recs) > 0 {
 			printRecords(env, recs, pub != nil)
 		}
-		return fail(exitFailed, err)
+		return c.fail(exitFailed, err)
 	}
-	if *asJSON {
+	if c.json() {
 		if recs == nil {
 			recs = []*registry.Record{}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 
@@ -26,44 +25,37 @@ Example:
   bake publish -to registry.example.com/golden/base bake-manifest.sigstore.json`
 
 func runPublish(ctx context.Context, env *cliEnv, args []string) int {
-	fs := newFlagSet("publish", publishSynopsis, env.stderr)
-	to := fs.String("to", "", "the repository (`REG/REPO`) to publish into")
-	version := fs.String("version", "", "the version `name` (default: the run id)")
-	allowUnsigned := fs.Bool("allow-unsigned", false, "publish a manifest written without a signing key")
-	keyPath := fs.String("key", "", "check the manifest's signature with this public key (`PUB`) first")
-	asJSON := fs.Bool("json", false, "print the version as JSON")
-	pos, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	if err != nil {
-		return exitUsage
+	c := newRegCmd(env, "publish", publishSynopsis, "print the version as JSON").
+		withKey("check the manifest's signature with this public key (`PUB`) first")
+	to := c.fs.String("to", "", "the repository (`REG/REPO`) to publish into")
+	version := c.fs.String("version", "", "the version `name` (default: the run id)")
+	allowUnsigned := c.fs.Bool("allow-unsigned", false, "publish a manifest written without a signing key")
+	pos, code, ok := c.parse(args)
+	if !ok {
+		return code
 	}
 	if len(pos) != 1 || *to == "" {
 		fmt.Fprintln(env.stderr, "bake publish: give -to REG/REPO and exactly one manifest")
-		fs.Usage()
+		c.fs.Usage()
 		return exitUsage
 	}
-	fail := cliFail(env, "publish")
-	var pub crypto.PublicKey
-	if *keyPath != "" {
-		if pub, err = loadPublicKey(*keyPath); err != nil {
-			return fail(exitUsage, err)
-		}
+	pub, err := c.pub()
+	if err != nil {
+		return c.fail(exitUsage, err)
 	}
 	bundle, err := os.ReadFile(pos[0])
 	if err != nil {
-		return fail(exitUsage, err)
+		return c.fail(exitUsage, err)
 	}
-	repo, err := registry.Open(*to, registry.Options{})
+	repo, err := c.open(*to)
 	if err != nil {
-		return fail(exitUsage, err)
+		return c.fail(exitUsage, err)
 	}
 	v, err := repo.Publish(ctx, bundle, registry.PublishOptions{Version: *version, AllowUnsigned: *allowUnsigned, Key: pub})
 	if err != nil {
-		return fail(exitFailed, err)
+		return c.fail(exitFailed, err)
 	}
-	if *asJSON {
+	if c.json() {
 		writeJSON(env.stdout, map[string]any{"repository": repo.String(), "version": v, "published": v.Published})
 		return exitOK
 	}
@@ -129,7 +121,7 @@ func checkPublish(to, manifest string, signer crypto.Signer) error {
 	case signer == nil:
 		return errors.New("needs -sign-key (or BAKE_SIGN_KEY): only signed manifests are published from a build")
 	}
-	_, err := registry.Open(to, registry.Options{})
+	_, err := registry.Open(to, registryOptions())
 	return err
 }
 
@@ -145,7 +137,7 @@ func publishRun(ctx context.Context, env *cliEnv, to, version, manifest string, 
 		fmt.Fprintf(env.stderr, "bake build: -publish: %s\n", err)
 		return exitFailed
 	}
-	repo, err := registry.Open(to, registry.Options{})
+	repo, err := registry.Open(to, registryOptions())
 	if err == nil {
 		var v *registry.Version
 		if v, err = repo.Publish(ctx, bundle, registry.PublishOptions{Version: version}); err == nil {

@@ -66,10 +66,7 @@ func (c *regCmd) parse(args []string, nargs ...int) (pos []string, code int, ok 
 }
 
 // fail prints "bake VERB: err" and returns code.
-func (c *regCmd) fail(code int, err error) int {
-	fmt.Fprintf(c.env.stderr, "bake %s: %v\n", c.verb, err)
-	return code
-}
+func (c *regCmd) fail(code int, err error) int { return cliFail(c.env, c.verb)(code, err) }
 
 // json reports whether -json was given.
 func (c *regCmd) json() bool { return *c.asJSON }

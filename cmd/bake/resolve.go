@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/bake-tool/bake/artifacts/registry"
@@ -39,52 +38,44 @@ Example:
   ami=$(bake resolve registry.example.com/golden/base:prod -build amazon-ebs.base -region eu-west-1 -key release.pub)`
 
 func runResolve(ctx context.Context, env *cliEnv, args []string) int {
-	fs := newFlagSet("resolve", resolveSynopsis, env.stderr)
-	build := fs.String("build", "", "the build, `type.name` (or name when unambiguous)")
-	region := fs.String("region", "", "the AWS `region` of the AMI")
-	keyPath := fs.String("key", "", "the signer's public key (`PUB`, PEM)")
-	minSeq := fs.Uint64("min-sequence", 0, "refuse a channel record with a lower sequence `N`")
-	asJSON := fs.Bool("json", false, "print the resolution as JSON")
-	pos, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+	c := newRegCmd(env, "resolve", resolveSynopsis, "print the resolution as JSON").
+		withKey("the signer's public key (`PUB`, PEM)")
+	build := c.fs.String("build", "", "the build, `type.name` (or name when unambiguous)")
+	region := c.fs.String("region", "", "the AWS `region` of the AMI")
+	minSeq := c.fs.Uint64("min-sequence", 0, "refuse a channel record with a lower sequence `N`")
+	pos, code, ok := c.parse(args, 1)
+	if !ok {
+		return code
 	}
-	if err != nil {
-		return exitUsage
-	}
-	fail := cliFail(env, "resolve")
 	switch {
-	case len(pos) != 1:
-		fs.Usage()
-		return exitUsage
 	case *build == "":
-		return fail(exitUsage, errors.New("-build is required"))
-	case *keyPath == "":
-		return fail(exitUsage, errors.New("-key is required: resolve verifies what it returns"))
+		return c.fail(exitUsage, errors.New("-build is required"))
+	case *c.keyPath == "":
+		return c.fail(exitUsage, errors.New("-key is required: resolve verifies what it returns"))
 	case *minSeq > 0 && !isChannelRef(pos[0]):
-		return fail(exitUsage, errors.New("-min-sequence applies to a channel (REG/REPO:CHANNEL)"))
+		return c.fail(exitUsage, errors.New("-min-sequence applies to a channel (REG/REPO:CHANNEL)"))
 	}
 	ref, err := registry.ParseRef(pos[0])
 	if err != nil {
-		return fail(exitUsage, err)
+		return c.fail(exitUsage, err)
 	}
-	pub, err := loadPublicKey(*keyPath)
+	pub, err := c.pub()
 	if err != nil {
-		return fail(exitUsage, err)
+		return c.fail(exitUsage, err)
 	}
-	repo, err := registry.Open(ref.Repository, registry.Options{})
+	repo, err := c.open(ref.Repository)
 	if err != nil {
-		return fail(exitUsage, err)
+		return c.fail(exitUsage, err)
 	}
 	res, err := repo.Resolve(ctx, ref, registry.ResolveOptions{Build: *build, Region: *region, Key: pub, MinSequence: *minSeq})
 	if err != nil {
 		code := resolveExit(err)
-		if *asJSON {
+		if c.json() {
 			writeJSON(env.stdout, map[string]any{"resolved": false, "ref": pos[0], "exitCode": code, "error": err.Error()})
 		}
-		return fail(code, err)
+		return c.fail(code, err)
 	}
-	if *asJSON {
+	if c.json() {
 		writeJSON(env.stdout, res)
 		return exitOK
 	}

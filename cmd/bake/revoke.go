@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/bake-tool/bake/artifacts/registry"
@@ -22,42 +21,30 @@ Example:
   bake revoke registry.example.com/golden/base 2026.11.30 -sign-key release.key -reason "CVE-2026-1234 in openssl"`
 
 func runRevoke(ctx context.Context, env *cliEnv, args []string) int {
-	fs := newFlagSet("revoke", revokeSynopsis, env.stderr)
-	keyPath := fs.String("sign-key", "", "the private `KEY` that signs the revocation (default $BAKE_SIGN_KEY)")
-	reason := fs.String("reason", "", "why (required), recorded in the signed revocation")
-	by := fs.String("by", "", "who, recorded in the signed revocation (default USER@host)")
-	asJSON := fs.Bool("json", false, "print the revocation as JSON")
-	pos, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+	c := newRegCmd(env, "revoke", revokeSynopsis, "print the revocation as JSON").
+		withSignKey("the private `KEY` that signs the revocation (default $BAKE_SIGN_KEY)")
+	reason := c.fs.String("reason", "", "why (required), recorded in the signed revocation")
+	by := c.fs.String("by", "", "who, recorded in the signed revocation (default USER@host)")
+	pos, code, ok := c.parse(args, 2)
+	if !ok {
+		return code
 	}
+	if *reason == "" {
+		return c.fail(exitUsage, errors.New("-reason is required"))
+	}
+	key, err := c.signer("revocations are signed")
 	if err != nil {
-		return exitUsage
+		return c.fail(exitUsage, err)
 	}
-	fail := cliFail(env, "revoke")
-	path := signKeyPath(*keyPath, env.environ)
-	switch {
-	case len(pos) != 2:
-		fs.Usage()
-		return exitUsage
-	case path == "":
-		return fail(exitUsage, errors.New("-sign-key (or BAKE_SIGN_KEY) is required: revocations are signed"))
-	case *reason == "":
-		return fail(exitUsage, errors.New("-reason is required"))
-	}
-	key, err := loadSigner(path, env.environ)
+	repo, err := c.open(pos[0])
 	if err != nil {
-		return fail(exitUsage, err)
-	}
-	repo, err := registry.Open(pos[0], registry.Options{})
-	if err != nil {
-		return fail(exitUsage, err)
+		return c.fail(exitUsage, err)
 	}
 	rev, err := repo.Revoke(ctx, pos[1], key, registry.SetOptions{By: recordAuthor(*by, env.environ), Reason: *reason})
 	if err != nil {
-		return fail(exitFailed, err)
+		return c.fail(exitFailed, err)
 	}
-	if *asJSON {
+	if c.json() {
 		writeJSON(env.stdout, rev)
 		return exitOK
 	}

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto"
-	"errors"
-	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -24,36 +21,25 @@ Example:
   bake versions registry.example.com/golden/base -key release.pub`
 
 func runVersions(ctx context.Context, env *cliEnv, args []string) int {
-	fs := newFlagSet("versions", versionsSynopsis, env.stderr)
-	keyPath := fs.String("key", "", "verify channel records and revocations with this public key (`PUB`)")
-	asJSON := fs.Bool("json", false, "print the versions as JSON")
-	pos, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+	c := newRegCmd(env, "versions", versionsSynopsis, "print the versions as JSON").
+		withKey("verify channel records and revocations with this public key (`PUB`)")
+	pos, code, ok := c.parse(args, 1)
+	if !ok {
+		return code
 	}
+	pub, err := c.pub()
 	if err != nil {
-		return exitUsage
+		return c.fail(exitUsage, err)
 	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return exitUsage
-	}
-	fail := cliFail(env, "versions")
-	var pub crypto.PublicKey
-	if *keyPath != "" {
-		if pub, err = loadPublicKey(*keyPath); err != nil {
-			return fail(exitUsage, err)
-		}
-	}
-	repo, err := registry.Open(pos[0], registry.Options{})
+	repo, err := c.open(pos[0])
 	if err != nil {
-		return fail(exitUsage, err)
+		return c.fail(exitUsage, err)
 	}
 	vs, err := repo.Versions(ctx, pub)
 	if err != nil {
-		return fail(exitFailed, err)
+		return c.fail(exitFailed, err)
 	}
-	if *asJSON {
+	if c.json() {
 		if vs == nil {
 			vs = []registry.VersionInfo{}
 		}
