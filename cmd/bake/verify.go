@@ -15,19 +15,23 @@ import (
 	"github.com/bake-tool/bake/artifacts"
 )
 
-const verifySynopsis = `-key PUB BUNDLE [-artifact FILE]... [-json] [-allow-unsigned] [-allow-failed]
+const verifySynopsis = `-key PUB BUNDLE [-artifact FILE]... [-policy POLICY] [-json] [-allow-unsigned] [-allow-failed]
 
 Checks a run manifest (BUNDLE, the .sigstore.json bake build wrote): the
 bundle and payload types, the signature by the public key PUB over the
 DSSE PAE bytes, the statement and predicate types, and for each -artifact
 that its sha256 is a subject of the manifest, made by a build that
 succeeded; a file a failed or cancelled build left is refused, naming the
-build, unless -allow-failed. Prints what was verified, or exactly what
-failed. Exit status: 0 verified, 1 verification failed,
-2 usage.
+build, unless -allow-failed. The SBOMs the manifest names and the SLSA
+provenance beside it are checked too (digest, signature, subjects). With
+-policy, each rule of POLICY (CEL, see README "Policies") is evaluated on
+the verified documents and printed PASS or FAIL. Prints what was verified,
+or exactly what failed. Exit status: 0 verified (and every rule passed),
+1 verification or a rule failed, 2 usage (a policy that does not parse).
 
 Example:
-  bake verify -key release.pub bake-manifest.sigstore.json -artifact output-qemu/disk.qcow2`
+  bake verify -key release.pub bake-manifest.sigstore.json -artifact output-qemu/disk.qcow2
+  bake verify -key release.pub -policy release.policy.hcl bake-manifest.sigstore.json`
 
 func runVerify(ctx context.Context, env *cliEnv, args []string) int {
 	fs := newFlagSet("verify", verifySynopsis, env.stderr)
@@ -37,6 +41,7 @@ func runVerify(ctx context.Context, env *cliEnv, args []string) int {
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	allowUnsigned := fs.Bool("allow-unsigned", false, "accept a manifest written without a signing key (never with -key)")
 	allowFailed := fs.Bool("allow-failed", false, "accept an -artifact that a failed or cancelled build left")
+	policyPath := fs.String("policy", "", "evaluate the rules of this `POLICY` file (CEL) on the verified run")
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -55,6 +60,14 @@ func runVerify(ctx context.Context, env *cliEnv, args []string) int {
 		return exitUsage
 	}
 	bundlePath := pos[0]
+	var pol *policyT
+	if *policyPath != "" {
+		var err error
+		if pol, err = loadPolicy(*policyPath); err != nil {
+			fmt.Fprintf(env.stderr, "bake verify: -policy: %s\n", err)
+			return exitUsage
+		}
+	}
 
 	fail := func(err error) int {
 		if *asJSON {
@@ -81,6 +94,14 @@ func runVerify(ctx context.Context, env *cliEnv, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
+	extra, err := verifyExtras(bundlePath, v, pub, *allowUnsigned, pol, *policyPath)
+	if err != nil {
+		return fail(err)
+	}
+	code := exitOK
+	if !extra.PolicyOK {
+		code = exitFailed
+	}
 	if *asJSON {
 		writeJSON(env.stdout, map[string]any{
 			"verified":      true,
@@ -91,11 +112,16 @@ func runVerify(ctx context.Context, env *cliEnv, args []string) int {
 			"subject":       v.Statement.Subject,
 			"predicate":     v.Statement.Predicate,
 			"artifacts":     nonNil(v.Artifacts),
+			"sboms":         extra.SBOMs,
+			"provenance":    extra.Provenance,
+			"policy":        extra.Policy,
+			"policyPassed":  extra.PolicyOK,
 		})
-		return exitOK
+		return code
 	}
 	printVerified(env.stdout, bundlePath, v)
-	return exitOK
+	printExtras(env.stdout, extra)
+	return code
 }
 
 func nonNil(a []artifacts.VerifiedArtifact) []artifacts.VerifiedArtifact {
