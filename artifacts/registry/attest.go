@@ -347,17 +347,10 @@ func VerifyAttestations(ctx context.Context, image string, pub crypto.PublicKey,
 			}
 			env, err := r.blob(ctx, l.Digest, l.Size)
 			if err == nil {
-				var e artifacts.Envelope
-				if err = json.Unmarshal(env, &e); err == nil {
-					var b []byte
-					b, err = json.Marshal(artifacts.Bundle{MediaType: artifacts.BundleMediaType, DSSEEnvelope: e})
-					if err == nil {
-						var a *Attestation
-						if a, err = checkAttestation(b, pub, d.DigestStr()); err == nil {
-							a.Source, a.Digest = "tag", l.Digest.String()
-							out = append(out, *a)
-						}
-					}
+				var a *Attestation
+				if a, err = checkEnvelope(env, pub, d.DigestStr()); err == nil {
+					a.Source, a.Digest = "tag", l.Digest.String()
+					out = append(out, *a)
 				}
 			}
 			if err != nil {
@@ -394,6 +387,20 @@ func VerifyAttestations(ctx context.Context, image string, pub crypto.PublicKey,
 		return nil, fmt.Errorf("%s: %w (no %s tag, no referrer)", image, ErrNoAttestation, attTag(d))
 	}
 	return out, nil
+}
+
+// checkEnvelope verifies a bare DSSE envelope (a layer of cosign's
+// attestation tag) as checkAttestation does a bundle.
+func checkEnvelope(env []byte, pub crypto.PublicKey, dig string) (*Attestation, error) {
+	var e artifacts.Envelope
+	if err := json.Unmarshal(env, &e); err != nil {
+		return nil, fmt.Errorf("not a DSSE envelope: %w", err)
+	}
+	b, err := json.Marshal(artifacts.Bundle{MediaType: artifacts.BundleMediaType, DSSEEnvelope: e})
+	if err != nil {
+		return nil, err
+	}
+	return checkAttestation(b, pub, dig)
 }
 
 // checkAttestation verifies bundle's signature by pub and that its

@@ -41,7 +41,7 @@ func pushImage(t *testing.T, repo *Repo) string {
 
 // pushRunManifest is a run manifest signed by key (nil: unsigned) whose
 // docker-push build pushed image (REG/REPO@sha256:…).
-func pushRunManifest(t *testing.T, key crypto.Signer, image string) []byte {
+func pushRunManifest(t testing.TB, key crypto.Signer, image string) []byte {
 	t.Helper()
 	now := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
 	_, dig, _ := strings.Cut(image, "@")
@@ -272,4 +272,30 @@ func cosignVerify(t *testing.T, pub crypto.PublicKey, image string, ok bool) {
 		t.Fatalf("cosign verify-attestation accepted a tampered attestation:\n%s", out)
 	}
 	t.Logf("cosign verify-attestation (%s): ok=%t: %.300s", bin, ok, out)
+}
+
+// TestAttachReferrerForged: on a registry with the referrers API, a
+// referrer bundle signed by another key, about the image, is refused.
+func TestAttachReferrerForged(t *testing.T) {
+	ctx := ctxT(t)
+	repo := openRepo(t, memRegistry(t, nil))
+	key := genKey(t)
+	image := pushImage(t, repo)
+	if _, err := Attach(ctx, image, pushRunManifest(t, key, image), testOpts()); err != nil {
+		t.Fatal(err)
+	}
+	forged := pushRunManifest(t, genKey(t), image)
+	d, _ := name.NewDigest(image)
+	desc, err := remote.Head(d, remote.WithAuthFromKeychain(anonymous))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, _ := inspectBundle(forged)
+	if _, err := repo.putReferrer(ctx, desc, forged, st, nil); err != nil {
+		t.Fatal(err)
+	}
+	atts, err := VerifyAttestations(ctx, image, key.Public(), testOpts())
+	if !errors.Is(err, ErrBadSignature) || !strings.Contains(err.Error(), "referrer") || len(atts) != 2 {
+		t.Fatalf("verify with a forged referrer: %+v, %v; want the two genuine ones and ErrBadSignature naming the referrer", atts, err)
+	}
 }

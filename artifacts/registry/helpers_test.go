@@ -69,7 +69,7 @@ func openRepo(t *testing.T, host string) *Repo {
 	return r
 }
 
-func genKey(t *testing.T) crypto.Signer {
+func genKey(t testing.TB) crypto.Signer {
 	t.Helper()
 	k, err := artifacts.GenerateKey(artifacts.KeyECDSAP256)
 	if err != nil {

@@ -1,15 +1,24 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/artifacts/registry"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 )
 
 // TestAttestBuildCLI: a signed docker build that pushes attaches its run
@@ -117,4 +126,52 @@ func cosignPath() string {
 		return p
 	}
 	return ""
+}
+
+// TestAttestRunRefused: when the registry refuses the attestation tag,
+// bake build's attach step says which images are not attested and how to
+// retry, and the run's status is left alone (attestRun returns nothing to
+// fail it with).
+func TestAttestRunRefused(t *testing.T) {
+	h := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, ".att") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`{"errors":[{"code":"DENIED","message":"read-only tags"}]}`))
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	image := pushRandom(t, strings.TrimPrefix(srv.URL, "http://")+"/team/app")
+	dir := t.TempDir()
+	keyBase := filepath.Join(dir, "release")
+	if code, _, stderr := bakeRun(t, nil, "keygen", "-out", keyBase); code != exitOK {
+		t.Fatalf("keygen: %s", stderr)
+	}
+	key, err := loadSigner(keyBase+".key", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, dig, _ := strings.Cut(image, "@")
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	st, err := artifacts.NewRunManifest(artifacts.RunInfo{RunID: "r", CreatedAt: at, TemplatePath: "t", TemplateSHA256: strings.Repeat("0", 64)},
+		[]artifacts.BuildRecord{{Name: "docker.app", Builder: "docker", Status: artifacts.StatusSucceeded, Started: at, Finished: at,
+			Artifacts: []*artifacts.Artifact{{Builder: "docker-push", ID: image, Items: []artifacts.Item{{ExternalIdentifier: image, URI: image, Digest: dig}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := filepath.Join(dir, "run.sigstore.json")
+	if err := artifacts.WriteRunManifest(m, st, key); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	var stdout, stderr bytes.Buffer
+	attestRun(context.Background(), &cliEnv{stdout: &stdout, stderr: &stderr}, m, false)
+	if !strings.Contains(stderr.String(), "WARNING: 1 of 1 pushed image(s) not attested (the run itself succeeded)") ||
+		!strings.Contains(stderr.String(), "registry refused the credentials") ||
+		!strings.Contains(stderr.String(), "retry with: bake attest "+m) || stdout.Len() != 0 {
+		t.Fatalf("attach refused: stdout %q, stderr:\n%s", stdout.String(), stderr.String())
+	}
 }
