@@ -51,6 +51,8 @@ type Build struct {
 	StepKeys func(base Key, info provisioners.BuildInfo) ([]StepKey, error)
 
 	mu      sync.Mutex
+	final   Key
+	whole   bool
 	from    int
 	after   AfterStep
 	records []Record
@@ -99,6 +101,26 @@ func (b *Build) Reused(i int, e *Entry) {
 		b.records[i].Key = e.Key
 		b.records[i].RunID = e.RunID
 	}
+}
+
+// SetFinal records the key of the build's whole result (zero: none), and
+// whether that result was reused whole, with no step run: the engine then
+// keeps, beside it, what it learnt from the machine (its package
+// inventory) to hand out again on reuse.
+func (b *Build) SetFinal(k Key, reused bool) {
+	b.mu.Lock()
+	b.final, b.whole = k, reused
+	b.mu.Unlock()
+}
+
+// Final returns what SetFinal recorded.
+func (b *Build) Final() (k Key, reused bool) {
+	if b == nil {
+		return "", false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.final, b.whole
 }
 
 // Ran records that step i ran.

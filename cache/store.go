@@ -266,3 +266,22 @@ func (s *Store) CheckFile(k Key, name, want string) error {
 	}
 	return nil
 }
+
+// WriteBlob writes data as k's blob name, atomically.
+func (s *Store) WriteBlob(k Key, name string, data []byte) error {
+	if !k.Valid() {
+		return fmt.Errorf("cache blob: key %q is not a key", k)
+	}
+	if err := os.MkdirAll(s.BlobDir(k), 0o700); err != nil {
+		return err
+	}
+	return artifacts.WriteFileAtomic(filepath.Join(s.BlobDir(k), name), data, 0o600)
+}
+
+// ReadBlob reads k's blob name.
+func (s *Store) ReadBlob(k Key, name string) ([]byte, error) {
+	if !k.Valid() {
+		return nil, fmt.Errorf("cache blob: key %q is not a key", k)
+	}
+	return os.ReadFile(filepath.Join(s.BlobDir(k), name))
+}

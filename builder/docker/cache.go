@@ -103,8 +103,10 @@ func (b *Builder) cacheLookup(ctx context.Context, s *state) error {
 		last = keys[len(keys)-1].Key
 	}
 	s.cache.finalKey = b.finalKey(last)
+	cb.SetFinal(s.cache.finalKey, false)
 	if e := b.validEntry(ctx, s, s.cache.finalKey, cache.KindDockerImage); e != nil {
 		s.cache.reused = e
+		cb.SetFinal(s.cache.finalKey, true)
 		for i := range keys {
 			cb.Reused(i, &cache.Entry{Key: keys[i].Key, RunID: e.RunID})
 		}

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
+	"github.com/bake-tool/bake/artifacts/sbom"
 	"github.com/bake-tool/bake/cache"
 	"github.com/bake-tool/bake/provisioners"
 )
@@ -95,4 +97,43 @@ func (r *jobRun) afterStep(ctx context.Context, after cache.AfterStep, i int) er
 		r.ui.Error(fmt.Sprintf("cache: store the state after %s: %s", r.job.Provisioners[i].Label(), r.errText(err)))
 	}
 	return nil
+}
+
+// inventoryBlob is the file, beside a build's final cache entry, that
+// keeps the machine's package inventory.
+const inventoryBlob = "inventory.json"
+
+// cacheInventory keeps the inventory taken in a build whose result the
+// cache stores, and hands it out again when the build was reused whole
+// (no machine ran, so none was taken): the SBOM of a reused image is the
+// one of the build that made it.
+func (r *jobRun) cacheInventory() {
+	final, reused := r.cache.Final()
+	if !r.opts.Inventory || final == "" {
+		return
+	}
+	store := r.cache.Store
+	if !reused {
+		if r.inventory == nil {
+			return
+		}
+		b, err := json.Marshal(r.inventory)
+		if err == nil {
+			err = store.WriteBlob(final, inventoryBlob, b)
+		}
+		if err != nil {
+			r.ui.Error(fmt.Sprintf("cache: keep the package inventory: %s", r.errText(err)))
+		}
+		return
+	}
+	b, err := store.ReadBlob(final, inventoryBlob)
+	var inv sbom.Inventory
+	if err == nil {
+		err = json.Unmarshal(b, &inv)
+	}
+	if err != nil {
+		r.ui.Error(fmt.Sprintf("warning: no SBOM for this build: the cached build's package inventory: %s", r.errText(err)))
+		return
+	}
+	r.inventory = &inv
 }

@@ -420,6 +420,7 @@ func (r *jobRun) run(ctx context.Context) ([]*artifacts.Artifact, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.cacheInventory()
 	if info.Name == "" {
 		info = r.baseInfo()
 	}
