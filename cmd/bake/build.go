@@ -268,6 +268,9 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 		opts.Pause = prompt.pause
 		opts.DebugKey = (&debugKeys{dir: ".", emit: emit}).keep
 	}
+	// The template's git state is read before any build writes into the
+	// checkout, so that the provenance says what the run started from.
+	facts := newRunFacts(ctx, pos[0], f.reason, f.only.values, f.except.values, selected, env.environ, now)
 	emit(engine.Event{Type: engine.EventRunStarted, Message: fmt.Sprintf("run %s: %d build(s): %s", runID, len(jobs), strings.Join(names, ", "))})
 	results := engine.Run(runCtx, jobs, opts)
 
@@ -291,8 +294,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	}
 
 	if f.manifest != "" {
-		if err := writeRunManifest(ctx, f.manifest, pos[0], plan, runID, now, results, signer, redactor,
-			&runFacts{reason: f.reason, only: f.only.values, except: f.except.values, selected: selected, environ: env.environ, started: now}); err != nil {
+		if err := writeRunManifest(ctx, f.manifest, pos[0], plan, runID, now, results, signer, redactor, facts); err != nil {
 			emit(engine.Event{Type: engine.EventError, Error: "run manifest: " + err.Error()})
 			code = max(code, exitFailed)
 		} else {

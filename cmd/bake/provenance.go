@@ -28,6 +28,22 @@ type runFacts struct {
 	selected     []*templates.BuildSource
 	environ      []string
 	started      time.Time
+	// git is the template's checkout as the run started (nil: none);
+	// gitErr why it could not be read.
+	git    *provenance.Git
+	gitErr error
+}
+
+// newRunFacts gathers the facts of a run about to start; it reads the
+// template's git checkout now, before any build writes into it.
+func newRunFacts(ctx context.Context, template, reason string, only, except []string, selected []*templates.BuildSource, environ []string, started time.Time) *runFacts {
+	f := &runFacts{reason: reason, only: only, except: except, selected: selected, environ: environ, started: started}
+	dir := template
+	if st, err := os.Stat(template); err == nil && !st.IsDir() {
+		dir = filepath.Dir(template)
+	}
+	f.git, f.gitErr = provenance.ReadGit(ctx, dir)
+	return f
 }
 
 // provenancePath is where the provenance bundle of the manifest at
@@ -58,11 +74,7 @@ func writeProvenance(ctx context.Context, manifestPath, template string, plan *t
 		}
 		params.Variables[v.Name] = ctyjson.SimpleJSONValue{Value: v.Value}
 	}
-	dir := template
-	if st, err := os.Stat(template); err == nil && !st.IsDir() {
-		dir = filepath.Dir(template)
-	}
-	git, err := provenance.ReadGit(ctx, dir)
+	git, err := facts.git, facts.gitErr
 	if err != nil {
 		return fmt.Errorf("read the template's git checkout: %w", err)
 	}
