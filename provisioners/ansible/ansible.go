@@ -85,10 +85,17 @@ func (p *Provisioner) Provision(ctx context.Context, ui ui.UI, comm provisioners
 		return fmt.Errorf("ansible: temporary directory: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	cpDir, err := controlDir(tmp, info.RunID)
+	if err != nil {
+		return err
+	}
+	if cpDir != filepath.Join(tmp, "cp") {
+		defer os.RemoveAll(cpDir)
+	}
 	// Ansible's SSH control masters (ControlPersist) outlive it, detached
 	// from its process group; ask each to exit before the socket
 	// directory goes.
-	defer stopMasters(filepath.Join(tmp, "cp"))
+	defer stopMasters(cpDir)
 
 	useProxy := c.UseProxy == nil || *c.UseProxy || info.Host == ""
 	data := inventoryData{HostAlias: c.HostAlias, User: c.User}
@@ -154,7 +161,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui ui.UI, comm provisioners
 
 	env := []string{
 		"ANSIBLE_HOST_KEY_CHECKING=False",
-		"ANSIBLE_SSH_CONTROL_PATH_DIR=" + filepath.Join(tmp, "cp"),
+		"ANSIBLE_SSH_CONTROL_PATH_DIR=" + cpDir,
 		"ANSIBLE_LOCAL_TEMP=" + filepath.Join(tmp, "local"),
 		"ANSIBLE_NOCOLOR=1",
 		"PYTHONUNBUFFERED=1",
@@ -224,6 +231,32 @@ func sshExtraArgs(user []string) string {
 		s = "'" + strings.Join(user, "' '") + "'"
 	}
 	return s + " -o UserKnownHostsFile=/dev/null"
+}
+
+// maxControlDir is the longest directory Ansible's SSH control sockets
+// fit in: ssh binds DIR/HASH.RANDOM (1+10+17 bytes after DIR) and a Unix
+// socket's path is at most 103 bytes on macOS and the BSDs (107 on Linux).
+const maxControlDir = 103 - 28
+
+// controlDir returns the directory for Ansible's SSH control sockets:
+// tmp/cp, or, when a long $TMPDIR makes that too long for a socket's
+// path (ssh then fails with "too long for Unix domain socket" and Ansible
+// reports the host unreachable), a private directory of its own in /tmp,
+// which the caller removes.
+func controlDir(tmp, runID string) (string, error) {
+	dir := filepath.Join(tmp, "cp")
+	if len(dir) <= maxControlDir {
+		return dir, nil
+	}
+	prefix := TempPrefix(runID)
+	if len("/tmp/"+prefix)+10 > maxControlDir {
+		prefix = "bake-ansible-cp-"
+	}
+	dir, err := os.MkdirTemp("/tmp", prefix) // 0700
+	if err != nil {
+		return "", fmt.Errorf("ansible: directory for SSH control sockets: %w", err)
+	}
+	return dir, nil
 }
 
 // stopMasters asks each SSH control master with a socket in dir to exit

@@ -16,13 +16,25 @@ import (
 // TestDirectSSH: with use_proxy = false Ansible connects to the machine's
 // SSH address (a real sshd) as the build's user with the build's key, and
 // no process of the run (an SSH control master) nor temporary file is
-// left when the step returns.
+// left when the step returns. $TMPDIR is long, too long for the SSH
+// control sockets to fit in a Unix socket's path below it (so they go to
+// /tmp instead).
 func TestDirectSSH(t *testing.T) {
 	needAnsible(t)
 	srv := sshd.Start(t, sshd.Options{})
 	home := sshd.UserDir(t, sshd.TestUser)
 	runID := fmt.Sprintf("test-direct-%d", time.Now().UnixNano())
-	t.Cleanup(func() { assertNoTemp(t, runID) })
+	long := filepath.Join(t.TempDir(), strings.Repeat("long-tmpdir-", 4))
+	if err := os.Mkdir(long, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", long)
+	t.Cleanup(func() {
+		assertNoTemp(t, runID)
+		if left, _ := filepath.Glob(filepath.Join("/tmp", TempPrefix(runID)+"*")); len(left) > 0 {
+			t.Errorf("left in /tmp: %v", left)
+		}
+	})
 	no := false
 	cfg := &Config{PlaybookFile: testdata(t, "direct.yml"), UseProxy: &no, ExtraArguments: []string{"-e", "dest_dir=" + home}}
 	prepare(t, cfg)
