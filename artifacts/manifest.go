@@ -97,6 +97,41 @@ type BuildEntry struct {
 	Steps []StepEntry `json:"steps,omitempty"`
 	// SBOM is the build's software bill of materials, when one was taken.
 	SBOM *SBOMRef `json:"sbom,omitempty"`
+	// Tests are the build's test blocks, run on a fresh machine started
+	// from its artifact, in template order.
+	Tests []TestRecord `json:"tests,omitempty"`
+	// Untested is set when a test failed and the artifact was kept anyway
+	// (bake build -keep-failed-artifacts): the build is failed, so its
+	// artifacts are listed but are no subjects.
+	Untested bool `json:"untested,omitempty"`
+}
+
+// Test statuses a TestRecord holds.
+const (
+	TestPassed  = "passed"
+	TestFailed  = "failed"
+	TestSkipped = "skipped"
+)
+
+// TestRecord is one test block's outcome.
+type TestRecord struct {
+	// Name is the block's name attribute, or else its type ("shell").
+	Name string `json:"name"`
+	// Type is the block's label: the provisioner type it runs as.
+	Type string `json:"type"`
+	// Status is passed, failed or skipped (an earlier test failed, or the
+	// test machine never started).
+	Status string `json:"status"`
+	// ExitStatus is the remote command's exit status when one ran; -1
+	// when the test ended without one (timeout, lost connection).
+	ExitStatus int `json:"exitStatus"`
+	// DurationSeconds is how long the test ran, machine start excluded.
+	DurationSeconds float64 `json:"durationSeconds"`
+	// OutputSHA256 (hex) is the digest of the test's combined output, as
+	// bake printed it (secrets redacted).
+	OutputSHA256 string `json:"outputSha256,omitempty"`
+	// Error says why a failed test failed.
+	Error string `json:"error,omitempty"`
 }
 
 // SBOMRef points at a build's SBOM, a file beside the run manifest.
@@ -162,6 +197,10 @@ type BuildRecord struct {
 	Artifacts []*Artifact
 	// Steps are the build's cache records (see StepEntry).
 	Steps []StepEntry
+	// Tests are the build's test records; Untested marks an artifact kept
+	// after a failed test (see BuildEntry).
+	Tests    []TestRecord
+	Untested bool
 }
 
 // NewRunManifest builds the run manifest statement from the run's facts
@@ -213,6 +252,8 @@ func NewRunManifest(info RunInfo, builds []BuildRecord) (*Statement, error) {
 			Parent:     b.Parent,
 			Artifacts:  []Item{},
 			Steps:      b.Steps,
+			Tests:      b.Tests,
+			Untested:   b.Untested,
 		}
 		if e.Status == "" {
 			e.Status = StatusSucceeded

@@ -218,7 +218,24 @@ func TestPredicateSchema(t *testing.T) {
 	stCancelled, _ := NewRunManifest(RunInfo{RunID: "r", BakeVersion: "dev", TemplatePath: "x.hcl", TemplateSHA256: strings.Repeat("0", 64)}, cancelled)
 	rawCancelled, _ := json.Marshal(stCancelled.Predicate)
 
-	for name, data := range map[string][]byte{"three builds": raw, "cancelled": rawCancelled} {
+	tested := []BuildRecord{{
+		Name: "docker.t", Builder: "docker", Status: StatusFailed, Err: errors.New(`test "smoke" failed: exit status 3`),
+		Untested: true,
+		Tests: []TestRecord{
+			{Name: "smoke", Type: "shell", Status: TestFailed, ExitStatus: 3, DurationSeconds: 0.25, OutputSHA256: strings.Repeat("a", 64), Error: "exit status 3"},
+			{Name: "file", Type: "file", Status: TestSkipped, ExitStatus: -1},
+		},
+	}}
+	stTested, _ := NewRunManifest(RunInfo{RunID: "r", BakeVersion: "dev", TemplatePath: "x.hcl", TemplateSHA256: strings.Repeat("0", 64)}, tested)
+	rawTested, _ := json.Marshal(stTested.Predicate)
+	if e := stTested.Predicate.Builds[0]; !e.Untested || len(e.Tests) != 2 || e.Tests[0].ExitStatus != 3 {
+		t.Errorf("tests not carried into the entry: %+v", e)
+	}
+	if !bytes.Contains(rawTested, []byte(`"untested":true`)) || !bytes.Contains(rawTested, []byte(`"outputSha256":"aaaa`)) {
+		t.Errorf("tests missing from the predicate JSON: %s", rawTested)
+	}
+
+	for name, data := range map[string][]byte{"three builds": raw, "cancelled": rawCancelled, "tested": rawTested} {
 		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 		if err != nil {
 			t.Fatal(err)
@@ -239,6 +256,12 @@ func TestPredicateSchema(t *testing.T) {
 			m["builds"].([]any)[0].(map[string]any)["artifacts"].([]any)[0].(map[string]any)["digest"] = "md5:1234"
 		},
 		"no fingerprint": func(m map[string]any) { delete(m, "fingerprint") },
+		"unknown test status": func(m map[string]any) {
+			m["builds"].([]any)[0].(map[string]any)["tests"] = []any{map[string]any{"name": "t", "type": "shell", "status": "ok", "exitStatus": 0, "durationSeconds": 1}}
+		},
+		"test without exit status": func(m map[string]any) {
+			m["builds"].([]any)[0].(map[string]any)["tests"] = []any{map[string]any{"name": "t", "type": "shell", "status": "passed", "durationSeconds": 1}}
+		},
 	}
 	for name, breakIt := range broken {
 		t.Run(name, func(t *testing.T) {
