@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +58,9 @@ func run(ctx context.Context, t *testing.T, comm provisioners.Communicator, cmd 
 // over SSH (commands, an upload), shuts it down with shutdown_command and
 // writes a compressed qcow2; then builds again from that output (overlay,
 // no shutdown_command: the power button) and finds the provisioned files.
-// The base disks are unchanged.
+// The base disks are unchanged. The first build also attaches a floppy and
+// an additional disk, which the guest sees, and which the output and the
+// artifact hold as disk.qcow2-1.
 func TestBuildEndToEnd(t *testing.T) {
 	g := fixture(t)
 	dir := t.TempDir()
@@ -75,6 +78,9 @@ ssh_timeout      = "4m"
 shutdown_command = "poweroff"
 shutdown_timeout = "2m"
 http_content     = { "/greeting" = "served by bake" }
+disk_additional_size = ["64M"]
+floppy_label     = "BAKEFLOPPY"
+floppy_content   = { "ks.cfg" = "typed by nobody", "drivers/readme.txt" = "a floppy dir" }
 `), builder.Options{})
 	// The guest learns the HTTP server's address from its kernel command
 	// line, written with Packer's {{ .HTTPIP }}:{{ .HTTPPort }}.
@@ -92,7 +98,17 @@ http_content     = { "/greeting" = "served by bake" }
 		if err := comm.Upload(ctx, "/root/uploaded.txt", strings.NewReader(uploaded), 0o600); err != nil {
 			return err
 		}
-		got, err := run(ctx, t, comm, "cat /root/uploaded.txt; stat -c %a /root/uploaded.txt; df -m --output=size / | tail -1")
+		// The additional disk is the second virtio disk, and the floppy
+		// reads back with its label and files.
+		got, err := run(ctx, t, comm, `echo vdb $(lsblk -bdno SIZE /dev/vdb); modprobe floppy; udevadm settle; mkdir -p /mnt/fd
+mount -t vfat -o ro /dev/fd0 /mnt/fd && cat /mnt/fd/ks.cfg /mnt/fd/drivers/readme.txt; echo; blkid -o value -s LABEL /dev/fd0; umount /mnt/fd`)
+		if err != nil {
+			return err
+		}
+		if want := "vdb 67108864\ntyped by nobodya floppy dir\nBAKEFLOPPY\n"; got != want {
+			return fmt.Errorf("the guest sees the extra disk and floppy as %q, want %q", got, want)
+		}
+		got, err = run(ctx, t, comm, "cat /root/uploaded.txt; stat -c %a /root/uploaded.txt; df -m --output=size / | tail -1")
 		if err != nil {
 			return err
 		}
@@ -121,8 +137,15 @@ tail -n 1 <&3`)
 	t.Logf("first build took %s", time.Since(t0).Round(time.Second))
 
 	outDisk := filepath.Join(out1, "disk.qcow2")
-	if art.ID != outDisk || len(art.Items) != 1 {
+	extraDisk := outDisk + "-1"
+	if art.ID != outDisk || len(art.Items) != 2 || !slices.Equal(art.Files, []string{outDisk, extraDisk}) {
 		t.Fatalf("artifact %+v", art)
+	}
+	if it := art.Items[1]; it.Path != extraDisk || it.Format != "qcow2" || it.Digest != "sha256:"+fileSHA256(t, extraDisk) {
+		t.Errorf("artifact item of the additional disk %+v", it)
+	}
+	if img := qemuInfo(t, extraDisk); img.Format != "qcow2" || img.VirtualSize != 64<<20 {
+		t.Errorf("additional disk %+v", img)
 	}
 	it := art.Items[0]
 	if it.Path != outDisk || it.Format != "qcow2" || it.Digest != "sha256:"+fileSHA256(t, outDisk) {
@@ -145,8 +168,8 @@ tail -n 1 <&3`)
 		t.Errorf("output image %+v", img)
 	}
 	ents, _ := os.ReadDir(out1)
-	if len(ents) != 1 {
-		t.Errorf("output directory holds %d entries, want only the disk", len(ents))
+	if len(ents) != 2 {
+		t.Errorf("output directory holds %d entries, want only the two disks", len(ents))
 	}
 	if !strings.Contains(ui.text(), "qemu exited") {
 		t.Errorf("no graceful shutdown reported:\n%s", ui.text())
