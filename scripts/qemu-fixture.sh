@@ -19,15 +19,35 @@
 # default prohibit-password). ACPI power-button presses power the guest off
 # (systemd-logind), so qemu's system_powerdown works.
 #
-# The result is cached in $BAKE_FIXTURES/qemu-<hash of this file>/ (default
-# /var/cache/bake-fixtures) as disk.qcow2, vmlinuz and initrd.img; the
-# directory's path is printed on stdout. Run it as root; it is idempotent
-# and safe to run concurrently (a lock file serialises the build).
+# BAKE_QEMU_FIXTURE_VARIANT=ansible makes a variant for the ansible
+# provisioners' tests: the same guest plus python3 (Ansible's modules),
+# sudo (become) and ansible-core (ansible-local). debootstrap does not
+# resolve virtual packages, so python3-cffi-backend (python3-cryptography
+# needs it through one) is named.
+#
+# The result is cached in $BAKE_FIXTURES/qemu-<key>/ (default
+# /var/cache/bake-fixtures; qemu-ansible-<key>/ for the variant, the key
+# a hash of this file and the package list) as disk.qcow2, vmlinuz and
+# initrd.img; the directory's path is printed on stdout. Run it as root;
+# it is idempotent and safe to run concurrently (a lock file serialises
+# the build).
 set -eu
 
 FIXTURES=${BAKE_FIXTURES:-/var/cache/bake-fixtures}
 MIRROR=${BAKE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 INCLUDE=systemd-sysv,systemd,udev,dbus,kmod,iproute2,openssh-server,linux-image-amd64
+VARIANT=${BAKE_QEMU_FIXTURE_VARIANT:-}
+case $VARIANT in
+"") name=qemu ;;
+ansible)
+	name=qemu-ansible
+	INCLUDE=$INCLUDE,python3,python3-cffi-backend,sudo,ansible-core
+	;;
+*)
+	echo "qemu-fixture: unknown BAKE_QEMU_FIXTURE_VARIANT $VARIANT (known: ansible)" >&2
+	exit 2
+	;;
+esac
 
 log() { echo "qemu-fixture: $*" >&2; }
 
@@ -36,15 +56,15 @@ if [ "$(id -u)" != 0 ]; then
 	exit 2
 fi
 
-key=$(sha256sum "$0" | cut -c1-16)
-out="$FIXTURES/qemu-$key"
+key=$( (cat "$0"; echo "$INCLUDE") | sha256sum | cut -c1-16)
+out="$FIXTURES/$name-$key"
 if [ -s "$out/disk.qcow2" ] && [ -f "$out/ready" ]; then
 	echo "$out"
 	exit 0
 fi
 
 mkdir -p "$FIXTURES"
-exec 9>"$FIXTURES/qemu-$key.lock"
+exec 9>"$FIXTURES/$name-$key.lock"
 flock 9
 if [ -f "$out/ready" ]; then
 	echo "$out"
@@ -61,7 +81,7 @@ done
 tmp=$(mktemp -d /var/tmp/bake-qemu-fixture.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 root="$tmp/rootfs"
-log "debootstrapping bookworm with systemd, openssh-server and a kernel (a few minutes, cached in $out)"
+log "debootstrapping bookworm with $INCLUDE (a few minutes, cached in $out)"
 debootstrap --variant=minbase --include="$INCLUDE" bookworm "$root" "$MIRROR" >"$tmp/debootstrap.log" 2>&1 || {
 	tail -30 "$tmp/debootstrap.log" >&2
 	exit 1

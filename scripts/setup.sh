@@ -121,5 +121,7 @@ if ! docker image inspect "$ANSIBLE_IMAGE" >/dev/null 2>&1; then
 fi
 log "ready: docker $(docker version --format '{{.Server.Version}}'), registry $REGISTRY_ADDR, base image $BASE_IMAGE"
 "$(dirname "$0")/qemu-fixture.sh" >/dev/null # the qemu builder tests' guest, cached
+# The same guest with python3, sudo and ansible-core, for the ansible provisioners' qemu tests.
+BAKE_QEMU_FIXTURE_VARIANT=ansible "$(dirname "$0")/qemu-fixture.sh" >/dev/null
 "$(dirname "$0")/qemu-iso-fixture.sh" >/dev/null # its kernel behind an ISOLINUX prompt, for boot_command
 "$(dirname "$0")/qemu-uefi-fixture.sh" >/dev/null # the guest on a GPT disk with an ESP, for efi_boot
