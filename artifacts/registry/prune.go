@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // Kinds of deliverables, as Deliverable.Kind names them.
@@ -268,10 +270,15 @@ func (r *Repo) Prune(ctx context.Context, plan *PrunePlan, deleters map[string]D
 // error.
 func (r *Repo) deleteManifest(ctx context.Context, dig string) error {
 	err := remote.Delete(r.repo.Digest(dig), r.remote(ctx)...)
-	if err != nil {
-		if err = r.classify("delete "+dig, err); errors.Is(err, ErrNotFound) {
-			return nil
-		}
+	if err == nil {
+		return nil
+	}
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode == http.StatusMethodNotAllowed {
+		return fmt.Errorf("delete %s in %s: the registry does not allow deletes (distribution: set storage.delete.enabled: true): %w", dig, r, err)
+	}
+	if err = r.classify("delete "+dig, err); errors.Is(err, ErrNotFound) {
+		return nil
 	}
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -266,5 +267,43 @@ func TestFileDeleter(t *testing.T) {
 	}
 	if rm, err := (FileDeleter{Dir: dir}).Delete(context.Background(), d); err != nil || !rm.Gone {
 		t.Fatalf("delete again: %+v, %v; want gone", rm, err)
+	}
+}
+
+// TestPruneDeletesRefused: a registry that does not allow deletes (a
+// distribution without storage.delete.enabled) keeps the version, and the
+// error says how to allow them.
+func TestPruneDeletesRefused(t *testing.T) {
+	ctx := ctxT(t)
+	host := memRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodDelete {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusMethodNotAllowed)
+				w.Write([]byte(`{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}`))
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	repo := openRepo(t, host)
+	key := genKey(t)
+	dir := t.TempDir()
+	for i, id := range []string{"old", "new"} {
+		r := pruneRun{id: id, day: i + 1, image: pushImage(t, repo), disk: writeDisk(t, dir, id+".img", id)}
+		if _, err := repo.Publish(ctx, pruneManifest(t, key, r), PublishOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan, err := repo.PlanPrune(ctx, PruneOptions{Keep: 1, Key: key.Public()})
+	if err != nil || len(plan.Prune) != 1 {
+		t.Fatalf("plan: %+v, %v", plan, err)
+	}
+	res, err := repo.Prune(ctx, plan, map[string]Deleter{KindAMI: &fakeAMIs{}, KindImage: ImageDeleter{Options: testOpts()}, KindFile: FileDeleter{}})
+	if err == nil || !strings.Contains(err.Error(), "storage.delete.enabled") || res.Versions[0].Deleted {
+		t.Fatalf("prune on a registry without deletes: %+v, %v", res, err)
+	}
+	if _, _, err := repo.VersionBundle(ctx, "old"); err != nil {
+		t.Fatalf("version old after the refused prune: %v", err)
 	}
 }
