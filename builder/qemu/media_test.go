@@ -273,3 +273,56 @@ func TestFloppyImage(t *testing.T) {
 		t.Errorf("too big: %v", err)
 	}
 }
+
+// TestCreateDiskFromImage: with disk_image, disk_size grows the working
+// copy (through qemu_img_args' resize arguments) unless skip_resize_disk;
+// use_backing_file makes an overlay; the base is never changed.
+func TestCreateDiskFromImage(t *testing.T) {
+	dir := t.TempDir()
+	baseDisk := filepath.Join(dir, "base.qcow2")
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", baseDisk, "20M").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	sum := fileSHA256(t, baseDisk)
+	for _, tt := range []struct {
+		name, extra string
+		size        int64
+		backing     string
+		err         string
+	}{
+		{"grown", `disk_size = "64M"`, 64 << 20, "", ""},
+		{"skip_resize_disk", "disk_size = \"64M\"\nskip_resize_disk = true", 20 << 20, "", ""},
+		{"overlay grown", "disk_size = \"32M\"\nuse_backing_file = true", 32 << 20, baseDisk, ""},
+		{"resize arguments", "disk_size = \"64M\"\nqemu_img_args {\n  resize = [\"--preallocation=bogus\"]\n}", 0, "", "bogus"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-"))
+			os.Mkdir(out, 0o755)
+			b, _ := newBuilder(t, "iso_url = "+`"`+baseDisk+`"`+"\niso_checksum = \"none\"\ncommunicator = \"none\"\ndisk_image = true\n"+tt.extra, builder.Options{})
+			s := &state{ui: newUI(t), outDir: out, base: baseDisk}
+			ctx := context.Background()
+			var err error
+			if s.baseInfo, err = inspectDisk(ctx, baseDisk); err != nil {
+				t.Fatal(err)
+			}
+			err = b.createDisk(ctx, s)
+			defer removeWorkDisk(ctx, s)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), "qemu-img resize") || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want qemu-img resize's complaint about %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			img := qemuInfo(t, s.work)
+			if img.VirtualSize != tt.size || img.BackingFile != tt.backing {
+				t.Errorf("working disk %+v, want size %d, backing %q", img, tt.size, tt.backing)
+			}
+		})
+	}
+	if fileSHA256(t, baseDisk) != sum {
+		t.Error("the base disk changed")
+	}
+}
