@@ -173,6 +173,7 @@ func TestCacheE2EDocker(t *testing.T) {
 		t.Fatalf("cold build steps: %s", got)
 	}
 	coldImage := builtImage(t, cold)
+	coldSBOM := cold.statement(t).Predicate.Builds[0].SBOM
 
 	// Unchanged: nothing runs, the image is the cold one, and the
 	// manifest names the run that built each reused step.
@@ -186,6 +187,10 @@ func TestCacheE2EDocker(t *testing.T) {
 		if st.RunID != cold.runID || !cache.Key(st.Key).Valid() {
 			t.Errorf("reused step %s: key %q, run %q; want a key and run %s", st.Step, st.Key, st.RunID, cold.runID)
 		}
+	}
+	// The reused build's SBOM is the one of the build that made the image.
+	if cs, ss := coldSBOM, same.statement(t).Predicate.Builds[0].SBOM; cs == nil || ss == nil || cs.Packages != ss.Packages || cs.Packages == 0 {
+		t.Errorf("SBOM of the cold build %+v, of the reused one %+v: want the same packages", cs, ss)
 	}
 	if img := builtImage(t, same); img != coldImage {
 		t.Errorf("unchanged build made image %s, want the cold build's %s", img, coldImage)
