@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -27,6 +28,7 @@ import (
 	"github.com/bake-tool/bake/builder/docker"
 	"github.com/bake-tool/bake/cache"
 	"github.com/bake-tool/bake/internal/engine"
+	"github.com/bake-tool/bake/internal/testutil/bakebin"
 )
 
 // cacheTemplateDir writes the cache tests' template: three shell steps, a
@@ -351,5 +353,67 @@ func removeCacheImages(t *testing.T, cli *client.Client, dir string) {
 	defer cancel()
 	for _, e := range entries {
 		cli.ImageRemove(ctx, docker.CacheRepository+":"+e.Key.Hex(), image.RemoveOptions{Force: true})
+	}
+}
+
+// TestCacheE2EConcurrent runs two bake processes on the same template and
+// cache at once: both succeed, every entry left is whole and names a live
+// image, and a third build reuses the result without running a step.
+func TestCacheE2EConcurrent(t *testing.T) {
+	cli := dockerClient(t)
+	cacheDir := t.TempDir()
+	t.Setenv("BAKE_CACHE_DIR", cacheDir)
+	t.Setenv("BAKE_NO_CACHE", "")
+	t.Cleanup(func() { removeCacheImages(t, cli, cacheDir) })
+	dir := cacheTemplateDir(t, "#!/bin/sh\necho concurrent > /srv/last\n")
+	bin := bakebin.Path(t)
+	type result struct {
+		code   int
+		stdout string
+		err    error
+	}
+	results := make(chan result, 2)
+	for i := range 2 {
+		go func() {
+			cmd := exec.Command(bin, "build", "-json", "-manifest", filepath.Join(t.TempDir(), fmt.Sprintf("m%d.json", i)), dir)
+			cmd.Env = os.Environ()
+			var out strings.Builder
+			cmd.Stdout = &out
+			err := cmd.Run()
+			code := 0
+			if err != nil {
+				code = -1
+				if ee, ok := err.(*exec.ExitError); ok {
+					code, err = ee.ExitCode(), nil
+				}
+			}
+			results <- result{code, out.String(), err}
+		}()
+	}
+	for range 2 {
+		r := <-results
+		if r.err != nil || r.code != exitOK {
+			t.Fatalf("concurrent build: exit %d, %v\n%s", r.code, r.err, r.stdout)
+		}
+		afterRun(t, cli, runIDOf(t, parseEvents(t, r.stdout)))
+	}
+	store, err := cache.Open(cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := store.List()
+	if err != nil || len(entries) < 2 {
+		t.Fatalf("%d entries, %v; want the step before the last and the final image", len(entries), err)
+	}
+	for _, e := range entries {
+		insp, err := cli.ImageInspect(context.Background(), docker.CacheRepository+":"+e.Key.Hex())
+		if err != nil || insp.ID != e.Digest {
+			t.Errorf("entry %s (%s) names image %s; the tag gives %s, %v", e.Key.Short(), e.Kind, e.Digest, insp.ID, err)
+		}
+	}
+	third := bakeDocker(t, cli, dir)
+	third.mustSucceed(t)
+	if n := provisionersRun(third); n != 0 {
+		t.Errorf("the build after two concurrent ones ran %d provisioners, want 0", n)
 	}
 }
