@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -324,5 +325,113 @@ func TestCreateDiskFromImage(t *testing.T) {
 	}
 	if fileSHA256(t, baseDisk) != sum {
 		t.Error("the base disk changed")
+	}
+}
+
+// TestMediaAttachedQ35 starts qemu, paused (no guest boots), with a floppy
+// and an additional disk on a q35 machine and skip_nat_mapping, and asks
+// its monitor what is attached: the floppy drive holds the image, the
+// second virtio disk the additional disk. Then it stops qemu and the
+// cleanups leave nothing.
+func TestMediaAttachedQ35(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts qemu")
+	}
+	dir := t.TempDir()
+	baseDisk := filepath.Join(dir, "base.qcow2")
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", baseDisk, "16M").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	out := filepath.Join(dir, "out")
+	b, runID := newBuilder(t, `iso_url = "`+baseDisk+`"
+iso_checksum = "none"
+disk_image = true
+communicator = "none"
+machine_type = "q35"
+skip_nat_mapping = true
+disk_additional_size = ["8M"]
+floppy_content = { "autounattend.xml" = "<unattend/>" }
+output_directory = "`+out+`"
+qemuargs = [["-S"]]
+`, builder.Options{})
+	s := &state{ui: newUI(t)}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	checked := errors.New("checked; the cleanups run as after a failure")
+	steps := b.mediaSteps([]builder.Step[state]{
+		{Name: "prepare output directory", Run: b.prepareOutput, Cleanup: b.removeFailedOutput},
+		{Name: "create temporary directory", Run: b.makeTemp, Cleanup: removeTemp},
+		{Name: "find base disk", Run: b.findBase, Cleanup: removeDownload},
+		{Name: "create disk", Run: b.createDisk, Cleanup: removeWorkDisk},
+		{Name: "create CD", Run: b.createCD},
+		{Name: "start qemu", Run: b.startQemu, Cleanup: stopQemu},
+		{Name: "check", Run: func(ctx context.Context, s *state) error {
+			checkAttached(ctx, t, s)
+			return checked
+		}},
+	})
+	var names []string
+	for _, st := range steps {
+		names = append(names, st.Name)
+	}
+	if got := strings.Join(names, ", "); !strings.Contains(got, "create disk, create additional disks, create CD, create floppy, start qemu") {
+		t.Errorf("steps: %s", got)
+	}
+	if err := builder.RunSteps(ctx, builder.Options{}, s.ui, s, steps); !errors.Is(err, checked) {
+		t.Fatalf("build: %v", err)
+	}
+	assertNoLeftovers(t, runID, out)
+}
+
+// checkAttached asks qemu's monitor which files its block devices hold.
+func checkAttached(ctx context.Context, t *testing.T, s *state) {
+	t.Helper()
+	if s.port != nil {
+		t.Errorf("a host port was taken with skip_nat_mapping: %d", s.port.Port)
+	}
+	q, err := dialQMP(ctx, s.vm.qmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if _, err := q.conn.Write([]byte(`{"execute":"query-block"}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	var resp struct {
+		Return []struct {
+			Device   string `json:"device"`
+			QDev     string `json:"qdev"`
+			Inserted *struct {
+				File string `json:"file"`
+			} `json:"inserted"`
+		} `json:"return"`
+	}
+	for resp.Return == nil {
+		if err := q.dec.Decode(&resp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{}
+	for _, d := range resp.Return {
+		if d.Inserted != nil {
+			name := d.Device
+			if name == "" {
+				name = d.QDev
+			}
+			files[name] = d.Inserted.File
+		}
+	}
+	t.Logf("attached: %v", files)
+	if f := files["floppy0"]; f != s.media.floppy || f == "" {
+		t.Errorf("floppy0 holds %q, want %s", f, s.media.floppy)
+	}
+	found := false
+	for _, f := range files {
+		if len(s.media.extra) == 1 && f == s.media.extra[0] {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the additional disk %v is not attached: %v", s.media.extra, files)
 	}
 }
