@@ -108,6 +108,7 @@ type state struct {
 	efiVars  string // the per-build copy of efi_firmware_vars
 	firmware string // the per-build copy of firmware, with use_pflash
 	tpm      *swtpm // the vTPM's emulator
+	userQMP  string // the QMP socket of qmp_enable
 
 	media mediaState // the floppy and the additional disks
 

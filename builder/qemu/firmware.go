@@ -2,7 +2,9 @@ package qemu
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/bake-tool/bake/builder"
@@ -46,6 +48,9 @@ func (b *Builder) hardwareSteps(steps []buildStep) []buildStep {
 	if b.cfg.VTPM {
 		before = append(before, buildStep{Name: "start swtpm", Run: b.startTPM, Cleanup: stopTPM, Leftover: leftTPM})
 	}
+	if b.cfg.QMPEnable {
+		before = append(before, buildStep{Name: "place QMP socket", Run: b.placeQMP, Cleanup: removeQMP})
+	}
 	steps = insertSteps(steps, "start qemu", 0, before)
 	if b.cfg.VTPM {
 		steps = insertSteps(steps, "provision", 1, []buildStep{{Name: "check vTPM", Run: checkTPM}})
@@ -68,4 +73,35 @@ func insertSteps(steps []buildStep, name string, after int, extra []buildStep) [
 		return append(out, steps[i+after:]...)
 	}
 	return steps
+}
+
+// placeQMP picks the path of the user's QMP monitor (qmp_enable):
+// qmp_socket_path, or output_directory/vm_name.monitor as in Packer.
+func (b *Builder) placeQMP(_ context.Context, s *state) error {
+	path := b.cfg.QMPSocketPath
+	if path == "" {
+		path = filepath.Join(s.outDir, b.cfg.VMName+".monitor")
+	}
+	if len(path) > maxSocketPath {
+		return fmt.Errorf("qmp_enable: the socket path %s is longer than a unix socket allows (%d bytes); set a shorter qmp_socket_path", path, maxSocketPath)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("qmp_enable: %s already exists; remove it or set another qmp_socket_path", path)
+	}
+	s.userQMP = path
+	s.ui.Say(fmt.Sprintf("QMP monitor for you at %s while qemu runs (qmp_enable)", path))
+	return nil
+}
+
+// removeQMP removes the user's QMP socket if qemu left it (it removes it
+// itself when it exits normally).
+func removeQMP(_ context.Context, s *state) error {
+	if s.userQMP == "" {
+		return nil
+	}
+	if err := os.Remove(s.userQMP); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove QMP socket: %w", err)
+	}
+	s.userQMP = ""
+	return nil
 }

@@ -66,7 +66,15 @@ type Hardware struct {
 	// swtpm process bake starts and stops with the build.
 	VTPM    bool `hcl:"vtpm"`
 	UseTPM1 bool `hcl:"use_tpm1"`
+
+	// QMPEnable opens a QMP monitor for the user at QMPSocketPath
+	// (default output_directory/vm_name.monitor), beside bake's own.
+	QMPEnable     bool   `hcl:"qmp_enable"`
+	QMPSocketPath string `hcl:"qmp_socket_path"`
 }
+
+// maxSocketPath is the longest unix socket path (sun_path without its NUL).
+const maxSocketPath = 107
 
 // prepareHardware checks the hardware and firmware options and fills in
 // what follows from them. It runs after cpus has its default.
@@ -212,6 +220,16 @@ func (c *Config) prepareHardware(b *templates.Body, diags hcl.Diagnostics) hcl.D
 			`"efi_drop_efivars" leaves out the UEFI variable store, so it needs efi_boot = true.`))
 	}
 
+	// The user's QMP monitor.
+	if b.Known("qmp_socket_path") && !(b.Known("qmp_enable") && h.QMPEnable) && !b.IsUnknown("qmp_enable") {
+		diags = append(diags, b.Error("qmp_socket_path", "Option needs qmp_enable",
+			`"qmp_socket_path" is where the QMP monitor listens, so it needs qmp_enable = true.`))
+	}
+	if b.Known("qmp_socket_path") && len(h.QMPSocketPath) > maxSocketPath {
+		diags = append(diags, b.Errorf("qmp_socket_path", "Invalid value",
+			"A unix socket path has at most %d bytes; %q has %d.", maxSocketPath, h.QMPSocketPath, len(h.QMPSocketPath)))
+	}
+
 	// TPM.
 	if b.Known("use_tpm1") && h.UseTPM1 && !h.VTPM && !b.IsUnknown("vtpm") {
 		diags = append(diags, b.Error("use_tpm1", "Option needs vtpm",
@@ -282,6 +300,9 @@ func (b *Builder) hardwareArgs(s *state, accel string) []qemuArg {
 		d = append(d, qemuArg{"-drive", "file=" + escapeOpt(s.firmware) + ",if=pflash,unit=0,format=raw"})
 	case h.Firmware != "":
 		d = append(d, qemuArg{"-bios", h.Firmware})
+	}
+	if s.userQMP != "" {
+		d = append(d, qemuArg{"-qmp", "unix:" + escapeOpt(s.userQMP) + ",server=on,wait=off"})
 	}
 	if s.tpm != nil {
 		d = append(d,

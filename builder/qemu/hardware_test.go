@@ -50,8 +50,8 @@ func swtpmOf(runID string) []string {
 }
 
 // TestBuildUEFIWithTPM boots the UEFI fixture through OVMF (efi_boot) with
-// a vTPM (swtpm), a named CPU model and a 1-socket, 2-core topology under
-// TCG; the provisioner finds the guest booted through UEFI, its TPM 2.0 at
+// a vTPM (swtpm), a named CPU model, a 1-socket, 2-core topology and the
+// user's QMP monitor (qmp_enable) under TCG; the provisioner finds the guest booted through UEFI, its TPM 2.0 at
 // /dev/tpm0 and the topology. Afterwards no qemu, no swtpm and no
 // temporary directory remain, and Debian's OVMF_VARS is unchanged.
 func TestBuildUEFIWithTPM(t *testing.T) {
@@ -79,6 +79,7 @@ cpu_model        = "Nehalem"
 sockets          = 1
 cores            = 2
 threads          = 1
+qmp_enable       = true
 `, base, out), builder.Options{})
 	if b.cfg.CPUs != 2 {
 		t.Fatalf("cpus = %d, want 2 (sockets*cores*threads)", b.cfg.CPUs)
@@ -97,6 +98,9 @@ threads          = 1
 			if _, err := os.Stat(filepath.Join(m[0], "efivars.fd")); err != nil {
 				t.Errorf("per-build UEFI variable store: %v", err)
 			}
+		}
+		if err := qmpExecute(ctx, filepath.Join(out, "disk.qcow2.monitor"), "query-status"); err != nil {
+			t.Errorf("qmp_enable's monitor: %v", err)
 		}
 		if len(swtpmOf(runID)) != 1 {
 			t.Errorf("swtpm processes of the run while it boots: %v", swtpmOf(runID))
@@ -132,6 +136,9 @@ grep -m1 '^model name' /proc/cpuinfo`)
 	t.Logf("UEFI build took %s", time.Since(t0).Round(time.Second))
 	if !strings.Contains(ui.text(), "started swtpm (TPM 2.0") || !strings.Contains(ui.text(), "booting through UEFI") {
 		t.Errorf("no swtpm or UEFI message:\n%s", ui.text())
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 1 {
+		t.Errorf("output directory holds %d entries, want only the disk (the QMP socket gone)", len(ents))
 	}
 	if tmpDuring == "" {
 		t.Errorf("the build's temporary directory was not found while it ran")
@@ -251,6 +258,9 @@ func TestPrepareHardware(t *testing.T) {
 		{Src: base + "efi_boot = true\nefi_firmware_code = \"/usr/share/OVMF/OVMF_CODE_4M.secboot.fd\"", Want: `enforces Secure Boot, which needs SMM and so machine_type = "q35"`, Line: 5},
 		{Src: base + "efi_boot = true\nmachine_type = \"pc\"\nefi_firmware_code = \"/usr/share/OVMF/OVMF_CODE_4M.ms.fd\"", Want: `not "pc"`, Line: 5},
 		{Src: base + "use_tpm1 = true", Want: `"use_tpm1" picks the TPM version of the emulated TPM, so it needs vtpm = true`, Line: 4},
+		{Name: "qmp", Src: base + "qmp_enable = true\nqmp_socket_path = \"/tmp/my.monitor\""},
+		{Src: base + "qmp_socket_path = \"/tmp/my.monitor\"", Want: `"qmp_socket_path" is where the QMP monitor listens, so it needs qmp_enable = true`, Line: 4},
+		{Src: base + "qmp_enable = true\nqmp_socket_path = \"/" + strings.Repeat("x", 120) + "\"", Want: "A unix socket path has at most 107 bytes", Line: 5},
 		{Name: "unknown topology skipped", Src: base + "cores = build.Port\ncpus = 3"},
 	})
 }
@@ -312,6 +322,8 @@ func TestHardwareArgs(t *testing.T) {
 			want: []string{"-machine q35,smm=on", "-global driver=cfi.pflash01,property=secure,value=on"}},
 		{name: "vtpm", src: "vtpm = true", accel: "tcg", tpm: true,
 			want: []string{"-chardev socket,id=chrtpm,path=/tmp/b/tpm.sock", "-tpmdev emulator,id=tpm0,chardev=chrtpm", "-device tpm-tis,tpmdev=tpm0"}},
+		{name: "qmp_enable", src: "qmp_enable = true", accel: "tcg",
+			want: []string{"-qmp unix:/out/vm.monitor,server=on,wait=off", "-qmp unix:/tmp/b/qmp.sock,server=on,wait=off"}},
 		{name: "qemuargs still win", src: "cpu_model = \"max\"\nqemuargs = [[\"-cpu\", \"qemu64\"], [\"-smp\", \"3\"]]", accel: "tcg",
 			want: []string{"-cpu qemu64", "-smp 3"}, absent: []string{"-cpu max"}},
 	}
@@ -328,6 +340,9 @@ func TestHardwareArgs(t *testing.T) {
 			}
 			if tc.tpm {
 				s.tpm = &swtpm{ctrl: "/tmp/b/tpm.sock"}
+			}
+			if b.cfg.QMPEnable {
+				s.userQMP = "/out/vm.monitor"
 			}
 			argv, err := b.qemuArgs(s)
 			if err != nil {
