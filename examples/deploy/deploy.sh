@@ -19,6 +19,10 @@ case $rc in
 esac
 image=$(printf '%s' "$out" | jq -r '.artifacts[0].ref')
 seq=$(printf '%s' "$out" | jq -r '.sequence')
+# The image carries the run's signed statement (bake build attached it):
+# what a cluster's admission controller checks with cosign verify-attestation
+# --type https://bake.dev/manifest/v1, checked here before rolling out.
+bake attest -verify -key "$KEY" "$image" >/dev/null || { echo "deploy: REFUSED: $image carries no attestation that verifies" >&2; exit 1; }
 echo "deploying $image (channel $CHANNEL, sequence $seq)"
 kubectl set image deployment/web web="$image"
 echo "$seq" > "$STATE"
