@@ -32,6 +32,7 @@ type cacheState struct {
 	finalKey   cache.Key          // the final image's key; zero when not cacheable
 	reused     *cache.Entry       // the final image, reused whole
 	startImage string             // the step image the container starts from
+	startSize  int64              // the whole size of the image the container starts from
 	lastStore  time.Time          // when the last state was stored (or provisioning began)
 	stored     map[cache.Key]bool // the steps this build stored
 }
@@ -98,6 +99,7 @@ func (b *Builder) cacheLookup(ctx context.Context, s *state) error {
 		return err
 	}
 	s.cache.keys = keys
+	s.cache.startSize = s.base.Size
 	last := base
 	if len(keys) > 0 {
 		last = keys[len(keys)-1].Key
@@ -118,6 +120,9 @@ func (b *Builder) cacheLookup(ctx context.Context, s *state) error {
 		if e := b.validEntry(ctx, s, keys[i].Key, cache.KindDockerStep); e != nil {
 			from = i + 1
 			s.cache.startImage = e.Ref
+			if insp, err := s.api.ImageInspect(ctx, e.Ref); err == nil {
+				s.cache.startSize = insp.Size
+			}
 			for j := 0; j <= i; j++ {
 				cb.Reused(j, &cache.Entry{Key: keys[j].Key, RunID: e.RunID})
 			}
@@ -246,8 +251,10 @@ func (b *Builder) store(ctx context.Context, s *state, key cache.Key, kind, step
 		return fmt.Errorf("inspect image %s: %w", short(id), err)
 	}
 	s.cache.stored = mapSet(s.cache.stored, key)
+	// The entry's size is what it adds: its layers over the image the
+	// container started from (which the cache or the user keeps anyway).
 	return store.Put(&cache.Entry{Key: key, Kind: kind, Build: b.name, Step: step, RunID: b.opts.RunID,
-		Ref: insp.ID, Digest: insp.ID, Size: insp.Size})
+		Ref: insp.ID, Digest: insp.ID, Size: max(insp.Size-s.cache.startSize, 0)})
 }
 
 func mapSet(m map[cache.Key]bool, k cache.Key) map[cache.Key]bool {
