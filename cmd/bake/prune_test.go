@@ -40,7 +40,8 @@ func pushRandom(t *testing.T, repo string) string {
 // TestPruneCLI: bake prune on the real registry lists what it would
 // remove and removes nothing; with -yes it deregisters the AMIs (and
 // deletes their snapshots, against ec2test), deletes the images and the
-// disk files, keeps the channel's version, and prints audit lines.
+// disk files, keeps the channel's version, and prints audit lines; when
+// EC2 refuses, the version stays until a later prune removes the rest.
 func TestPruneCLI(t *testing.T) {
 	dir := t.TempDir()
 	keyBase := filepath.Join(dir, "release")
@@ -133,14 +134,33 @@ func TestPruneCLI(t *testing.T) {
 		t.Fatalf("prune -yes without -key: exit %d, %s", code, errOut)
 	}
 
+	// EC2 refuses the deregistration once: the image and the file go, the
+	// version stays, to be pruned again.
+	ec2.Inject(ec2test.Fault{Action: "DeregisterImage", Code: "UnauthorizedOperation", Message: "not allowed"})
+	code, out, errOut = bakeRun(t, nil, "prune", repo, "-keep", "1", "-key", pub, "-yes", "-dir", dir, "-endpoint", ec2.URL)
+	if code != exitFailed || !strings.Contains(out, "night-2: KEPT: ami "+vs[1].ami) || !strings.Contains(errOut, "UnauthorizedOperation") {
+		t.Fatalf("prune -yes with EC2 refusing: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"night-2: removed image " + vs[1].image + " with attestations",
+		"night-2: removed file disk-2.qcow2",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("audit lines lack %q:\n%s", want, out)
+		}
+	}
+	if code, _, errOut := bakeRun(t, nil, "resolve", repo+"@night-2", "-build", "qemu.base", "-key", pub); code != exitOK {
+		t.Fatalf("night-2 gone after a failed prune: exit %d, %s", code, errOut)
+	}
+
 	code, out, errOut = bakeRun(t, nil, "prune", repo, "-keep", "1", "-key", pub, "-yes", "-dir", dir, "-endpoint", ec2.URL)
 	if code != exitOK {
 		t.Fatalf("prune -yes: exit %d\n%s%s", code, out, errOut)
 	}
 	for _, want := range []string{
 		"night-2: removed ami " + vs[1].ami + " (eu-west-1) with snapshot " + snap2[0],
-		"night-2: removed image " + vs[1].image + " with attestations",
-		"night-2: removed file disk-2.qcow2",
+		"night-2: already gone image " + vs[1].image,
+		"night-2: already gone file disk-2.qcow2",
 		"night-2: removed version",
 	} {
 		if !strings.Contains(out, want) {
