@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/cache"
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/communicator/ssh"
 	"github.com/bake-tool/bake/templates"
@@ -121,6 +122,9 @@ type state struct {
 	existing map[string][]string
 
 	source types.Image
+	// cacheKey is the build's key in the cache (zero: none); the AMIs get
+	// it as a tag.
+	cacheKey cache.Key
 
 	vpcID, subnetID, az string
 	groupIDs            []string // security groups the instance runs in
@@ -172,6 +176,9 @@ type state struct {
 func (b *Builder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*artifacts.Artifact, error) {
 	s := &state{ui: ui, existing: map[string][]string{}, amis: map[string]string{}, snaps: map[string][]string{}}
 	s.inst, s.img = pollers(&b.cfg.AccessConfig, b.tuning.withDefaults().pollUnit)
+	if art, err := b.reuse(ctx, s); err != nil || art != nil {
+		return art, err
+	}
 	steps := []builder.Step[state]{
 		{Name: "check region and AMI name", Run: b.precheck},
 		{Name: "find source AMI", Run: b.findSource},
@@ -225,6 +232,7 @@ func (b *Builder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*arti
 	if b.cfg.SkipCreateAMI {
 		return nil, nil
 	}
+	b.tagCached(ctx, s)
 	return b.artifact(s), nil
 }
 
