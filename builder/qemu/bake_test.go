@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -95,6 +96,37 @@ func TestBakeBuild(t *testing.T) {
 			if b.Status != "succeeded" || len(b.Artifacts) != 1 || !strings.HasPrefix(b.Artifacts[0].Digest, "sha256:") {
 				t.Errorf("manifest build %+v", b)
 			}
+			// The inventory ran through the SSH communicator: the Debian
+			// guest's SBOM lists its packages (openssh-server among them);
+			// the build without a communicator has none.
+			switch b.Name {
+			case "qemu.debian":
+				if b.SBOM == nil || b.SBOM.Packages < 50 {
+					t.Errorf("qemu.debian SBOM %+v, want the guest's packages", b.SBOM)
+					continue
+				}
+				doc, err := os.ReadFile(filepath.Join(dir, b.SBOM.Path))
+				if err != nil || !strings.Contains(string(doc), "pkg:deb/debian/openssh-server@") {
+					t.Errorf("qemu.debian SBOM lacks openssh-server (%v)", err)
+				}
+			case "qemu.panic":
+				if b.SBOM != nil {
+					t.Errorf("qemu.panic (no communicator) has an SBOM: %+v", b.SBOM)
+				}
+			}
+		}
+		// The provenance beside the manifest names the base disk by sha256.
+		prov, err := os.ReadFile(filepath.Join(dir, "m.provenance.sigstore.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bundle struct {
+			DSSEEnvelope struct {
+				Payload []byte `json:"payload"`
+			} `json:"dsseEnvelope"`
+		}
+		if err := json.Unmarshal(prov, &bundle); err != nil || !strings.Contains(string(bundle.DSSEEnvelope.Payload), `"sha256":"`+baseSum+`"`) {
+			t.Errorf("provenance does not name the base disk's sha256 %s (%v)", baseSum, err)
 		}
 	})
 
