@@ -141,7 +141,7 @@ pipeline "broken" {
 	hub := NewHub()
 	regOpts := registry.Options{Keychain: authn.NewMultiKeychain()}
 	notifier := &Notifier{Store: store, Backoff: 50 * time.Millisecond, Attempts: 4, Metrics: metrics}
-	runner := NewRunner(cfg, store, hub, RunnerOptions{Bake: bin, KillGrace: time.Minute, Notifier: notifier, Metrics: metrics, Registry: regOpts})
+	runner := NewRunner(cfg, store, hub, RunnerOptions{Bake: bin, Env: append(os.Environ(), "BAKE_NO_CACHE=1"), KillGrace: time.Minute, Notifier: notifier, Metrics: metrics, Registry: regOpts})
 	if err := runner.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}

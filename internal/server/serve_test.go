@@ -27,7 +27,7 @@ type bakeServe struct {
 	url    string
 	token  string
 	exited chan struct{} // closed when the process has exited
-	err    error          // its Wait error, once exited is closed
+	err    error         // its Wait error, once exited is closed
 }
 
 func freeAddr(t *testing.T) string {
@@ -229,7 +229,7 @@ pipeline "slow" {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
-		if err := s.err;  !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		if err := s.err; !errors.As(err, &ee) || ee.ExitCode() != 130 {
 			t.Errorf("serve after SIGTERM: %v, want exit status 130", err)
 		}
 	case <-time.After(3 * time.Minute):

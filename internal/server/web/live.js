@@ -20,7 +20,7 @@
   function followRun(log) {
     var id = log.dataset.run, pending = [], builds = {}, scheduled = false;
     var status = document.getElementById("status");
-    // Lines are appended in batches, once a frame, so a 50,000-line log
+    // Lines are appended in batches, every 50 ms, so a 50,000-line log
     // streams in without freezing the page.
     function flush() {
       scheduled = false;
@@ -35,10 +35,10 @@
       var ev = JSON.parse(m.data);
       pending.push(text(ev));
       build(ev);
-      if (!scheduled) { scheduled = true; requestAnimationFrame(flush); }
+      if (!scheduled) { scheduled = true; setTimeout(flush, 50); }
     });
     src.addEventListener("run", function (m) {
-      var run = JSON.parse(JSON.parse(m.data).event);
+      var run = JSON.parse(m.data).event;
       status.textContent = run.status;
       status.className = "badge " + run.status;
       document.getElementById("error").textContent = run.error || "";
@@ -74,7 +74,7 @@
     if (!document.getElementById("runs") && !document.getElementById("pipelines")) return;
     var src = new EventSource("/api/v1/stream");
     src.addEventListener("run", function (m) {
-      var run = JSON.parse(JSON.parse(m.data).event);
+      var run = JSON.parse(m.data).event;
       var rows = document.querySelectorAll('tr[data-run="' + run.id + '"]');
       if (!rows.length) {
         var table = document.getElementById("runs");
