@@ -11,7 +11,7 @@ FIXTURES=${BAKE_FIXTURES:-/var/cache/bake-fixtures}
 REGISTRY_ADDR=${BAKE_TEST_REGISTRY:-127.0.0.1:5000}
 BASE_IMAGE=${BAKE_BASE_IMAGE:-bake.local/debian:bookworm}
 ANSIBLE_IMAGE=${BAKE_ANSIBLE_IMAGE:-bake.local/debian-ansible:bookworm}
-PACKAGES="ansible-core curl docker.io docker-registry openssh-server openssh-client qemu-system-x86 qemu-utils debootstrap e2fsprogs xorriso isolinux syslinux-common cpio jq openssl ca-certificates hyperfine ovmf swtpm swtpm-tools systemd-boot-efi dosfstools mtools fdisk"
+PACKAGES="ansible-core curl docker.io docker-registry openssh-server openssh-client qemu-system-x86 qemu-utils debootstrap e2fsprogs xorriso isolinux syslinux-common cpio jq openssl ca-certificates hyperfine ovmf swtpm swtpm-tools systemd-boot-efi dosfstools mtools fdisk postgresql chromium"
 
 log() { echo "setup: $*" >&2; }
 
