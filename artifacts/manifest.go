@@ -380,8 +380,13 @@ func isHexSHA256(s string) bool {
 	return true
 }
 
-// FileSHA256 returns the hex sha256 of the file at path and its size.
+// FileSHA256 returns the hex sha256 of the file at path and its size. A
+// digest HashAndRemember computed in this process is reused while the
+// file's inode, size, mtime and ctime are unchanged (digestcache.go).
 func FileSHA256(path string) (sum string, size int64, err error) {
+	if sum, size, ok := CachedSHA256(path); ok {
+		return sum, size, nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, fmt.Errorf("hash %s: %w", path, err)

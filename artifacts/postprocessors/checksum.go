@@ -72,21 +72,27 @@ func (c *Checksum) PostProcess(ctx context.Context, ui ui.UI, in *artifacts.Arti
 	buildName, builderType := c.run.names(in)
 	out := &artifacts.Artifact{Builder: "checksum", Build: in.Build}
 	for _, typ := range types {
-		newH, ok := newHash[strings.ToLower(typ)]
-		if !ok {
+		if _, ok := newHash[strings.ToLower(typ)]; !ok {
 			return nil, false, fmt.Errorf("checksum: unknown checksum type %q", typ)
 		}
+	}
+	// Every type's digest of a file in one read of it.
+	sums := make([]map[string]string, len(in.Files))
+	for i, f := range in.Files {
+		m, err := hashFileAll(ctx, f, types)
+		if err != nil {
+			return nil, false, fmt.Errorf("checksum: %w", err)
+		}
+		sums[i] = m
+	}
+	for _, typ := range types {
 		output, err := interpolate.Render(outTmpl, checksumOutputData{BuildName: buildName, BuilderType: builderType, ChecksumType: strings.ToLower(typ)})
 		if err != nil {
 			return nil, false, fmt.Errorf("checksum output %q: %w", outTmpl, err)
 		}
 		lines := make([]checksumLine, 0, len(in.Files))
-		for _, f := range in.Files {
-			sum, err := hashFile(ctx, f, newH())
-			if err != nil {
-				return nil, false, fmt.Errorf("checksum: %w", err)
-			}
-			lines = append(lines, checksumLine{sum: sum, name: relativeTo(filepath.Dir(output), f)})
+		for i, f := range in.Files {
+			lines = append(lines, checksumLine{sum: sums[i][strings.ToLower(typ)], name: relativeTo(filepath.Dir(output), f)})
 		}
 		if err := writeChecksums(output, lines); err != nil {
 			return nil, false, err
@@ -100,17 +106,41 @@ func (c *Checksum) PostProcess(ctx context.Context, ui ui.UI, in *artifacts.Arti
 	return out, true, nil
 }
 
-// hashFile returns the hex digest of the file at path.
-func hashFile(ctx context.Context, path string, h hash.Hash) (string, error) {
+// hashFileAll returns the hex digests of the file at path for each of
+// types, read once. A sha256 the builder computed as it wrote the file
+// (artifacts.CachedSHA256) is used when the file is unchanged since.
+func hashFileAll(ctx context.Context, path string, types []string) (map[string]string, error) {
+	m := map[string]string{}
+	hs := map[string]hash.Hash{}
+	for _, t := range types {
+		t = strings.ToLower(t)
+		if t == "sha256" {
+			if sum, _, ok := artifacts.CachedSHA256(path); ok {
+				m[t] = sum
+				continue
+			}
+		}
+		hs[t] = newHash[t]()
+	}
+	if len(hs) == 0 {
+		return m, nil
+	}
+	ws := make([]io.Writer, 0, len(hs))
+	for _, h := range hs {
+		ws = append(ws, h)
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer f.Close()
-	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
+	if _, err := io.CopyBuffer(io.MultiWriter(ws...), ctxReader{ctx, f}, make([]byte, 1<<20)); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	for t, h := range hs {
+		m[t] = hex.EncodeToString(h.Sum(nil))
+	}
+	return m, nil
 }
 
 // ctxReader stops a long read when ctx is cancelled.

@@ -19,7 +19,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 )
 
 // checksum is a parsed iso_checksum.
@@ -270,4 +273,67 @@ func inspectDisk(ctx context.Context, path string) (imageInfo, error) {
 		return imageInfo{}, fmt.Errorf("base disk %s is not a disk image: qemu-img sees %d bytes of unrecognised data (a raw disk is a whole number of 512-byte sectors, at least 1 MiB)", path, info.VirtualSize)
 	}
 	return info, nil
+}
+
+// convertJobs is qemu-img convert's -m: how many coroutines read,
+// compress and write at once. qemu compresses each cluster on a thread of
+// its own, so more than one per core keeps the cores busy while others
+// wait on I/O; qemu-img takes at most 16.
+func convertJobs() int {
+	return min(max(2*runtime.NumCPU(), 2), 16)
+}
+
+// parallelOpts returns "-m N -W" (parallel, out-of-order writes to the
+// new file) unless qemu_img_args' convert list already chooses -m or -W.
+func (c *Config) parallelOpts() []string {
+	if q := c.QemuImgArgs; q != nil {
+		for _, a := range q.Convert {
+			if a == "-m" || a == "-W" || strings.HasPrefix(a, "-m") && len(a) > 2 && a[2] >= '0' && a[2] <= '9' {
+				return nil
+			}
+		}
+	}
+	return []string{"-m", strconv.Itoa(convertJobs()), "-W"}
+}
+
+// compressOpts returns the qemu-img convert options that compress a qcow2
+// output, with compression_type when it is set (zlib, qemu's default, is
+// left implicit so the output opens in any qemu).
+func (c *Config) compressOpts() []string {
+	if !c.DiskCompression || c.Format != "qcow2" {
+		return nil
+	}
+	opts := []string{"-c"}
+	if c.CompressionType == "zstd" {
+		opts = append(opts, "-o", "compression_type=zstd")
+	}
+	return opts
+}
+
+// ficlone is Linux's FICLONE ioctl, _IOW(0x94, 9, int).
+const ficlone = 0x40049409
+
+// reflink makes dst a copy-on-write clone of src (FICLONE: btrfs, XFS,
+// bcachefs, overlayfs on those), which takes no time and no space; it
+// fails, leaving no dst, where the file system cannot.
+func reflink(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, out.Fd(), ficlone, in.Fd()); errno != 0 {
+		err = fmt.Errorf("reflink %s: %w", src, errno)
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(dst)
+	}
+	return err
 }
