@@ -57,14 +57,11 @@ type dockerAPI interface {
 var _ dockerAPI = (*client.Client)(nil)
 
 // newEngineClient returns a client for the engine named by the environment
-// (DOCKER_HOST, DOCKER_CERT_PATH, ...), negotiating the API version so that
-// older engines (API 1.41) are spoken to in their own version.
+// (DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY, DOCKER_CONTEXT, ...;
+// engine.go), negotiating the API version so that older engines (API 1.41)
+// are spoken to in their own version.
 func newEngineClient() (dockerAPI, error) {
-	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return nil, fmt.Errorf("docker client from the environment (DOCKER_HOST): %w", err)
-	}
-	return c, nil
+	return (&EngineConfig{}).engineClient()()
 }
 
 // connect returns a client that has reached the engine, or an error that

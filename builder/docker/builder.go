@@ -68,7 +68,7 @@ var _ builder.Builder = (*Builder)(nil)
 // New returns the builder for cfg, a Config that went through Prepare.
 func New(cfg *Config, opts builder.Options) *Builder {
 	name := opts.BuildName("docker")
-	return &Builder{cfg: cfg, opts: opts, name: name, newAPI: newEngineClient}
+	return &Builder{cfg: cfg, opts: opts, name: name, newAPI: cfg.EngineConfig.engineClient()}
 }
 
 // NewBuilder is the engine's constructor for the "docker" source type:

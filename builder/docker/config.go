@@ -62,6 +62,9 @@ type Config struct {
 	FixUploadOwner *bool `hcl:"fix_upload_owner"`
 
 	LoginConfig
+
+	// EngineConfig is docker_host and its TLS options (engine.go).
+	EngineConfig
 }
 
 var _ templates.Config = (*Config)(nil)
@@ -106,6 +109,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 			diags = b.OneOf(diags, "communicator", c.Communicator, communicator.Docker, communicator.None)
 		}
 	}
+	diags = c.EngineConfig.prepare(b, diags)
 	diags = b.Required(diags, "image")
 	if b.Known("image") && strings.TrimSpace(c.Image) == "" {
 		diags = append(diags, b.Error("image", "Invalid value", `"image" must name an image, like "debian:bookworm".`))

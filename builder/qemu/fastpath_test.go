@@ -36,7 +36,7 @@ func TestFastPathOutput(t *testing.T) {
 	base := copyBase(t, g.Disk, dir)
 	out := filepath.Join(dir, "out")
 	manifest := filepath.Join(dir, "m.json")
-	cmd := exec.Command(bin, "build", "-color=false", "-manifest", manifest,
+	cmd := exec.Command(bin, "build", "-color=false", "-no-cache", "-manifest", manifest,
 		"-var", "fixture="+filepath.Dir(g.Disk), "-var", "base="+base, "-var", "output="+out, template)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
