@@ -30,7 +30,7 @@ type env struct {
 }
 
 // newEnv starts an EC2 test server wired to srv (started with startSSHD).
-func newEnv(t *testing.T, srv *sshd.Server, opts ec2test.Options) *env {
+func newEnv(t testing.TB, srv *sshd.Server, opts ec2test.Options) *env {
 	t.Helper()
 	e := &env{sshd: srv}
 	opts.OnLaunch = func(_ ec2test.Instance, key string) {
@@ -62,7 +62,7 @@ func newEnv(t *testing.T, srv *sshd.Server, opts ec2test.Options) *env {
 }
 
 // startSSHD starts the sshd the instances answer with.
-func startSSHD(t *testing.T) *sshd.Server {
+func startSSHD(t testing.TB) *sshd.Server {
 	t.Helper()
 	return sshd.Start(t, sshd.Options{})
 }

@@ -20,16 +20,43 @@ const (
 )
 
 // poller polls a resource until it reaches a state, at most attempts
-// times, delay apart.
+// times, delay apart. With backoff (the default schedule) the first pause
+// is first and each next one 1.5 times longer, up to delay; the wait then
+// gives up after the time attempts pauses of delay would take, not after
+// a count. Every poll is an API call, so it takes a token from the run's
+// shared request budget (client.go) like any other call: many builds
+// polling at once slow down there, not against EC2's throttling.
 type poller struct {
 	delay    time.Duration
 	attempts int
+	first    time.Duration // 0: no backoff, every pause is delay
+}
+
+// backoffFirst is the first pause of the default schedule, in pollUnits:
+// a resource that changes state in a second is seen about a quarter of a
+// second after it did, not a whole delay later.
+const backoffFirst = 0.25
+
+// pause is the wait after the n-th poll (from 1).
+func (p poller) pause(n int) time.Duration {
+	if p.first <= 0 || p.first >= p.delay {
+		return p.delay
+	}
+	d := float64(p.first)
+	for i := 1; i < n && d < float64(p.delay); i++ {
+		d *= 1.5
+	}
+	return min(time.Duration(d), p.delay)
 }
 
 // pollers returns the instance and image pollers for the access options.
+// Without aws_polling or the environment's AWS_POLL_DELAY_SECONDS and
+// AWS_MAX_ATTEMPTS they back off from a quarter second; with any of them
+// they poll as Packer does, a fixed delay apart.
 func pollers(ac *AccessConfig, unit time.Duration) (instance, image poller) {
-	instance = poller{delay: instanceDelaySeconds * unit, attempts: instanceMaxAttempts}
-	image = poller{delay: imageDelaySeconds * unit, attempts: imageMaxAttempts}
+	first := time.Duration(backoffFirst * float64(unit))
+	instance = poller{delay: instanceDelaySeconds * unit, attempts: instanceMaxAttempts, first: first}
+	image = poller{delay: imageDelaySeconds * unit, attempts: imageMaxAttempts, first: first}
 	delay, attempts := envInt("AWS_POLL_DELAY_SECONDS"), envInt("AWS_MAX_ATTEMPTS")
 	if p := ac.Polling; p != nil {
 		if p.DelaySeconds > 0 {
@@ -45,6 +72,9 @@ func pollers(ac *AccessConfig, unit time.Duration) (instance, image poller) {
 	}
 	if attempts > 0 {
 		instance.attempts, image.attempts = attempts, attempts
+	}
+	if delay > 0 || attempts > 0 {
+		instance.first, image.first = 0, 0
 	}
 	return instance, image
 }
@@ -67,6 +97,7 @@ type check func(ctx context.Context) (state string, done bool, err error)
 // cancelled, returns with the last state seen.
 func (p poller) wait(ctx context.Context, what string, c check) error {
 	start := time.Now()
+	limit := time.Duration(p.attempts) * p.delay // with backoff
 	last := "unknown"
 	for attempt := 1; ; attempt++ {
 		st, done, err := c(ctx)
@@ -79,10 +110,10 @@ func (p poller) wait(ctx context.Context, what string, c check) error {
 		if done {
 			return nil
 		}
-		if attempt >= p.attempts {
+		if p.first <= 0 && attempt >= p.attempts || p.first > 0 && time.Since(start) >= limit {
 			return fmt.Errorf("%s still %s after %d attempts (%s)", what, last, attempt, elapsed(start))
 		}
-		t := time.NewTimer(p.delay)
+		t := time.NewTimer(p.pause(attempt))
 		select {
 		case <-ctx.Done():
 			t.Stop()
