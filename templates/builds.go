@@ -153,6 +153,7 @@ var buildSchema = &hcl.BodySchema{
 		{Type: "source", LabelNames: []string{"reference"}},
 		{Type: "provisioner", LabelNames: []string{"type"}},
 		{Type: "error-cleanup-provisioner", LabelNames: []string{"type"}},
+		{Type: "test", LabelNames: []string{"type"}},
 		{Type: "post-processor", LabelNames: []string{"type"}},
 		{Type: "post-processors"},
 		{Type: "hcp_packer_registry"},
@@ -246,6 +247,19 @@ func (l *loader) build(blk *hcl.Block) []*BuildSource {
 				continue
 			}
 			b.ErrorCleanupProvisioner = p
+		case "test":
+			l.warnf(pb.DefRange.Ptr(), "test blocks are a bake extension",
+				"bake runs this test on a fresh machine started from the build's artifact; Packer does not know test blocks and would refuse this template.")
+			if p := l.provisioner(b, pb); p != nil {
+				for _, bs := range b.Sources {
+					if k, ok := l.opts.Kinds.Sources[bs.Type]; ok && !k.Tests && p.AppliesTo(bs) {
+						l.errorf(pb.DefRange.Ptr(), "Test cannot run on this source",
+							"%s: the %s builder cannot start a machine from its artifact, so it cannot run test blocks (docker, qemu and amazon-ebs can); limit the test with only or except.",
+							bs.QualifiedName(), bs.Type)
+					}
+				}
+				b.Tests = append(b.Tests, p)
+			}
 		case "post-processor":
 			if p := l.postProcessor(b, pb); p != nil {
 				b.PostProcessors = append(b.PostProcessors, []*PostProcessor{p})

@@ -24,6 +24,9 @@ type Config interface {
 type Kind struct {
 	// New returns a zero Config to decode into.
 	New func() Config
+	// Tests, for a source kind, says that its builder can start a machine
+	// from its artifact for the build's test blocks.
+	Tests bool
 }
 
 // DataKind describes one kind of data source.

@@ -37,7 +37,10 @@ func (c *tData) Prepare(b *Body) hcl.Diagnostics { return nil }
 
 func testKinds() Kinds {
 	return Kinds{
-		Sources:        map[string]Kind{"box": {New: func() Config { return &tSource{} }}},
+		Sources: map[string]Kind{
+			"box":     {New: func() Config { return &tSource{} }, Tests: true},
+			"nullbox": {New: func() Config { return &tSource{} }},
+		},
 		Provisioners:   map[string]Kind{"shell": {New: func() Config { return &tProv{} }}},
 		PostProcessors: map[string]Kind{"stamp": {New: func() Config { return &tProv{} }}},
 		DataSources: map[string]DataKind{"lookup": {

@@ -115,6 +115,9 @@ type Build struct {
 	Provisioners []*Provisioner
 	// ErrorCleanupProvisioner runs when a build fails, nil when not set.
 	ErrorCleanupProvisioner *Provisioner
+	// Tests are the build's test blocks (a bake extension): provisioner
+	// bodies run, in order, on a fresh machine started from the artifact.
+	Tests []*Provisioner
 	// PostProcessors are the post-processor chains: a lone post-processor
 	// block is a chain of one.
 	PostProcessors [][]*PostProcessor
@@ -125,6 +128,17 @@ type Build struct {
 func (b *Build) ProvisionersFor(bs *BuildSource) []*Provisioner {
 	var out []*Provisioner
 	for _, p := range b.Provisioners {
+		if p.AppliesTo(bs) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// TestsFor returns the test blocks that apply to bs, in order.
+func (b *Build) TestsFor(bs *BuildSource) []*Provisioner {
+	var out []*Provisioner
+	for _, p := range b.Tests {
 		if p.AppliesTo(bs) {
 			out = append(out, p)
 		}

@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/bake-tool/bake/artifacts"
-	"github.com/bake-tool/bake/cache"
 	"github.com/bake-tool/bake/builder"
+	"github.com/bake-tool/bake/cache"
 	"github.com/bake-tool/bake/communicator/ssh"
 	"github.com/bake-tool/bake/templates"
 	"github.com/bake-tool/bake/ui"

@@ -51,6 +51,7 @@ type buildFlags struct {
 	reason         string
 	cleanupTimeout time.Duration
 	noCache        bool
+	keepFailed     bool
 }
 
 func runBuild(ctx context.Context, env *cliEnv, args []string) int {
@@ -58,6 +59,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	fs := newFlagSet("build", buildSynopsis, env.stderr)
 	f.register(fs)
 	fs.IntVar(&f.parallel, "parallel-builds", 0, "run at most N builds at once (0: no limit)")
+	fs.BoolVar(&f.keepFailed, "keep-failed-artifacts", false, "keep an artifact whose test blocks failed, marked untested, instead of removing it (the build still fails)")
 	fs.BoolVar(&f.noCache, "no-cache", false, "neither reuse nor store build cache entries (also $BAKE_NO_CACHE=1; see bake cache)")
 	fs.StringVar(&f.onError, "on-error", "cleanup", "when a build fails: cleanup, abort, ask or run-cleanup-provisioner")
 	fs.BoolVar(&f.force, "force", false, "replace existing outputs (output directories, AMIs with the same name)")
@@ -249,6 +251,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	opts := engine.Options{
 		RunID: runID, Parallel: f.parallel, Force: f.force, OnError: onError,
 		Sink: sink, Redactor: redactor, CleanupContext: cleanupCtx, CleanupTimeout: f.cleanupTimeout,
+		KeepFailedArtifacts: f.keepFailed,
 	}
 	// The package inventory feeds the SBOMs written beside the manifest.
 	opts.Inventory = f.manifest != ""
@@ -449,6 +452,7 @@ func buildRecords(results []engine.Result) []artifacts.BuildRecord {
 		records = append(records, artifacts.BuildRecord{
 			Name: res.Name, Builder: res.Type, Status: artifacts.BuildStatus(res.Status), Err: res.Err,
 			Started: res.Started, Finished: res.Finished, Artifacts: res.Artifacts, Steps: stepEntries(res.Steps),
+			Tests: res.Tests, Untested: res.Untested,
 		})
 	}
 	return records

@@ -117,6 +117,19 @@ func inspectText(plan *templates.Plan) string {
 			if p := bd.ErrorCleanupProvisioner; p != nil {
 				fmt.Fprintf(&b, "    error-cleanup-provisioner:\n      %s%s\n", p.Type, metaText(p.Only, p.Except))
 			}
+			if len(bd.Tests) > 0 {
+				b.WriteString("    tests:\n")
+				for _, p := range bd.Tests {
+					s := p.Type
+					if p.Name != "" {
+						s += fmt.Sprintf(" %q", p.Name)
+					}
+					if p.Timeout > 0 {
+						s += fmt.Sprintf(" (timeout %s)", p.Timeout)
+					}
+					fmt.Fprintf(&b, "      %s%s\n", s, metaText(p.Only, p.Except))
+				}
+			}
 			if len(bd.PostProcessors) > 0 {
 				b.WriteString("    post-processors:\n")
 				for i, chain := range bd.PostProcessors {

@@ -32,6 +32,10 @@ type Job struct {
 	Provisioners []*ProvisionerStep
 	// ErrorCleanup, if set, runs when a provisioner fails.
 	ErrorCleanup *ProvisionerStep
+	// Tests are the build's test blocks, run in order on a fresh machine
+	// the builder starts from its artifact (builder.Tester), before the
+	// post-processors.
+	Tests []*ProvisionerStep
 	// PostProcessors are the post-processor chains, each run on the
 	// builder's artifact.
 	PostProcessors [][]*PostProcessorStep
@@ -46,6 +50,8 @@ type ProvisionerStep struct {
 	// NoCache is `cache = false`: the step, and every one after it, runs
 	// even when the cache holds its result.
 	NoCache bool
+	// Test marks a test block: it is named "test ..." in output.
+	Test bool
 	// Make decodes the block with the build's values (build.Host, ...)
 	// known and returns the provisioner.
 	Make func(info provisioners.BuildInfo) (provisioners.Provisioner, error)
@@ -53,10 +59,14 @@ type ProvisionerStep struct {
 
 // Label is how the step is named in output: `shell "name"` or `shell`.
 func (p *ProvisionerStep) Label() string {
-	if p.Name != "" {
-		return fmt.Sprintf("provisioner %s %q", p.Type, p.Name)
+	kind := "provisioner"
+	if p.Test {
+		kind = "test"
 	}
-	return "provisioner " + p.Type
+	if p.Name != "" {
+		return fmt.Sprintf("%s %s %q", kind, p.Type, p.Name)
+	}
+	return kind + " " + p.Type
 }
 
 // PostProcessorStep is one post-processor block as it applies to one build.
@@ -105,6 +115,12 @@ type Result struct {
 	// Steps says, when the build used the cache, which provisioner
 	// steps ran and which were reused.
 	Steps []cache.Record
+	// Tests are the outcomes of the build's test blocks, in order; nil
+	// when it has none or never got to them.
+	Tests []artifacts.TestRecord
+	// Untested is set when a test failed (or its machine did not start)
+	// and the artifact was kept (Options.KeepFailedArtifacts).
+	Untested bool
 }
 
 // Options are the run-wide settings of Run.
@@ -147,6 +163,9 @@ type Options struct {
 	Inventory bool
 	// Cache is the build cache; nil means none (-no-cache).
 	Cache *cache.Store
+	// KeepFailedArtifacts (-keep-failed-artifacts) keeps an artifact
+	// whose tests failed, marked untested, instead of removing it.
+	KeepFailedArtifacts bool
 
 	// clock times the still-running notices; nil is the real clock.
 	clock clock
@@ -225,6 +244,8 @@ type jobRun struct {
 	cleanups  int
 	inventory *sbom.Inventory
 	cache     *cache.Build // nil without a cache
+	tests     []artifacts.TestRecord
+	untested  bool
 }
 
 func (r *jobRun) setStep(name string) {
@@ -266,6 +287,7 @@ func runJob(ctx context.Context, job *Job, opts Options, sink Sink) Result {
 	res.Remaining = r.remaining
 	res.Inventory = r.inventory
 	res.Steps = r.cache.Records()
+	res.Tests, res.Untested = r.tests, r.untested
 	res.Err = err
 	switch {
 	case err == nil:
@@ -400,6 +422,13 @@ func (r *jobRun) run(ctx context.Context) ([]*artifacts.Artifact, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare builder: %w", err)
 	}
+	if len(r.job.Tests) > 0 {
+		// Found now, not after the build: a builder that cannot start a
+		// machine from what it makes.
+		if err := canTest(b, r.job.Type); err != nil {
+			return nil, err
+		}
+	}
 	var info provisioners.BuildInfo
 	var releaseKey func()
 	hook := func(ctx context.Context, comm provisioners.Communicator, bi provisioners.BuildInfo) error {
@@ -429,6 +458,11 @@ func (r *jobRun) run(ctx context.Context) ([]*artifacts.Artifact, error) {
 	}
 	if art.Build == "" {
 		art.Build = r.job.Name
+	}
+	if len(r.job.Tests) > 0 {
+		if err := r.test(ctx, b, art); err != nil {
+			return r.failedTest(ctx, art, err)
+		}
 	}
 	return r.postProcess(ctx, art, info)
 }
@@ -464,7 +498,7 @@ func (r *jobRun) provision(ctx context.Context, comm provisioners.Communicator, 
 		if i < from {
 			continue
 		}
-		err := r.runProvisioner(ctx, comm, info, p)
+		err := r.runProvisioner(ctx, r.ui, comm, info, p)
 		if err == nil {
 			r.cache.Ran(i)
 			err = r.afterStep(ctx, after, i)
@@ -472,7 +506,7 @@ func (r *jobRun) provision(ctx context.Context, comm provisioners.Communicator, 
 		if err != nil {
 			if ec := r.job.ErrorCleanup; ec != nil && r.opts.OnError != builder.OnErrorAbort && ctx.Err() == nil {
 				r.ui.Say(fmt.Sprintf("%s failed; running error-cleanup-provisioner %s", p.Label(), ec.Type))
-				if cerr := r.runProvisioner(ctx, comm, info, ec); cerr != nil {
+				if cerr := r.runProvisioner(ctx, r.ui, comm, info, ec); cerr != nil {
 					err = errors.Join(err, fmt.Errorf("error-cleanup-provisioner: %w", cerr))
 				}
 			}
@@ -482,7 +516,7 @@ func (r *jobRun) provision(ctx context.Context, comm provisioners.Communicator, 
 	return nil
 }
 
-func (r *jobRun) runProvisioner(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo, p *ProvisionerStep) error {
+func (r *jobRun) runProvisioner(ctx context.Context, u *buildUI, comm provisioners.Communicator, info provisioners.BuildInfo, p *ProvisionerStep) error {
 	label := p.Label()
 	prov, err := p.Make(info)
 	if err != nil {
@@ -510,7 +544,7 @@ func (r *jobRun) runProvisioner(ctx context.Context, comm provisioners.Communica
 		}
 		r.stepEvent(builder.StepEvent{Step: label, Phase: "start"})
 		t0 := time.Now()
-		lastErr = r.provisionOnce(ctx, prov, comm, info, p)
+		lastErr = r.provisionOnce(ctx, u, prov, comm, info, p)
 		if lastErr == nil {
 			r.stepEvent(builder.StepEvent{Step: label, Phase: "done", Elapsed: time.Since(t0)})
 			return nil
@@ -526,7 +560,7 @@ func (r *jobRun) runProvisioner(ctx context.Context, comm provisioners.Communica
 	return fmt.Errorf("%s: %w", label, lastErr)
 }
 
-func (r *jobRun) provisionOnce(ctx context.Context, prov provisioners.Provisioner, comm provisioners.Communicator, info provisioners.BuildInfo, p *ProvisionerStep) error {
+func (r *jobRun) provisionOnce(ctx context.Context, u *buildUI, prov provisioners.Provisioner, comm provisioners.Communicator, info provisioners.BuildInfo, p *ProvisionerStep) error {
 	var timedOut error
 	if p.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -534,8 +568,8 @@ func (r *jobRun) provisionOnce(ctx context.Context, prov provisioners.Provisione
 		ctx, cancel = context.WithTimeoutCause(ctx, p.Timeout, timedOut)
 		defer cancel()
 	}
-	err := prov.Provision(ctx, r.ui, comm, info)
-	r.ui.flush()
+	err := prov.Provision(ctx, u, comm, info)
+	u.flush()
 	if err != nil && timedOut != nil && context.Cause(ctx) == timedOut && !errors.Is(err, timedOut) {
 		// Say why the provisioner stopped: its own timeout.
 		return fmt.Errorf("%w: %w", timedOut, err)

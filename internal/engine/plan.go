@@ -71,6 +71,15 @@ func Jobs(plan *templates.Plan, selected []*templates.BuildSource, reg Registry)
 				job.ErrorCleanup = ps
 			}
 		}
+		for _, tv := range bs.Build.TestsFor(bs) {
+			ps, err := provisionerStep(plan, bs, tv, reg)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			ps.Test = true
+			job.Tests = append(job.Tests, ps)
+		}
 		for _, chain := range bs.Build.PostProcessorsFor(bs) {
 			var steps []*PostProcessorStep
 			for _, pp := range chain {

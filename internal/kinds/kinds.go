@@ -26,9 +26,9 @@ import (
 func All() templates.Kinds {
 	return templates.Kinds{
 		Sources: map[string]templates.Kind{
-			"docker":     kind[docker.Config](),
-			"qemu":       kind[qemu.Config](),
-			"amazon-ebs": kind[amazon.Config](),
+			"docker":     testable(kind[docker.Config]()),
+			"qemu":       testable(kind[qemu.Config]()),
+			"amazon-ebs": testable(kind[amazon.Config]()),
 			"null":       kind[null.Config](),
 		},
 		Provisioners: map[string]templates.Kind{
@@ -71,6 +71,13 @@ func kind[T any, PT interface {
 	templates.Config
 }]() templates.Kind {
 	return templates.Kind{New: func() templates.Config { return PT(new(T)) }}
+}
+
+// testable marks a source kind whose builder runs test blocks
+// (builder.Tester).
+func testable(k templates.Kind) templates.Kind {
+	k.Tests = true
+	return k
 }
 
 // executeFunc is a data source's Execute.
