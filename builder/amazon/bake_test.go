@@ -29,10 +29,11 @@ func TestBakeBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(t *testing.T, e *env, dir string) *exec.Cmd {
+	run := func(t *testing.T, e *env, dir string, extra ...string) *exec.Cmd {
 		marker := filepath.Join(dir, "marker")
-		cmd := exec.Command(bin, "build", "-color=false", "-manifest", filepath.Join(dir, "m.json"),
-			"-var", "endpoint="+e.ec2.URL, "-var", "ssh_port="+strconv.Itoa(srv.Port), "-var", "marker="+marker, template)
+		args := append([]string{"build", "-color=false", "-manifest", filepath.Join(dir, "m.json"),
+			"-var", "endpoint=" + e.ec2.URL, "-var", "ssh_port=" + strconv.Itoa(srv.Port), "-var", "marker=" + marker}, extra...)
+		cmd := exec.Command(bin, append(args, template)...)
 		cmd.Env = append(os.Environ(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 		return cmd
 	}
@@ -50,8 +51,20 @@ func TestBakeBuild(t *testing.T) {
 			t.Errorf("no provisioning output:\n%s", out.String())
 		}
 		inv := e.ec2.Inventory()
-		if len(inv.Instances) != 1 || inv.Instances[0].ImageID != e.newest || inv.Instances[0].State != "terminated" {
-			t.Errorf("instances %+v, want one of %s, terminated", inv.Instances, e.newest)
+		// The build's instance, then the test's, launched from the new
+		// AMI in the build region; both terminated.
+		var newAMI string
+		for _, img := range inv.Images {
+			if img.Name == "golden-debian-12" && img.Region == "us-east-1" {
+				newAMI = img.ID
+			}
+		}
+		launched := map[string]string{} // image -> state
+		for _, in := range inv.Instances {
+			launched[in.ImageID] = in.State
+		}
+		if len(inv.Instances) != 2 || launched[e.newest] != "terminated" || launched[newAMI] != "terminated" {
+			t.Errorf("instances %+v, want one of %s and one of the new AMI %s, terminated", inv.Instances, e.newest, newAMI)
 		}
 		if len(inv.KeyPairs)+len(inv.SecurityGroups) != 0 {
 			t.Errorf("left: %+v %+v", inv.KeyPairs, inv.SecurityGroups)
@@ -78,10 +91,37 @@ func TestBakeBuild(t *testing.T) {
 		if len(builds) != 1 || builds[0].Status != "succeeded" || len(builds[0].Artifacts) != 3 {
 			t.Fatalf("manifest builds: %+v", builds)
 		}
+		if tests := builds[0].Tests; len(tests) != 1 || tests[0].Name != "marker" || tests[0].Status != "passed" {
+			t.Errorf("manifest tests: %+v", tests)
+		}
 		for _, a := range builds[0].Artifacts {
 			if a.ExternalIdentifier != amis[a.Region].ID || a.URI != "arn:aws:ec2:"+a.Region+"::image/"+a.ExternalIdentifier {
 				t.Errorf("manifest artifact %+v, AMIs %v", a, amis)
 			}
+		}
+	})
+
+	t.Run("failing test", func(t *testing.T) {
+		// The test exits 5: the build fails, its AMIs and snapshots in
+		// every region go, and no instance runs.
+		e := newEnv(t, srv, ec2test.Options{})
+		dir := t.TempDir()
+		cmd := run(t, e, dir, "-var", "test_exit=5")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Fatalf("bake build exited with %v, want 1\n%s", err, out.String())
+		}
+		if !strings.Contains(out.String(), "tested") {
+			t.Errorf("the test did not run:\n%s", out.String())
+		}
+		e.assertClean(t, "")
+		builds := manifesttest.Builds(t, filepath.Join(dir, "m.json"))
+		if len(builds) != 1 || builds[0].Status != "failed" || len(builds[0].Artifacts) != 0 ||
+			len(builds[0].Tests) != 1 || builds[0].Tests[0].ExitStatus != 5 {
+			t.Errorf("manifest builds: %+v", builds)
 		}
 	})
 

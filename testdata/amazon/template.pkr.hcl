@@ -12,6 +12,11 @@ variable "ssh_port" {
   type = number
 }
 
+variable "test_exit" {
+  type    = number
+  default = 0
+}
+
 variable "marker" {
   type    = string
   default = "/tmp/bake-amazon-marker"
@@ -74,5 +79,10 @@ build {
       "echo provisioned by bake on $(uname -s) > ${var.marker}",
       "cat ${var.marker}",
     ]
+  }
+
+  test "shell" {
+    name   = "marker"
+    inline = ["test -f ${var.marker}", "echo tested", "exit ${var.test_exit}"]
   }
 }
