@@ -227,6 +227,8 @@ func TestPredicateSchema(t *testing.T) {
 		},
 	}}
 	stTested, _ := NewRunManifest(RunInfo{RunID: "r", BakeVersion: "dev", TemplatePath: "x.hcl", TemplateSHA256: strings.Repeat("0", 64)}, tested)
+	stTested.Predicate.Builds[0].SBOM = &SBOMRef{Path: "m.docker.t.spdx.json", SHA256: strings.Repeat("b", 64),
+		PredicateType: PredicateTypeSPDX, Bundle: "m.docker.t.spdx.sigstore.json", Packages: 91}
 	rawTested, _ := json.Marshal(stTested.Predicate)
 	if e := stTested.Predicate.Builds[0]; !e.Untested || len(e.Tests) != 2 || e.Tests[0].ExitStatus != 3 {
 		t.Errorf("tests not carried into the entry: %+v", e)
@@ -261,6 +263,9 @@ func TestPredicateSchema(t *testing.T) {
 		},
 		"test without exit status": func(m map[string]any) {
 			m["builds"].([]any)[0].(map[string]any)["tests"] = []any{map[string]any{"name": "t", "type": "shell", "status": "passed", "durationSeconds": 1}}
+		},
+		"sbom with a short digest": func(m map[string]any) {
+			m["builds"].([]any)[0].(map[string]any)["sbom"] = map[string]any{"path": "m.b.spdx.json", "sha256": "abc", "predicateType": "https://spdx.dev/Document", "bundle": "m.b.spdx.sigstore.json", "packages": 3}
 		},
 	}
 	for name, breakIt := range broken {
