@@ -109,13 +109,22 @@ func verifyExtras(bundlePath string, v *artifacts.Verified, pub crypto.PublicKey
 	if pol == nil {
 		return x, nil
 	}
+	var err error
+	x.Policy, x.PolicyOK, err = evalPolicy(pol, v, sboms, prov)
+	return x, err
+}
+
+// evalPolicy evaluates pol on a verified run: its manifest (with its
+// subjects and predicate type), the SBOMs by build name and the
+// provenance predicate (either may be empty), and its signature.
+func evalPolicy(pol *policy.Policy, v *artifacts.Verified, sboms, prov map[string]any) ([]policy.Result, bool, error) {
 	var manifest map[string]any
 	raw, err := json.Marshal(v.Statement.Predicate)
 	if err == nil {
 		err = json.Unmarshal(raw, &manifest)
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	subjects := make([]any, 0, len(v.Statement.Subject))
 	for _, s := range v.Statement.Subject {
@@ -123,6 +132,9 @@ func verifyExtras(bundlePath string, v *artifacts.Verified, pub crypto.PublicKey
 	}
 	manifest["subjects"] = subjects
 	manifest["predicateType"] = v.Statement.PredicateType
+	if sboms == nil {
+		sboms = map[string]any{}
+	}
 	in := &policy.Input{
 		Manifest:   manifest,
 		SBOMs:      sboms,
@@ -130,8 +142,30 @@ func verifyExtras(bundlePath string, v *artifacts.Verified, pub crypto.PublicKey
 		Signature:  map[string]any{"signed": v.Signed, "keyHint": v.KeyHint, "signedAt": v.Statement.Predicate.CreatedAt},
 		Now:        time.Now(),
 	}
-	x.Policy, x.PolicyOK = pol.Evaluate(in)
-	return x, nil
+	results, ok := pol.Evaluate(in)
+	return results, ok, nil
+}
+
+// printPolicy writes one PASS/FAIL line per rule and the summary.
+func printPolicy(w io.Writer, path string, results []policy.Result) {
+	fmt.Fprintf(w, "\nPolicy %s:\n", path)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, r := range results {
+		verdict := "PASS"
+		if !r.Pass {
+			verdict = "FAIL"
+		}
+		line := fmt.Sprintf("  %s\t%s", verdict, r.Rule)
+		if r.Description != "" {
+			line += "\t" + r.Description
+		}
+		if r.Error != "" {
+			line += "\t(error: " + oneLine(r.Error) + ")"
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "policy: %s\n", policy.Summary(results))
 }
 
 func sameSubjects(a, b []artifacts.Subject) bool {
@@ -176,22 +210,5 @@ func printExtras(w io.Writer, x *verifyExtra) {
 	if x.policyPath == "" {
 		return
 	}
-	fmt.Fprintf(w, "\nPolicy %s:\n", x.policyPath)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, r := range x.Policy {
-		verdict := "PASS"
-		if !r.Pass {
-			verdict = "FAIL"
-		}
-		line := fmt.Sprintf("  %s\t%s", verdict, r.Rule)
-		if r.Description != "" {
-			line += "\t" + r.Description
-		}
-		if r.Error != "" {
-			line += "\t(error: " + oneLine(r.Error) + ")"
-		}
-		fmt.Fprintln(tw, line)
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "policy: %s\n", policy.Summary(x.Policy))
+	printPolicy(w, x.policyPath, x.Policy)
 }

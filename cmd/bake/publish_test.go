@@ -130,6 +130,16 @@ build {
 	wantTar(sum1, repo+":prod", "-min-sequence", "3")
 	wantTar(sum2, repo+"@nightly-2")
 
+	// -policy: a version that passes resolves; one that fails a rule
+	// resolves nothing (exit 9, the rule named).
+	pass, fail := filepath.Join(dir, "pass.hcl"), filepath.Join(dir, "fail.hcl")
+	os.WriteFile(pass, []byte("rule \"succeeded\" {\n  expr = \"signature.signed && builds.all(b, b.status == 'succeeded')\"\n}\n"), 0o644)
+	os.WriteFile(fail, []byte("rule \"tested\" {\n  expr = \"builds.all(b, has(b.tests))\"\n}\n"), 0o644)
+	wantTar(sum2, repo+"@nightly-2", "-policy", pass)
+	if code, out, errOut := resolve(repo+":prod", "-policy", fail); code != exitPolicy || out != "" || !strings.Contains(errOut, "FAIL  tested") {
+		t.Fatalf("resolve -policy failing: exit %d, stdout %q\n%s", code, out, errOut)
+	}
+
 	code, out, _ = bakeRun(t, nil, "channel", "history", repo, "prod", "-key", pub)
 	if code != exitOK || strings.Count(out, "\nprod ") != 3 || !strings.Contains(out, "rollback from nightly-2") {
 		t.Fatalf("channel history: exit %d\n%s", code, out)

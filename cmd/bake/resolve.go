@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/artifacts/policy"
 	"github.com/bake-tool/bake/artifacts/registry"
 )
 
@@ -17,9 +19,10 @@ const (
 	exitNoBuild   = 6 // the version has no such build (or it failed)
 	exitNoRegion  = 7 // the build has no AMI in that region
 	exitStaleSeqn = 8 // the channel record is older than -min-sequence
+	exitPolicy    = 9 // a -policy rule failed
 )
 
-const resolveSynopsis = `REG/REPO:CHANNEL|REG/REPO@VERSION -build NAME [-region R] -key PUB [-min-sequence N] [-json]
+const resolveSynopsis = `REG/REPO:CHANNEL|REG/REPO@VERSION -build NAME [-region R] -key PUB [-min-sequence N] [-policy POLICY] [-json]
 
 Prints what a deployer needs of one build of the version a channel points
 at (or of a named version): the AMI id in the region, the image reference
@@ -27,12 +30,15 @@ by digest, or the disk file and its sha256, one per line. On the way it
 verifies the channel record's signature, channel and repository, the
 version's signature and that it is not revoked, and with -min-sequence
 that the channel record is not older than one seen before (a replayed
-record). -json prints the whole resolution, with the record's sequence to
-remember.
+record). -policy evaluates a policy file (as bake verify -policy does) on
+the version's signed run manifest and resolves nothing unless every rule
+passes; the registry holds the manifest only, so sboms, packages and
+provenance are empty there. -json prints the whole resolution, with the
+record's sequence to remember.
 Exit status: 0 resolved, 1 other failure (registry unreachable, refused
 credentials), 2 usage, 3 not found, 4 revoked, 5 bad signature, 6 build not
 in the version, 7 region not in the build, 8 channel record older than
--min-sequence.
+-min-sequence, 9 a -policy rule failed.
 
 Example:
   ami=$(bake resolve registry.example.com/golden/base:prod -build amazon-ebs.base -region eu-west-1 -key release.pub)`
@@ -43,9 +49,17 @@ func runResolve(ctx context.Context, env *cliEnv, args []string) int {
 	build := c.fs.String("build", "", "the build, `type.name` (or name when unambiguous)")
 	region := c.fs.String("region", "", "the AWS `region` of the AMI")
 	minSeq := c.fs.Uint64("min-sequence", 0, "refuse a channel record with a lower sequence `N`")
+	policyPath := c.fs.String("policy", "", "resolve only when every rule of this `POLICY` file passes on the version's manifest")
 	pos, code, ok := c.parse(args, 1)
 	if !ok {
 		return code
+	}
+	var pol *policyT
+	if *policyPath != "" {
+		var err error
+		if pol, err = loadPolicy(*policyPath); err != nil {
+			return c.fail(exitUsage, fmt.Errorf("-policy: %w", err))
+		}
 	}
 	switch {
 	case *build == "":
@@ -75,7 +89,38 @@ func runResolve(ctx context.Context, env *cliEnv, args []string) int {
 		}
 		return c.fail(code, err)
 	}
+	var results []policy.Result
+	if pol != nil {
+		bundle, _, err := repo.VersionBundle(ctx, res.Version)
+		if err != nil {
+			return c.fail(resolveExit(err), err)
+		}
+		v, err := artifacts.Verify(bundle, pub, artifacts.VerifyOptions{AllowFailed: true})
+		if err != nil {
+			return c.fail(exitBadSig, fmt.Errorf("version %s: %w", res.Version, err))
+		}
+		var passed bool
+		if results, passed, err = evalPolicy(pol, v, nil, nil); err != nil {
+			return c.fail(exitFailed, err)
+		}
+		if !passed {
+			if c.json() {
+				writeJSON(env.stdout, map[string]any{"resolved": false, "ref": pos[0], "exitCode": exitPolicy, "policy": results,
+					"error": "policy " + *policyPath + ": " + policy.Summary(results)})
+			} else {
+				printPolicy(env.stderr, *policyPath, results)
+			}
+			return c.fail(exitPolicy, fmt.Errorf("version %s does not pass policy %s: %s", res.Version, *policyPath, policy.Summary(results)))
+		}
+	}
 	if c.json() {
+		if pol != nil {
+			writeJSON(env.stdout, struct {
+				*registry.Resolution
+				Policy []policy.Result `json:"policy"`
+			}{res, results})
+			return exitOK
+		}
 		writeJSON(env.stdout, res)
 		return exitOK
 	}
@@ -90,6 +135,9 @@ func runResolve(ctx context.Context, env *cliEnv, args []string) int {
 	where := "@" + res.Version
 	if res.Channel != "" {
 		where = fmt.Sprintf(":%s (sequence %d) -> %s", res.Channel, res.Sequence, res.Version)
+	}
+	if pol != nil {
+		where += ", policy " + *policyPath + " passed"
 	}
 	fmt.Fprintf(env.stderr, "bake resolve: %s%s, build %s, verified\n", res.Repository, where, res.Build)
 	return exitOK
