@@ -38,7 +38,8 @@ func (s *syncBuffer) String() string {
 
 // TestBakeBuild runs testdata/qemu through the real `bake build`: two qemu
 // builds in parallel on distinct ports, one provisioned over SSH by the
-// shell and file provisioners, both succeeding; then SIGINT to a second
+// shell and file provisioners and tested by booting its output, both
+// succeeding; then SIGINT to a second
 // bake process while its guest boots leaves no qemu, no temporary
 // directory and no output directory.
 func TestBakeBuild(t *testing.T) {
@@ -92,9 +93,24 @@ func TestBakeBuild(t *testing.T) {
 		if len(builds) != 2 {
 			t.Fatalf("manifest builds %+v", builds)
 		}
+		// qemu.debian's test block booted its output on its own (another
+		// boot id than the build's) and passed; the test did not write
+		// the output, whose sha256 is still the manifest's.
+		bootIDs := regexp.MustCompile(`(build|tested) boot ([0-9a-f-]{36})`).FindAllStringSubmatch(text, -1)
+		if len(bootIDs) != 2 || bootIDs[0][1] != "build" || bootIDs[1][1] != "tested" || bootIDs[0][2] == bootIDs[1][2] {
+			t.Errorf("boot ids %v: want the build's and a test boot's, different", bootIDs)
+		}
 		for _, b := range builds {
 			if b.Status != "succeeded" || len(b.Artifacts) != 1 || !strings.HasPrefix(b.Artifacts[0].Digest, "sha256:") {
 				t.Errorf("manifest build %+v", b)
+			}
+			if b.Name == "qemu.debian" {
+				if len(b.Tests) != 1 || b.Tests[0].Name != "provisioned" || b.Tests[0].Status != "passed" || b.Tests[0].ExitStatus != 0 {
+					t.Errorf("qemu.debian tests %+v", b.Tests)
+				}
+				if got := "sha256:" + fileSHA256(t, filepath.Join(out, "debian/debian.qcow2")); got != b.Artifacts[0].Digest {
+					t.Errorf("output %s after its test, manifest says %s", got, b.Artifacts[0].Digest)
+				}
 			}
 			// The inventory ran through the SSH communicator: the Debian
 			// guest's SBOM lists its packages (openssh-server among them);

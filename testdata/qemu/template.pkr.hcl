@@ -7,7 +7,8 @@
 #                initrd, logs in as root with bake's temporary key (carried
 #                by the NoCloud seed bake puts on a CD), runs the shell and
 #                file provisioners, shuts down with shutdown_command and
-#                writes a compressed qcow2.
+#                writes a compressed qcow2; its test block then boots
+#                that qcow2 on its own and finds what the provisioners left.
 #   qemu.panic   runs beside it on its own forwarded port with no
 #                communicator: its kernel has no init, so the power button
 #                goes unanswered and bake stops it after shutdown_timeout.
@@ -69,12 +70,18 @@ build {
 
   provisioner "shell" {
     only   = ["qemu.debian"]
-    inline = ["echo provisioned-by-bake-build > /root/provisioned", "echo guest kernel $(uname -r)"]
+    inline = ["echo provisioned-by-bake-build > /root/provisioned", "echo guest kernel $(uname -r)", "echo build boot $(cat /proc/sys/kernel/random/boot_id)"]
   }
 
   provisioner "file" {
     only        = ["qemu.debian"]
     content     = "hello from bake build\n"
     destination = "/root/hello.txt"
+  }
+
+  test "shell" {
+    name   = "provisioned"
+    only   = ["qemu.debian"]
+    inline = ["test \"$(cat /root/provisioned)\" = provisioned-by-bake-build", "grep -q 'hello from bake build' /root/hello.txt", "echo tested boot $(cat /proc/sys/kernel/random/boot_id)"]
   }
 }
