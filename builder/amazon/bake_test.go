@@ -2,10 +2,12 @@ package amazon
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -93,6 +95,65 @@ func TestBakeBuild(t *testing.T) {
 		}
 		if tests := builds[0].Tests; len(tests) != 1 || tests[0].Name != "marker" || tests[0].Status != "passed" {
 			t.Errorf("manifest tests: %+v", tests)
+		}
+
+		// The SBOM was read through the SSH communicator from the
+		// "instance" (the test's sshd on this Debian host): it lists what
+		// dpkg-query -W lists here. The provenance names the source AMI.
+		sbomOut, err := exec.Command(bin, "sbom", filepath.Join(dir, "m.json"), "-build", "amazon-ebs.golden", "-allow-unsigned", "-packages").Output()
+		if err != nil {
+			t.Fatalf("bake sbom: %v", err)
+		}
+		dpkg, err := exec.Command("dpkg-query", "-W").Output()
+		if err != nil {
+			t.Fatalf("dpkg-query: %v", err)
+		}
+		var got, want []string
+		for _, l := range strings.Split(strings.TrimSpace(string(sbomOut)), "\n") {
+			if f := strings.Fields(l); len(f) == 3 {
+				got = append(got, f[0]+" "+f[1])
+			}
+		}
+		for _, l := range strings.Split(strings.TrimSpace(string(dpkg)), "\n") {
+			if f := strings.Fields(l); len(f) == 2 {
+				name, _, _ := strings.Cut(f[0], ":") // binutils-common:amd64
+				want = append(want, name+" "+f[1])
+			}
+		}
+		sort.Strings(got)
+		sort.Strings(want)
+		if len(want) < 50 || strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("SBOM lists %d packages, dpkg-query -W %d; they differ", len(got), len(want))
+		}
+		prov, err := os.ReadFile(filepath.Join(dir, "m.provenance.sigstore.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bundle struct {
+			DSSEEnvelope struct {
+				Payload []byte `json:"payload"`
+			} `json:"dsseEnvelope"`
+		}
+		if err := json.Unmarshal(prov, &bundle); err != nil || !strings.Contains(string(bundle.DSSEEnvelope.Payload), "arn:aws:ec2:us-east-1::image/"+e.newest) {
+			t.Errorf("provenance does not name the source AMI %s (%v)", e.newest, err)
+		}
+		// verify -policy: a rule that holds and one that does not.
+		policy := filepath.Join(dir, "policy.hcl")
+		os.WriteFile(policy, []byte(`rule "tested" {
+  expr = "builds.all(b, b.tests.all(t, t.status == 'passed'))"
+}
+rule "has-openssh" {
+  expr = "packages.exists(p, p.name == 'openssh-server')"
+}
+rule "no-bash" {
+  expr = "!packages.exists(p, p.name == 'bash')"
+}
+`), 0o644)
+		vout, err := exec.Command(bin, "verify", "-allow-unsigned", "-policy", policy, filepath.Join(dir, "m.json")).CombinedOutput()
+		var ve *exec.ExitError
+		if !errors.As(err, &ve) || ve.ExitCode() != 1 || !strings.Contains(string(vout), "PASS  tested") ||
+			!strings.Contains(string(vout), "PASS  has-openssh") || !strings.Contains(string(vout), "FAIL  no-bash") {
+			t.Errorf("verify -policy: %v\n%s", err, vout)
 		}
 		for _, a := range builds[0].Artifacts {
 			if a.ExternalIdentifier != amis[a.Region].ID || a.URI != "arn:aws:ec2:"+a.Region+"::image/"+a.ExternalIdentifier {
