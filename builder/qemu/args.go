@@ -25,6 +25,9 @@ var repeatable = map[string]bool{
 	"-blockdev": true, "-fsdev": true, "-virtfs": true, "-numa": true,
 	"-add-fd": true, "-set": true, "-mon": true, "-serial": true, "-parallel": true,
 	"-usbdevice": true,
+	// Monitors: bake drives the guest through its own QMP socket, so a
+	// template's -qmp or -monitor is added beside it, never in its place.
+	"-qmp": true, "-qmp-pretty": true, "-monitor": true,
 }
 
 // aliases maps a switch to the one bake writes for the same thing.

@@ -340,6 +340,16 @@ func (b *Builder) diskArgs(s *state) []qemuArg {
 			d = append(d,
 				qemuArg{"-device", "scsi-hd,bus=scsi0.0,drive=" + id},
 				qemuArg{"-drive", drive + ",if=none,id=" + id})
+		case "scsi":
+			// qemu 4.2 and later refuse -drive if=scsi on the pc and q35
+			// machines (no default SCSI controller): an LSI 53C895A, the
+			// controller if=scsi used to add, with the disks on its bus.
+			if i == 0 {
+				d = append(d, qemuArg{"-device", "lsi53c895a,id=scsi0"})
+			}
+			d = append(d,
+				qemuArg{"-device", "scsi-hd,bus=scsi0.0,scsi-id=" + strconv.Itoa(i) + ",drive=" + id},
+				qemuArg{"-drive", drive + ",if=none,id=" + id})
 		case "sata":
 			if i == 0 {
 				d = append(d, qemuArg{"-device", "ahci,id=ahci0"})

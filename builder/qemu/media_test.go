@@ -117,6 +117,9 @@ func TestMediaQemuArgs(t *testing.T) {
 			"-device virtio-scsi-pci,id=scsi0 -device scsi-hd,bus=scsi0.0,drive=drive0 -drive file=/out/.disk.work,",
 			",if=none,id=drive0 -device scsi-hd,bus=scsi0.0,drive=drive1 -drive file=/out/.disk-1.work,",
 			",if=none,id=drive1 -device scsi-hd,bus=scsi0.0,drive=drive2 -drive file=/out/.disk-2.work,"}},
+		{"scsi", base + "disk_image = true\ndisk_interface = \"scsi\"", []string{
+			"-device lsi53c895a,id=scsi0 -device scsi-hd,bus=scsi0.0,scsi-id=0,drive=drive0 -drive file=/out/.disk.work,",
+			",if=none,id=drive0 -device scsi-hd,bus=scsi0.0,scsi-id=1,drive=drive1 -drive file=/out/.disk-1.work,"}},
 		{"sata", base + "disk_image = true\ndisk_interface = \"sata\"", []string{
 			"-device ahci,id=ahci0 -device ide-hd,bus=ahci0.0,drive=drive0 -drive file=/out/.disk.work,",
 			"-device ide-hd,bus=ahci0.1,drive=drive1 -drive file=/out/.disk-1.work,",
@@ -337,6 +340,13 @@ func TestMediaAttachedQ35(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts qemu")
 	}
+	// virtio (the default) and scsi, which qemu refuses as -drive if=scsi.
+	for _, iface := range []string{"virtio", "scsi"} {
+		t.Run(iface, func(t *testing.T) { testMediaAttachedQ35(t, iface) })
+	}
+}
+
+func testMediaAttachedQ35(t *testing.T, iface string) {
 	dir := t.TempDir()
 	baseDisk := filepath.Join(dir, "base.qcow2")
 	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", baseDisk, "16M").CombinedOutput(); err != nil {
@@ -350,6 +360,7 @@ communicator = "none"
 machine_type = "q35"
 skip_nat_mapping = true
 disk_additional_size = ["8M"]
+disk_interface = "`+iface+`"
 floppy_content = { "autounattend.xml" = "<unattend/>" }
 output_directory = "`+out+`"
 qemuargs = [["-S"]]

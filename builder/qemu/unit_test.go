@@ -28,6 +28,7 @@ func TestMergeArgs(t *testing.T) {
 		{"-netdev", "user,id=user.0,hostfwd=tcp:127.0.0.1:2222-:22"},
 		{"-device", "virtio-net,netdev=user.0"},
 		{"-serial", "file:/tmp/console.log"},
+		{"-qmp", "unix:/tmp/qmp.sock,server=on,wait=off"},
 	}
 	tests := []struct {
 		name string
@@ -41,6 +42,8 @@ func TestMergeArgs(t *testing.T) {
 			replace(defaults, 0, qemuArg{"-machine", "q35"})},
 		{"-kernel is added", [][]string{{"-kernel", "/k"}, {"-append", "console=ttyS0"}},
 			append(clone(defaults), qemuArg{"-kernel", "/k"}, qemuArg{"-append", "console=ttyS0"})},
+		{"-qmp is added beside bake's monitor", [][]string{{"-qmp", "tcp:127.0.0.1:4444,server=on,wait=off"}, {"-monitor", "none"}},
+			append(clone(defaults), qemuArg{"-qmp", "tcp:127.0.0.1:4444,server=on,wait=off"}, qemuArg{"-monitor", "none"})},
 		{"-device adds a device and keeps the defaults", [][]string{{"-device", "virtio-rng-pci"}},
 			append(clone(defaults), qemuArg{"-device", "virtio-rng-pci"})},
 		{"-drive adds a drive and keeps the defaults", [][]string{{"-drive", "file=/data.img,if=virtio"}},
