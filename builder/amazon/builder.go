@@ -184,22 +184,7 @@ func (b *Builder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*arti
 		{Name: "find source AMI", Run: b.findSource},
 		{Name: "find network", Run: b.findNetwork},
 	}
-	if b.needsTempKey() {
-		steps = append(steps, builder.Step[state]{Name: "create temporary key pair", Run: b.createKeyPair, Cleanup: b.deleteKeyPair, Leftover: b.leftKeyPair})
-	}
-	if b.needsTempGroup() {
-		steps = append(steps, builder.Step[state]{Name: "create temporary security group", Run: b.createGroup, Cleanup: b.deleteGroup, Leftover: b.leftGroup})
-	}
-	if b.cfg.TemporaryIAMInstanceProfilePolicyDocument != nil {
-		steps = append(steps, builder.Step[state]{Name: "create temporary instance profile", Run: b.createProfile, Cleanup: b.deleteProfile, Leftover: b.leftProfile})
-	}
-	if b.spot() {
-		steps = append(steps,
-			builder.Step[state]{Name: "create launch template", Run: b.createTemplate, Cleanup: b.deleteTemplate, Leftover: b.leftTemplate},
-			builder.Step[state]{Name: "launch spot instance", Run: b.launchSpot, Cleanup: b.terminateSpot, Leftover: b.leftSpot})
-	} else {
-		steps = append(steps, builder.Step[state]{Name: "launch instance", Run: b.launch, Cleanup: b.terminate, Leftover: b.leftInstance})
-	}
+	steps = append(steps, b.launchSteps("launch instance")...)
 	steps = append(steps,
 		builder.Step[state]{Name: "provision", Run: func(ctx context.Context, s *state) error { return b.provision(ctx, s, hook) }, Cleanup: closeComm},
 	)
@@ -234,6 +219,29 @@ func (b *Builder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*arti
 	}
 	b.tagCached(ctx, s)
 	return b.artifact(s), nil
+}
+
+// launchSteps are the steps that start an instance from s.source: the
+// temporary key pair, security group and instance profile the build
+// needs, then the instance (named launch, or a spot instance through a
+// launch template). The build and its test machine share them.
+func (b *Builder) launchSteps(launch string) []builder.Step[state] {
+	var steps []builder.Step[state]
+	if b.needsTempKey() {
+		steps = append(steps, builder.Step[state]{Name: "create temporary key pair", Run: b.createKeyPair, Cleanup: b.deleteKeyPair, Leftover: b.leftKeyPair})
+	}
+	if b.needsTempGroup() {
+		steps = append(steps, builder.Step[state]{Name: "create temporary security group", Run: b.createGroup, Cleanup: b.deleteGroup, Leftover: b.leftGroup})
+	}
+	if b.cfg.TemporaryIAMInstanceProfilePolicyDocument != nil {
+		steps = append(steps, builder.Step[state]{Name: "create temporary instance profile", Run: b.createProfile, Cleanup: b.deleteProfile, Leftover: b.leftProfile})
+	}
+	if b.spot() {
+		return append(steps,
+			builder.Step[state]{Name: "create launch template", Run: b.createTemplate, Cleanup: b.deleteTemplate, Leftover: b.leftTemplate},
+			builder.Step[state]{Name: "launch spot instance", Run: b.launchSpot, Cleanup: b.terminateSpot, Leftover: b.leftSpot})
+	}
+	return append(steps, builder.Step[state]{Name: launch, Run: b.launch, Cleanup: b.terminate, Leftover: b.leftInstance})
 }
 
 func (b *Builder) cleanupTimeout() time.Duration {

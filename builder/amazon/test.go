@@ -58,22 +58,7 @@ func (b *Builder) Test(ctx context.Context, ui ui.UI, art *artifacts.Artifact, h
 		}},
 		{Name: "find network", Run: b.findNetwork},
 	}
-	if b.needsTempKey() {
-		steps = append(steps, builder.Step[state]{Name: "create temporary key pair", Run: b.createKeyPair, Cleanup: b.deleteKeyPair, Leftover: b.leftKeyPair})
-	}
-	if b.needsTempGroup() {
-		steps = append(steps, builder.Step[state]{Name: "create temporary security group", Run: b.createGroup, Cleanup: b.deleteGroup, Leftover: b.leftGroup})
-	}
-	if b.cfg.TemporaryIAMInstanceProfilePolicyDocument != nil {
-		steps = append(steps, builder.Step[state]{Name: "create temporary instance profile", Run: b.createProfile, Cleanup: b.deleteProfile, Leftover: b.leftProfile})
-	}
-	if b.spot() {
-		steps = append(steps,
-			builder.Step[state]{Name: "create launch template", Run: b.createTemplate, Cleanup: b.deleteTemplate, Leftover: b.leftTemplate},
-			builder.Step[state]{Name: "launch spot instance", Run: b.launchSpot, Cleanup: b.terminateSpot, Leftover: b.leftSpot})
-	} else {
-		steps = append(steps, builder.Step[state]{Name: "launch test instance", Run: b.launch, Cleanup: b.terminate, Leftover: b.leftInstance})
-	}
+	steps = append(steps, b.launchSteps("launch test instance")...)
 	steps = append(steps, builder.Step[state]{Name: "run tests", Run: func(ctx context.Context, s *state) error { return b.provision(ctx, s, hook) }, Cleanup: closeComm})
 	return builder.RunSteps(ctx, builder.TestOptions(b.opts), ui, s, steps)
 }

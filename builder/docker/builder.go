@@ -313,21 +313,7 @@ func (b *Builder) provision(ctx context.Context, s *state, hook builder.Hook) er
 	if s.cache.reused != nil {
 		return nil
 	}
-	workdir, imageUser := "/", ""
-	if s.base.Config != nil {
-		if s.base.Config.WorkingDir != "" {
-			workdir = s.base.Config.WorkingDir
-		}
-		imageUser = s.base.Config.User
-	}
-	s.comm = &execComm{
-		api:         s.api,
-		containerID: s.containerID,
-		user:        b.cfg.ExecUser,
-		fixOwner:    b.cfg.FixUploadOwner == nil || *b.cfg.FixUploadOwner,
-		workdir:     workdir,
-		imageUser:   imageUser,
-	}
+	s.comm = b.execComm(s.api, s.containerID, s.base)
 	if dir := b.cfg.ContainerDir; dir != "" {
 		if err := s.comm.mkdir(ctx, dir); err != nil {
 			return fmt.Errorf("create container_dir %s: %w", dir, err)
@@ -644,4 +630,24 @@ func containerPath(dir, p string) string {
 		return path.Clean(p)
 	}
 	return path.Join(dir, p)
+}
+
+// execComm is the communicator into container id, started from img: it
+// runs as exec_user, else the image's USER, in the image's WORKDIR.
+func (b *Builder) execComm(api dockerAPI, id string, img image.InspectResponse) *execComm {
+	workdir, imageUser := "/", ""
+	if img.Config != nil {
+		if img.Config.WorkingDir != "" {
+			workdir = img.Config.WorkingDir
+		}
+		imageUser = img.Config.User
+	}
+	return &execComm{
+		api:         api,
+		containerID: id,
+		user:        b.cfg.ExecUser,
+		fixOwner:    b.cfg.FixUploadOwner == nil || *b.cfg.FixUploadOwner,
+		workdir:     workdir,
+		imageUser:   imageUser,
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/bake-tool/bake/builder"
+	"github.com/bake-tool/bake/internal/testutil/proctest"
 	"github.com/bake-tool/bake/provisioners"
 )
 
@@ -187,7 +188,7 @@ func TestBuildCommit(t *testing.T) {
 	if gotInfo.RunID != runID || gotInfo.Name != "docker.commit" || gotInfo.SourceName != "commit" || gotInfo.Type != "docker" {
 		t.Errorf("build info = %+v", gotInfo)
 	}
-	if !strings.Contains(ui.stderr.String(), "") || !strings.Contains(ui.Stdout().(*syncBuffer).String(), "") {
+	if !strings.Contains(ui.stderr.String(), "") || !strings.Contains(ui.Stdout().(*proctest.Buffer).String(), "") {
 		t.Log("ui output checked through the communicator")
 	}
 	for p, want := range map[string]string{

@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/bake-tool/bake/builder"
+	"github.com/bake-tool/bake/internal/testutil/proctest"
 	"github.com/bake-tool/bake/provisioners"
 )
 
@@ -102,8 +103,8 @@ func removeImageAtEnd(t *testing.T, api dockerAPI, ref string) {
 type testUI struct {
 	mu     sync.Mutex
 	lines  []string
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout proctest.Buffer
+	stderr proctest.Buffer
 	t      *testing.T
 }
 
@@ -118,23 +119,6 @@ func (u *testUI) Say(msg string) {
 func (u *testUI) Error(msg string)  { u.Say("error: " + msg) }
 func (u *testUI) Stdout() io.Writer { return &u.stdout }
 func (u *testUI) Stderr() io.Writer { return &u.stderr }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testConfig is a prepared docker Config for the local base image.
 func testConfig() *Config {

@@ -47,7 +47,7 @@ func secretValue(t *testing.T) (secret, core string) {
 
 // waitOutput waits until out holds want, and reports (not fails: the
 // container must still be removed) when it never does.
-func waitOutput(t *testing.T, out *syncBuffer, want string) bool {
+func waitOutput(t *testing.T, out *proctest.Buffer, want string) bool {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); !strings.Contains(out.String(), want); {
 		if time.Now().After(deadline) {
@@ -121,7 +121,7 @@ func TestRunCancelEndsTheCommand(t *testing.T) {
 			c := asRoot(comm)
 			c.user = user
 			secret, core := secretValue(t)
-			var out syncBuffer
+			var out proctest.Buffer
 			rctx, cancel := context.WithCancel(ctx)
 			go func() {
 				waitOutput(t, &out, "started")

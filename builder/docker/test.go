@@ -120,21 +120,7 @@ func (b *Builder) startTestContainer(ctx context.Context, s *testState, id strin
 		return fmt.Errorf("test container %s from %s stopped at once (exit status %d)%s: tests run in a running container, so the image's command must keep running",
 			short(s.containerID), short(id), insp.State.ExitCode, b.logTail(ctx, s))
 	}
-	workdir, imageUser := "/", ""
-	if img.Config != nil {
-		if img.Config.WorkingDir != "" {
-			workdir = img.Config.WorkingDir
-		}
-		imageUser = img.Config.User
-	}
-	s.comm = &execComm{
-		api:         s.api,
-		containerID: s.containerID,
-		user:        b.cfg.ExecUser,
-		fixOwner:    b.cfg.FixUploadOwner == nil || *b.cfg.FixUploadOwner,
-		workdir:     workdir,
-		imageUser:   imageUser,
-	}
+	s.comm = b.execComm(s.api, s.containerID, img)
 	s.ui.Say(fmt.Sprintf("started test container %s from %s", short(s.containerID), short(id)))
 	return nil
 }

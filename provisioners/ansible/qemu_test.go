@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
+	"github.com/bake-tool/bake/internal/testutil/proctest"
 	"github.com/bake-tool/bake/internal/testutil/qemufixture"
 )
 
@@ -25,25 +25,7 @@ import (
 type qemuRun struct {
 	dir, tmp, out string
 	cmd           *exec.Cmd
-	buf           *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	buf           *proctest.Buffer
 }
 
 // newQemuRun prepares `bake build -only qemu.SOURCE` of the template.
@@ -82,7 +64,7 @@ func newQemuRun(t *testing.T, source string) *qemuRun {
 		"-var", "galaxy_file="+req, "-var", "galaxy_roles="+filepath.Join(r.dir, "galaxy-roles"),
 		testdata(t, "qemu.pkr.hcl"))
 	r.cmd.Env = append(os.Environ(), "TMPDIR="+r.tmp)
-	r.buf = &syncBuffer{}
+	r.buf = &proctest.Buffer{}
 	r.cmd.Stdout, r.cmd.Stderr = r.buf, r.buf
 	return r
 }
