@@ -22,9 +22,9 @@ import (
 // (systemd-boot), made by scripts/qemu-uefi-fixture.sh.
 func uefiFixture(t testing.TB) string {
 	t.Helper()
-	fixture(t)
+	g := fixture(t)
 	cmd := exec.Command("../../scripts/qemu-uefi-fixture.sh")
-	cmd.Env = append(os.Environ(), "BAKE_QEMU_FIXTURE="+fixtureDir)
+	cmd.Env = append(os.Environ(), "BAKE_QEMU_FIXTURE="+g.Dir)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -16,56 +16,18 @@ import (
 
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/internal/configtest"
+	"github.com/bake-tool/bake/internal/testutil/qemufixture"
 )
 
 // guest is the test fixture made by scripts/qemu-fixture.sh.
-type guest struct {
-	Disk, Kernel, Initrd string
-}
+type guest = qemufixture.Guest
 
-var (
-	fixtureOnce sync.Once
-	fixtureDir  string
-	fixtureErr  error
-)
-
-// fixture returns the cached test guest, building it on first use (about
-// 90 s). It skips the test when qemu or root is missing; BAKE_QEMU_FIXTURE
-// may name a ready fixture directory.
+// fixture returns the cached test guest, building it on first use (a few
+// minutes). It skips the test with -short and fails it when qemu is
+// missing; BAKE_QEMU_FIXTURE may name a ready fixture directory.
 func fixture(t testing.TB) guest {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("boots a qemu guest; skipped with -short")
-	}
-	if _, err := exec.LookPath(DefaultQemuBinary); err != nil {
-		t.Fatalf("%s is not installed: run scripts/setup.sh", DefaultQemuBinary)
-	}
-	fixtureOnce.Do(func() {
-		if d := os.Getenv("BAKE_QEMU_FIXTURE"); d != "" {
-			fixtureDir = d
-			return
-		}
-		if os.Geteuid() != 0 {
-			fixtureErr = fmt.Errorf("building the qemu fixture needs root")
-			return
-		}
-		cmd := exec.Command("../../scripts/qemu-fixture.sh")
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			fixtureErr = fmt.Errorf("scripts/qemu-fixture.sh: %w", err)
-			return
-		}
-		fixtureDir = strings.TrimSpace(string(out))
-	})
-	if fixtureErr != nil {
-		t.Fatal(fixtureErr)
-	}
-	return guest{
-		Disk:   filepath.Join(fixtureDir, "disk.qcow2"),
-		Kernel: filepath.Join(fixtureDir, "vmlinuz"),
-		Initrd: filepath.Join(fixtureDir, "initrd.img"),
-	}
+	return qemufixture.Get(t, "")
 }
 
 // testUI is a ui.UI that logs to the test and keeps every line.
@@ -192,9 +154,9 @@ func sleepMs(ms int) { time.Sleep(time.Duration(ms) * time.Millisecond) }
 // when "bake <arguments>" is typed at it.
 func isoFixture(t testing.TB) string {
 	t.Helper()
-	fixture(t)
+	g := fixture(t)
 	cmd := exec.Command("../../scripts/qemu-iso-fixture.sh")
-	cmd.Env = append(os.Environ(), "BAKE_QEMU_FIXTURE="+fixtureDir)
+	cmd.Env = append(os.Environ(), "BAKE_QEMU_FIXTURE="+g.Dir)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
