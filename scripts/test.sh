@@ -10,6 +10,9 @@ fi
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 ./scripts/setup.sh
+# cosign, which the supply-chain tests run against bake's statements and
+# attestations (built once from the module proxy, cached with the fixtures).
+./scripts/cosign.sh
 go vet ./...
 # The suite's tests run bake as a Packer user would and expect each build's
 # steps to run: the build cache is off for them (BAKE_NO_CACHE=1) and its
