@@ -332,36 +332,33 @@ func (b *Builder) diskArgs(s *state) []qemuArg {
 		drive := fmt.Sprintf("file=%s,format=%s,cache=%s,discard=%s,detect-zeroes=%s",
 			escapeOpt(f), format, c.DiskCache, c.DiskDiscard, c.DiskDetectZeroes)
 		id := "drive" + strconv.Itoa(i)
-		switch c.DiskInterface {
-		case "virtio-scsi":
+		if ctl, ok := diskControllers[c.DiskInterface]; ok {
 			if i == 0 {
-				d = append(d, qemuArg{"-device", "virtio-scsi-pci,id=scsi0"})
+				d = append(d, qemuArg{"-device", ctl.device})
 			}
 			d = append(d,
-				qemuArg{"-device", "scsi-hd,bus=scsi0.0,drive=" + id},
+				qemuArg{"-device", ctl.disk(i) + ",drive=" + id},
 				qemuArg{"-drive", drive + ",if=none,id=" + id})
-		case "scsi":
-			// qemu 4.2 and later refuse -drive if=scsi on the pc and q35
-			// machines (no default SCSI controller): an LSI 53C895A, the
-			// controller if=scsi used to add, with the disks on its bus.
-			if i == 0 {
-				d = append(d, qemuArg{"-device", "lsi53c895a,id=scsi0"})
-			}
-			d = append(d,
-				qemuArg{"-device", "scsi-hd,bus=scsi0.0,scsi-id=" + strconv.Itoa(i) + ",drive=" + id},
-				qemuArg{"-drive", drive + ",if=none,id=" + id})
-		case "sata":
-			if i == 0 {
-				d = append(d, qemuArg{"-device", "ahci,id=ahci0"})
-			}
-			d = append(d,
-				qemuArg{"-device", "ide-hd,bus=ahci0." + strconv.Itoa(i) + ",drive=" + id},
-				qemuArg{"-drive", drive + ",if=none,id=" + id})
-		default:
-			d = append(d, qemuArg{"-drive", drive + ",if=" + c.DiskInterface})
+			continue
 		}
+		d = append(d, qemuArg{"-drive", drive + ",if=" + c.DiskInterface})
 	}
 	return d
+}
+
+// diskControllers are the disk_interface values whose disks hang off a
+// controller device: the controller, added once, and each disk's device
+// on its bus (disk i).
+var diskControllers = map[string]struct {
+	device string
+	disk   func(i int) string
+}{
+	"virtio-scsi": {"virtio-scsi-pci,id=scsi0", func(int) string { return "scsi-hd,bus=scsi0.0" }},
+	// qemu 4.2 and later refuse -drive if=scsi on the pc and q35 machines
+	// (no default SCSI controller): an LSI 53C895A, the controller if=scsi
+	// used to add, with the disks on its bus.
+	"scsi": {"lsi53c895a,id=scsi0", func(i int) string { return "scsi-hd,bus=scsi0.0,scsi-id=" + strconv.Itoa(i) }},
+	"sata": {"ahci,id=ahci0", func(i int) string { return "ide-hd,bus=ahci0." + strconv.Itoa(i) }},
 }
 
 // startQemuNoNAT starts qemu without a forwarded port (skip_nat_mapping).
