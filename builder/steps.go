@@ -30,6 +30,10 @@ type Step[S any] struct {
 	// is being left behind, with the command that removes it; "" when
 	// nothing. It may be nil.
 	Leftover func(s *S) string
+	// Skip, when set and true as the step comes up, passes over the step:
+	// it neither runs nor reports progress (a build the cache reused
+	// whole skips booting a machine). It may be nil.
+	Skip func(s *S) bool
 }
 
 // OnError says what a build does with what it created when it fails.
@@ -142,6 +146,17 @@ func RunSteps[S any](ctx context.Context, opts Options, ui ui.UI, state *S, step
 		}
 	}
 	started := 0
+	var skipped map[int]bool
+	// begun is the steps that were started (not skipped), in order.
+	begun := func() []Step[S] {
+		out := make([]Step[S], 0, started)
+		for i, st := range steps[:started] {
+			if !skipped[i] {
+				out = append(out, st)
+			}
+		}
+		return out
+	}
 	var runErr error
 steps:
 	for i := 0; i < len(steps); i++ {
@@ -149,6 +164,13 @@ steps:
 		if err := ctx.Err(); err != nil {
 			runErr = fmt.Errorf("cancelled before %s: %w", st.Name, context.Cause(ctx))
 			break
+		}
+		if st.Skip != nil && st.Skip(state) {
+			if skipped == nil {
+				skipped = map[int]bool{}
+			}
+			skipped[i] = true
+			continue
 		}
 		if i >= started {
 			started = i + 1
@@ -173,7 +195,7 @@ steps:
 		}
 		switch opts.OnError {
 		case OnErrorAbort, OnErrorCleanupProv:
-			return errors.Join(runErr, leave(steps[:started], state, emit))
+			return errors.Join(runErr, leave(begun(), state, emit))
 		case OnErrorAsk:
 			if opts.Ask == nil {
 				break steps
@@ -189,12 +211,12 @@ steps:
 				i--
 				continue
 			case DecideAbort:
-				return errors.Join(runErr, leave(steps[:started], state, emit))
+				return errors.Join(runErr, leave(begun(), state, emit))
 			}
 		}
 		break
 	}
-	return errors.Join(runErr, cleanup(ctx, opts, steps[:started], state, emit, runErr))
+	return errors.Join(runErr, cleanup(ctx, opts, begun(), state, emit, runErr))
 }
 
 func leave[S any](steps []Step[S], state *S, emit func(StepEvent)) error {

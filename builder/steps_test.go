@@ -185,3 +185,42 @@ func TestRunStepsCleanupErrorsJoined(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestRunStepsSkip checks that a step whose Skip says so neither runs, nor
+// reports progress, nor is cleaned up, while the steps around it are; a
+// Skip is asked when its step comes up, after the steps before it ran.
+func TestRunStepsSkip(t *testing.T) {
+	r := &recorder{created: map[string]bool{}}
+	steps := recSteps(5, -1, -1, nil)
+	steps[1].Run = func(_ context.Context, r *recorder) error {
+		r.log = append(r.log, "run s1")
+		r.created["s1"] = true
+		r.created["skip"] = true // what steps 2 and 3 ask
+		return nil
+	}
+	cleaned := map[string]bool{}
+	for i := 2; i <= 3; i++ {
+		steps[i].Skip = func(r *recorder) bool { return r.created["skip"] }
+		steps[i].Cleanup = func(context.Context, *recorder) error {
+			cleaned[steps[i].Name] = true
+			return nil
+		}
+	}
+	var events []string
+	opts := Options{Event: func(e StepEvent) { events = append(events, e.Phase+" "+e.Step) }}
+	if err := RunSteps(context.Background(), opts, nopUI{}, r, steps); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"run s0", "run s1", "run s4", "cleanup s4", "cleanup s1", "cleanup s0"}
+	if !reflect.DeepEqual(r.log, want) {
+		t.Fatalf("log %v, want %v", r.log, want)
+	}
+	if len(cleaned) != 0 {
+		t.Errorf("skipped steps cleaned up: %v", cleaned)
+	}
+	for _, e := range events {
+		if strings.HasSuffix(e, " s2") || strings.HasSuffix(e, " s3") {
+			t.Errorf("a skipped step reported %q", e)
+		}
+	}
+}
