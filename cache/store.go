@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -216,24 +217,68 @@ func (s *Store) List() ([]*Entry, error) {
 
 // PutFile copies src into k's blob directory as name and returns its
 // sha256 ("sha256:<hex>") and size. The copy is written under a temporary
-// name and renamed, so a reader never sees half a file.
+// name and renamed, so a reader never sees half a file; runs of zeros are
+// left as holes, so a sparse disk stays sparse.
 func (s *Store) PutFile(k Key, name, src string) (digest string, size int64, err error) {
+	if !k.Valid() {
+		return "", 0, fmt.Errorf("cache blob: key %q is not a key", k)
+	}
 	dir := s.BlobDir(k)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", 0, err
 	}
+	return copyFileAtomic(src, filepath.Join(dir, name), 0o600, nil)
+}
+
+// CopyOut copies k's blob name to dst (written under a temporary name
+// beside it and renamed, holes kept) and returns the sha256 of what it
+// copied and its size. When want is not "" and the copy's digest differs,
+// dst is not written and the error says the entry is damaged: a
+// truncated or changed blob is never handed out.
+func (s *Store) CopyOut(k Key, name, dst, want string) (digest string, size int64, err error) {
+	if !k.Valid() {
+		return "", 0, fmt.Errorf("cache blob: key %q is not a key", k)
+	}
+	src := filepath.Join(s.BlobDir(k), name)
+	return copyFileAtomic(src, dst, 0o644, func(digest string) error {
+		if want != "" && digest != want {
+			return &DamagedError{Key: k, What: name, Got: digest, Want: want}
+		}
+		return nil
+	})
+}
+
+// DamagedError says a cache entry's payload does not have the digest its
+// index records.
+type DamagedError struct {
+	Key             Key
+	What, Got, Want string
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("cache entry %s: %s has digest %s, want %s", e.Key.Short(), e.What, e.Got, e.Want)
+}
+
+// copyFileAtomic copies src to dst through a temporary file in dst's
+// directory, hashing what it reads, seeking over whole blocks of zeros
+// (so that they stay holes) and syncing before the rename. check, when
+// not nil, sees the digest before the rename and may refuse the copy.
+func copyFileAtomic(src, dst string, perm os.FileMode, check func(digest string) error) (digest string, size int64, err error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return "", 0, err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
 	if err != nil {
 		return "", 0, err
 	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	size, err = io.Copy(io.MultiWriter(tmp, h), in)
+	size, err = sparseCopy(tmp, io.TeeReader(in, h))
+	if err == nil {
+		err = tmp.Chmod(perm)
+	}
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -243,11 +288,51 @@ func (s *Store) PutFile(k Key, name, src string) (digest string, size int64, err
 	if err != nil {
 		return "", 0, err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+	digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if check != nil {
+		if err := check(digest); err != nil {
+			return "", 0, err
+		}
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return "", 0, err
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), size, nil
+	return digest, size, nil
 }
+
+// sparseBlock is the unit sparseCopy writes or skips.
+const sparseBlock = 64 << 10
+
+// sparseCopy copies r to f, seeking over blocks that are all zeros, and
+// sets f's size to what it copied.
+func sparseCopy(f *os.File, r io.Reader) (int64, error) {
+	buf := make([]byte, 1<<20)
+	var n int64
+	for {
+		m, rerr := io.ReadFull(r, buf)
+		for off := 0; off < m; off += sparseBlock {
+			blk := buf[off:min(off+sparseBlock, m)]
+			if allZero(blk) {
+				continue
+			}
+			if _, err := f.WriteAt(blk, n+int64(off)); err != nil {
+				return 0, err
+			}
+		}
+		n += int64(m)
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return 0, rerr
+		}
+	}
+	return n, f.Truncate(n)
+}
+
+var zeroBlock = make([]byte, sparseBlock)
+
+func allZero(b []byte) bool { return bytes.Equal(b, zeroBlock[:len(b)]) }
 
 // CheckFile hashes k's blob name and reports an error unless it has the
 // digest want: a truncated or changed file is never used.

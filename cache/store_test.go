@@ -2,10 +2,12 @@ package cache
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -168,5 +170,69 @@ func TestHasherUnambiguous(t *testing.T) {
 	h.File("missing", filepath.Join(t.TempDir(), "nope"))
 	if _, err := h.Sum(); err == nil {
 		t.Fatal("a missing file made a key")
+	}
+}
+
+// TestStoreCopyOut checks that a blob copied out keeps its bytes and its
+// holes, and that a blob whose bytes changed is not copied out.
+func TestStoreCopyOut(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "disk.raw")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 64 MiB, data only at the start and at 32 MiB.
+	f.WriteAt([]byte("head"), 0)
+	f.WriteAt([]byte("middle"), 32<<20)
+	f.Truncate(64 << 20)
+	f.Close()
+	k := testKey('f')
+	digest, size, err := s.PutFile(k, "disk", src)
+	if err != nil || size != 64<<20 {
+		t.Fatalf("PutFile: %d %v", size, err)
+	}
+	dst := filepath.Join(dir, "out.raw")
+	got, n, err := s.CopyOut(k, "disk", dst, digest)
+	if err != nil || got != digest || n != size {
+		t.Fatalf("CopyOut: %s %d %v; want %s %d", got, n, err, digest, size)
+	}
+	b, _ := os.ReadFile(dst)
+	if string(b[:4]) != "head" || string(b[32<<20:32<<20+6]) != "middle" || len(b) != 64<<20 {
+		t.Fatal("the copy's bytes differ")
+	}
+	for _, p := range []string{filepath.Join(s.BlobDir(k), "disk"), dst} {
+		var st syscall.Stat_t
+		if err := syscall.Stat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Blocks*512 > 1<<20 {
+			t.Errorf("%s takes %d bytes on disk: its holes were filled", p, st.Blocks*512)
+		}
+	}
+
+	// One changed byte: the copy is refused and dst is left alone.
+	blob := filepath.Join(s.BlobDir(k), "disk")
+	bf, err := os.OpenFile(blob, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf.WriteAt([]byte("x"), 1<<20)
+	bf.Close()
+	dst2 := filepath.Join(dir, "out2.raw")
+	_, _, err = s.CopyOut(k, "disk", dst2, digest)
+	var d *DamagedError
+	if !errors.As(err, &d) || d.Key != k {
+		t.Fatalf("CopyOut of a changed blob: %v; want a DamagedError", err)
+	}
+	if _, err := os.Stat(dst2); !os.IsNotExist(err) {
+		t.Errorf("a damaged blob was written out: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }
