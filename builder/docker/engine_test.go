@@ -3,22 +3,13 @@ package docker
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +17,7 @@ import (
 
 	"github.com/bake-tool/bake/internal/configtest"
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
+	"github.com/bake-tool/bake/internal/testutil/dockerd"
 	"github.com/bake-tool/bake/internal/testutil/manifesttest"
 	"github.com/bake-tool/bake/templates"
 )
@@ -149,175 +141,6 @@ func FuzzParseContextMeta(f *testing.F) {
 	})
 }
 
-// tlsFiles makes a CA, a server certificate for 127.0.0.1 and a client
-// certificate, in the docker CLI's layout (ca.pem, cert.pem, key.pem for
-// the client; server-cert.pem, server-key.pem for dockerd).
-func tlsFiles(t *testing.T, dir string) {
-	t.Helper()
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	write := func(name, typ string, der []byte) {
-		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	now := time.Now()
-	caKey := newKey()
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bake test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	write("ca.pem", "CERTIFICATE", caDER)
-	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage, certName, keyName string) {
-		k := newKey()
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
-		if usage == x509.ExtKeyUsageServerAuth {
-			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kder, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		write(certName, "CERTIFICATE", der)
-		write(keyName, "EC PRIVATE KEY", kder)
-	}
-	leaf(2, "127.0.0.1", x509.ExtKeyUsageServerAuth, "server-cert.pem", "server-key.pem")
-	leaf(3, "bake", x509.ExtKeyUsageClientAuth, "cert.pem", "key.pem")
-}
-
-// secondEngine starts a dockerd of the test's own on 127.0.0.1:<free
-// port> with TLS (client certificates required), its own data, exec and
-// pid paths and a bridge of its own without iptables rules, and stops it
-// when the test ends. It returns
-// its address and the directory of the client's TLS files.
-func secondEngine(t *testing.T) (host, certs string) {
-	t.Helper()
-	if _, err := exec.LookPath("dockerd"); err != nil {
-		t.Fatalf("dockerd is not installed: run scripts/setup.sh")
-	}
-	// A short root: dockerd's containerd puts sockets under exec-root.
-	dir, err := os.MkdirTemp("", "bkd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	hadDocker0 := exec.Command("ip", "link", "show", "docker0").Run() == nil
-	t.Cleanup(func() {
-		if hadDocker0 && exec.Command("ip", "link", "show", "docker0").Run() != nil {
-			t.Errorf("the host's docker0 bridge is gone after the second engine ran")
-		}
-	})
-	certs = filepath.Join(dir, "certs")
-	os.Mkdir(certs, 0o700)
-	tlsFiles(t, certs)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o600)
-	// A bridge of the engine's own. Not --bridge=none: a dockerd without a
-	// bridge deletes the host's docker0, the main engine's bridge.
-	bridge := "bkd" + filepath.Base(dir)[3:]
-	if len(bridge) > 15 {
-		bridge = bridge[:15]
-	}
-	subnet := fmt.Sprintf("10.213.%d.1/24", 1+os.Getpid()%250)
-	for _, args := range [][]string{{"link", "add", bridge, "type", "bridge"}, {"addr", "add", subnet, "dev", bridge}, {"link", "set", bridge, "up"}} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			exec.Command("ip", "link", "del", bridge).Run()
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "link", "del", bridge).CombinedOutput(); err != nil {
-			t.Errorf("remove bridge %s: %v: %s", bridge, err, out)
-		}
-	})
-	logf, err := os.Create(filepath.Join(dir, "dockerd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("dockerd",
-		"--config-file", filepath.Join(dir, "daemon.json"),
-		"--data-root", filepath.Join(dir, "data"),
-		"--exec-root", filepath.Join(dir, "exec"),
-		"--pidfile", filepath.Join(dir, "dockerd.pid"),
-		"-H", "tcp://"+addr,
-		"--tlsverify",
-		"--tlscacert", filepath.Join(certs, "ca.pem"),
-		"--tlscert", filepath.Join(certs, "server-cert.pem"),
-		"--tlskey", filepath.Join(certs, "server-key.pem"),
-		"--bridge="+bridge, "--iptables=false", "--ip-masq=false")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start dockerd: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(60 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		logf.Close()
-		// dockerd unmounts its layers as it stops; anything left (a
-		// crash) is unmounted before the directory goes.
-		if out, err := exec.Command("sh", "-c", "grep -o ' "+dir+"[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l").CombinedOutput(); err != nil {
-			t.Logf("unmount under %s: %v %s", dir, err, out)
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			t.Errorf("remove %s: %v", dir, err)
-		}
-	})
-	host = "tcp://" + addr
-	ep := endpoint{Host: host, TLS: true, CA: filepath.Join(certs, "ca.pem"), Cert: filepath.Join(certs, "cert.pem"), Key: filepath.Join(certs, "key.pem"), From: "test"}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		select {
-		case <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "dockerd.log"))
-			t.Fatalf("the second dockerd exited:\n%s", log)
-		default:
-		}
-		api, err := ep.newClient()
-		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, err = api.Ping(ctx)
-			cancel()
-			api.Close()
-			if err == nil {
-				return host, certs
-			}
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "dockerd.log"))
-			t.Fatalf("the second dockerd did not answer in 90s: %v\n%s", err, log)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // TestTwoEngines builds testdata/docker/two-engines.pkr.hcl with bake
 // build: one source on the local engine, one on a second dockerd reached
 // over TCP with TLS (docker_host, docker_cert_path), both at once. Each
@@ -325,29 +148,11 @@ func secondEngine(t *testing.T) (host, certs string) {
 // A client without the certificate is refused by the second engine.
 func TestTwoEngines(t *testing.T) {
 	local := engine(t)
-	host, certs := secondEngine(t)
+	host, certs := dockerd.Start(t)
 	bin := bakebin.Path(t)
 
 	// The base image goes to the second engine as docker save | load.
-	save := exec.Command("docker", "save", baseImage())
-	load := exec.Command("docker", "--host", host, "--tlsverify", "--tlscacert", filepath.Join(certs, "ca.pem"),
-		"--tlscert", filepath.Join(certs, "cert.pem"), "--tlskey", filepath.Join(certs, "key.pem"), "load")
-	pipe, err := save.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	load.Stdin = pipe
-	var loadOut bytes.Buffer
-	load.Stdout, load.Stderr = &loadOut, &loadOut
-	if err := save.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := load.Run(); err != nil {
-		t.Fatalf("docker load into the second engine: %v\n%s", err, loadOut.String())
-	}
-	if err := save.Wait(); err != nil {
-		t.Fatalf("docker save: %v", err)
-	}
+	dockerd.CopyImage(t, baseImage(), host, certs)
 
 	// Without a client certificate the engine refuses.
 	plain := endpoint{Host: host, TLS: true, CA: filepath.Join(certs, "ca.pem"), From: "test"}
