@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bake-tool/bake/cache"
+	"github.com/bake-tool/bake/cache/share"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/ui"
 )
@@ -99,6 +100,10 @@ type Options struct {
 	// Cache is the build's view of the build cache; nil when the run
 	// uses none (-no-cache). See package cache.
 	Cache *cache.Build
+	// SharedCache is the registry entries are also read from
+	// (-cache-from) and written to (-cache-to); nil for none. It is set
+	// only with Cache. See package cache/share.
+	SharedCache *share.Registry
 }
 
 // BuildName returns the build's "type.name": Name, else what BuildID

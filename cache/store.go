@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -230,6 +231,26 @@ func (s *Store) PutFile(k Key, name, src string) (digest string, size int64, err
 	return copyFileAtomic(src, filepath.Join(dir, name), 0o600, nil)
 }
 
+// PutReader writes what r yields as k's blob name (atomically, holes
+// kept) and returns its digest and size; when want is not "" and the
+// digest differs, nothing is written and the error says so: a download
+// that does not match what the registry said is not kept.
+func (s *Store) PutReader(k Key, name string, r io.Reader, want string) (digest string, size int64, err error) {
+	if !k.Valid() {
+		return "", 0, fmt.Errorf("cache blob: key %q is not a key", k)
+	}
+	dir := s.BlobDir(k)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", 0, err
+	}
+	return writeAtomic(r, filepath.Join(dir, name), 0o600, func(digest string) error {
+		if want != "" && digest != want {
+			return &DamagedError{Key: k, What: name, Got: digest, Want: want}
+		}
+		return nil
+	})
+}
+
 // CopyOut copies k's blob name to dst (written under a temporary name
 // beside it and renamed, holes kept) and returns the sha256 of what it
 // copied and its size. When want is not "" and the copy's digest differs,
@@ -269,13 +290,18 @@ func copyFileAtomic(src, dst string, perm os.FileMode, check func(digest string)
 		return "", 0, err
 	}
 	defer in.Close()
+	return writeAtomic(in, dst, perm, check)
+}
+
+// writeAtomic is copyFileAtomic reading from in.
+func writeAtomic(in io.Reader, dst string, perm os.FileMode, check func(digest string) error) (digest string, size int64, err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
 	if err != nil {
 		return "", 0, err
 	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	size, err = sparseCopy(tmp, io.TeeReader(in, h))
+	size, err = sparseCopy(tmp, in, h)
 	if err == nil {
 		err = tmp.Chmod(perm)
 	}
@@ -304,11 +330,27 @@ func copyFileAtomic(src, dst string, perm os.FileMode, check func(digest string)
 const sparseBlock = 64 << 10
 
 // sparseCopy copies r to f, seeking over blocks that are all zeros, and
-// sets f's size to what it copied.
-func sparseCopy(f *os.File, r io.Reader) (int64, error) {
-	buf := make([]byte, 1<<20)
+// sets f's size to what it copied. h sees every byte, in a goroutine of
+// its own, so that hashing overlaps reading and writing.
+func sparseCopy(f *os.File, r io.Reader, h hash.Hash) (int64, error) {
+	const chunk, inFlight = 1 << 20, 4
+	free := make(chan []byte, inFlight)
+	for range inFlight {
+		free <- make([]byte, chunk)
+	}
+	work := make(chan []byte, inFlight)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range work {
+			h.Write(b)
+			free <- b[:cap(b)]
+		}
+	}()
+	defer func() { close(work); <-done }()
 	var n int64
 	for {
+		buf := <-free
 		m, rerr := io.ReadFull(r, buf)
 		for off := 0; off < m; off += sparseBlock {
 			blk := buf[off:min(off+sparseBlock, m)]
@@ -319,6 +361,7 @@ func sparseCopy(f *os.File, r io.Reader) (int64, error) {
 				return 0, err
 			}
 		}
+		work <- buf[:m]
 		n += int64(m)
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			break

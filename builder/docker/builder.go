@@ -119,6 +119,9 @@ func (b *Builder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*arti
 	case b.cfg.ExportPath != "":
 		steps = append(steps, builder.Step[state]{Name: "export container", Run: b.export})
 	}
+	if b.opts.Cache != nil && b.opts.SharedCache.CanWrite() {
+		steps = append(steps, builder.Step[state]{Name: "push to the shared cache", Run: b.pushShared})
+	}
 	if err := builder.RunSteps(ctx, b.opts, ui, s, steps); err != nil {
 		return nil, err
 	}

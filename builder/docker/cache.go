@@ -106,7 +106,14 @@ func (b *Builder) cacheLookup(ctx context.Context, s *state) error {
 	}
 	s.cache.finalKey = b.finalKey(last)
 	cb.SetFinal(s.cache.finalKey, false)
-	if e := b.validEntry(ctx, s, s.cache.finalKey, cache.KindDockerImage); e != nil {
+	// find is the local entry of k, else the shared one, pulled.
+	find := func(k cache.Key, kind string) *cache.Entry {
+		if e := b.validEntry(ctx, s, k, kind); e != nil {
+			return e
+		}
+		return b.pullShared(ctx, s, k, kind)
+	}
+	if e := find(s.cache.finalKey, cache.KindDockerImage); e != nil {
 		s.cache.reused = e
 		cb.SetFinal(s.cache.finalKey, true)
 		for i := range keys {
@@ -117,7 +124,7 @@ func (b *Builder) cacheLookup(ctx context.Context, s *state) error {
 	}
 	from := 0
 	for i := len(keys) - 1; i >= 0; i-- {
-		if e := b.validEntry(ctx, s, keys[i].Key, cache.KindDockerStep); e != nil {
+		if e := find(keys[i].Key, cache.KindDockerStep); e != nil {
 			from = i + 1
 			s.cache.startImage = e.Ref
 			if insp, err := s.api.ImageInspect(ctx, e.Ref); err == nil {

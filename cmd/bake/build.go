@@ -52,6 +52,8 @@ type buildFlags struct {
 	cleanupTimeout time.Duration
 	noCache        bool
 	keepFailed     bool
+	cacheFrom      string
+	cacheTo        string
 }
 
 func runBuild(ctx context.Context, env *cliEnv, args []string) int {
@@ -61,6 +63,8 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	fs.IntVar(&f.parallel, "parallel-builds", 0, "run at most N builds at once (0: no limit)")
 	fs.BoolVar(&f.keepFailed, "keep-failed-artifacts", false, "keep an artifact whose test blocks failed, marked untested, instead of removing it (the build still fails)")
 	fs.BoolVar(&f.noCache, "no-cache", false, "neither reuse nor store build cache entries (also $BAKE_NO_CACHE=1; see bake cache)")
+	fs.StringVar(&f.cacheFrom, "cache-from", "", "also reuse build cache entries shared in the registry repository `REG/REPO` (see bake cache)")
+	fs.StringVar(&f.cacheTo, "cache-to", "", "share the build's cache entries in the registry repository `REG/REPO` (see bake cache)")
 	fs.StringVar(&f.onError, "on-error", "cleanup", "when a build fails: cleanup, abort, ask or run-cleanup-provisioner")
 	fs.BoolVar(&f.force, "force", false, "replace existing outputs (output directories, AMIs with the same name)")
 	fs.BoolVar(&f.timestampUI, "timestamp-ui", false, "prefix every output line with a UTC timestamp")
@@ -256,6 +260,10 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	// The package inventory feeds the SBOMs written beside the manifest.
 	opts.Inventory = f.manifest != ""
 	if opts.Cache, err = openBuildCache(f.noCache); err != nil {
+		fmt.Fprintf(env.stderr, "bake build: %s\n", err)
+		return exitUsage
+	}
+	if opts.SharedCache, err = openSharedCache(opts.Cache, f.cacheFrom, f.cacheTo); err != nil {
 		fmt.Fprintf(env.stderr, "bake build: %s\n", err)
 		return exitUsage
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/builder/docker"
 	"github.com/bake-tool/bake/cache"
+	"github.com/bake-tool/bake/cache/share"
 )
 
 const cacheSynopsis = `ls | prune [-keep-bytes N] [-older-than DURATION]
@@ -53,6 +54,19 @@ func openBuildCache(noCache bool) (*cache.Store, error) {
 		return nil, err
 	}
 	return cache.Open(dir)
+}
+
+// openSharedCache opens the registry of -cache-from and -cache-to; nil
+// when neither is set. They need the local cache (entries are checked
+// and kept there), so -no-cache with either is a usage error.
+func openSharedCache(local *cache.Store, from, to string) (*share.Registry, error) {
+	if from == "" && to == "" {
+		return nil, nil
+	}
+	if local == nil {
+		return nil, errors.New("-cache-from and -cache-to need the build cache: drop -no-cache (or BAKE_NO_CACHE=1)")
+	}
+	return share.Open(from, to)
 }
 
 // stepEntries hands a build's cache records to the run manifest.

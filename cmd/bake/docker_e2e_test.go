@@ -113,10 +113,10 @@ func bakeDocker(t *testing.T, cli *client.Client, dir string, args ...string) do
 // bakeProcess runs the real bake binary with environ and returns the run;
 // for what bakeRun cannot do in-process (an environment the engine client
 // reads, signals).
-func bakeProcess(t *testing.T, cli *client.Client, environ []string, dir string) dockerRun {
+func bakeProcess(t *testing.T, cli *client.Client, environ []string, dir string, args ...string) dockerRun {
 	t.Helper()
 	manifest := filepath.Join(dir, "m.sigstore.json")
-	cmd := exec.Command(bakebin.Path(t), "build", "-json", "-manifest", manifest, dir)
+	cmd := exec.Command(bakebin.Path(t), append(append([]string{"build", "-json", "-manifest", manifest}, args...), dir)...)
 	cmd.Env = environ
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -11,6 +11,7 @@ import (
 	"github.com/bake-tool/bake/artifacts/sbom"
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/cache"
+	"github.com/bake-tool/bake/cache/share"
 	"github.com/bake-tool/bake/internal/redact"
 	"github.com/bake-tool/bake/provisioners"
 )
@@ -166,6 +167,9 @@ type Options struct {
 	// KeepFailedArtifacts (-keep-failed-artifacts) keeps an artifact
 	// whose tests failed, marked untested, instead of removing it.
 	KeepFailedArtifacts bool
+	// SharedCache is the registry of -cache-from and -cache-to; nil
+	// means none. Used only with Cache.
+	SharedCache *share.Registry
 
 	// clock times the still-running notices; nil is the real clock.
 	clock clock
@@ -364,6 +368,9 @@ func (r *jobRun) builderOptions() builder.Options {
 		CleanupContext: r.opts.CleanupContext,
 		Event:          r.stepEvent,
 		Cache:          r.cache,
+	}
+	if r.cache != nil {
+		o.SharedCache = r.opts.SharedCache
 	}
 	if r.opts.Ask != nil {
 		o.Ask = func(ctx context.Context, step string, err error) builder.Decision {
