@@ -103,3 +103,30 @@ func TestHashAndRemember(t *testing.T) {
 		t.Error("no error for a missing file")
 	}
 }
+
+// TestRemember: a digest the writer of a file vouches for is handed out
+// while the file is unchanged, and no longer once it changes.
+func TestRemember(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "copy.qcow2")
+	data := []byte("copied and hashed as it was written")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	Remember(p, sha256Hex(data))
+	if got, size, ok := CachedSHA256(p); !ok || got != sha256Hex(data) || size != int64(len(data)) {
+		t.Fatalf("CachedSHA256 = %s %d %v", got, size, ok)
+	}
+	time.Sleep(2 * settleTime) // a later clock tick, as any later write is
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("!"))
+	f.Close()
+	if _, _, ok := CachedSHA256(p); ok {
+		t.Error("the digest is still handed out after an append")
+	}
+	if got, _, err := FileSHA256(p); err != nil || got != sha256Hex(append(data, '!')) {
+		t.Errorf("FileSHA256 = %s %v", got, err)
+	}
+}

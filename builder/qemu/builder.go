@@ -120,6 +120,8 @@ type state struct {
 	comm *ssh.Comm
 
 	art *artifacts.Artifact
+
+	cache cacheState // the build cache's look-up (cache.go)
 }
 
 // Build runs the steps: output directory, base disk, working disk, key,
@@ -152,6 +154,7 @@ func (b *Builder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*arti
 	}
 	steps = b.hardwareSteps(steps)
 	steps = b.mediaSteps(steps)
+	steps = b.cacheSteps(steps)
 	if err := builder.RunSteps(ctx, b.opts, ui, s, steps); err != nil {
 		return nil, err
 	}
@@ -982,11 +985,18 @@ func (b *Builder) convert(ctx context.Context, s *state) error {
 	}
 	s.ui.Say(fmt.Sprintf("wrote %s (%d MiB, sha256 %s) in %s (hashing %s)", out, size>>20, sum[:16],
 		time.Since(t0).Round(100*time.Millisecond), time.Since(th).Round(100*time.Millisecond)))
+	s.art = b.diskArtifact(s, out, sum, size)
+	return b.convertAdditional(ctx, s)
+}
+
+// diskArtifact is the artifact of the output disk out, whose sha256 (hex)
+// and size are known: converted by this build or copied from the cache.
+func (b *Builder) diskArtifact(s *state, out, sum string, size int64) *artifacts.Artifact {
 	state := map[string]string{"format": b.cfg.Format, "accelerator": s.accel, "output_directory": s.outDir}
 	if b.cfg.UseBackingFile {
 		state["backing_file"] = s.base
 	}
-	s.art = &artifacts.Artifact{
+	art := &artifacts.Artifact{
 		Builder: "qemu",
 		Build:   b.name,
 		ID:      out,
@@ -1008,10 +1018,10 @@ func (b *Builder) convert(ctx context.Context, s *state) error {
 			return nil
 		},
 	}
-	if s.art.Parent.Ref == "" && len(b.cfg.ISOURLs) > 0 {
-		s.art.Parent.Ref = b.cfg.ISOURLs[0]
+	if art.Parent.Ref == "" && len(b.cfg.ISOURLs) > 0 {
+		art.Parent.Ref = b.cfg.ISOURLs[0]
 	}
-	return b.convertAdditional(ctx, s)
+	return art
 }
 
 // progress says every 30s that a long wait goes on; the returned func

@@ -19,10 +19,12 @@ import (
 const cacheSynopsis = `ls | prune [-keep-bytes N] [-older-than DURATION]
 
 Lists or removes the build cache's entries: docker images committed after
-provisioners (tagged bake-cache:<key>) and docker builds' final images.
-The cache lives in $BAKE_CACHE_DIR, else the user's cache directory +
-"/bake". bake build -no-cache (or BAKE_NO_CACHE=1) neither reads nor
-writes it.
+provisioners (tagged bake-cache:<key>), docker builds' final images and
+qemu builds' output disks (kept in the cache directory). The cache lives
+in $BAKE_CACHE_DIR, else the user's cache directory + "/bake". bake build
+-no-cache (or BAKE_NO_CACHE=1) neither reads nor writes it; bake build
+-cache-from/-cache-to REG/REPO also read/write entries in a registry
+(prune does not touch the registry).
 
 ls prints each entry: key, kind, build, step, size, age, last use and the
 run that made it, the most recently used first.
