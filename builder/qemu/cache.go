@@ -199,7 +199,15 @@ func (b *Builder) cacheLookup(ctx context.Context, s *state) error {
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	// Unlocked before the push (seconds for a large disk), so that
+	// another build of the key is not held up by it.
+	var toPush *cache.Entry
+	defer func() {
+		unlock()
+		if toPush != nil {
+			b.pushShared(ctx, s, toPush)
+		}
+	}()
 	e, err := store.Get(k)
 	if err != nil {
 		return err
@@ -241,7 +249,7 @@ func (b *Builder) cacheLookup(ctx context.Context, s *state) error {
 	delete(s.art.State, "accelerator") // no guest ran
 	s.ui.Say(fmt.Sprintf("cache: reusing the disk of run %s (key %s): copied to %s (%d MiB) in %s; qemu does not start",
 		e.RunID, k.Short(), out, size>>20, time.Since(t0).Round(10*time.Millisecond)))
-	b.pushShared(ctx, s, e)
+	toPush = e
 	return nil
 }
 

@@ -256,8 +256,9 @@ func TestCacheE2E(t *testing.T) {
 	}
 
 	// Unchanged: the same disk, no qemu, every step reused with its key
-	// and the cold run's id.
-	same := build("v1")
+	// and the cold run's id; with -cache-to, the reused disk is shared.
+	repo := registryAddr() + "/bake-test/qemu-cache-" + strconv.Itoa(os.Getpid())
+	same := build("v1", "-cache-to", repo)
 	if got := same.statuses(); got != "reused,reused" {
 		t.Fatalf("unchanged build steps %q, want reused,reused", got)
 	}
@@ -273,10 +274,13 @@ func TestCacheE2E(t *testing.T) {
 		t.Errorf("the unchanged build started qemu %d times", got-starts)
 	}
 	t.Logf("unchanged rebuild: %s (cold %s)", same.took.Round(10*time.Millisecond), cold.took.Round(10*time.Millisecond))
+	if !strings.Contains(same.text, "pushed the disk") {
+		t.Errorf("the unchanged build with -cache-to did not push the disk it reused to %s", repo)
+	}
 
 	// The last provisioner changed: the build runs, and is stored beside
 	// the first.
-	changed := build("v2")
+	changed := build("v2", "-cache-to", repo)
 	if got := changed.statuses(); got != "run,run" {
 		t.Fatalf("changed build steps %q, want run,run", got)
 	}
@@ -288,6 +292,9 @@ func TestCacheE2E(t *testing.T) {
 	}
 	if len(diskEntries()) != 2 {
 		t.Errorf("the cache holds %d disks, want 2", len(diskEntries()))
+	}
+	if !strings.Contains(changed.text, "pushed the disk") {
+		t.Errorf("the build with -cache-to did not push the disk it made to %s", repo)
 	}
 
 	// One byte of the cold entry's disk changed: the entry is not used,
@@ -305,8 +312,7 @@ func TestCacheE2E(t *testing.T) {
 	f.WriteAt(b, fi.Size()/2)
 	f.Close()
 	starts = qemuStarts(t, log)
-	repo := registryAddr() + "/bake-test/qemu-cache-" + strconv.Itoa(os.Getpid())
-	again := build("v1", "-cache-to", repo)
+	again := build("v1")
 	if got := again.statuses(); got != "run,run" {
 		t.Fatalf("build over a damaged entry: steps %q, want run,run", got)
 	}
@@ -320,12 +326,9 @@ func TestCacheE2E(t *testing.T) {
 	if err != nil || e == nil || e.RunID != again.runID || store.CheckFile(e.Key, cacheBlob, e.Digest) != nil || e.Digest != again.digest {
 		t.Errorf("after the rebuild the entry is %+v (%v); want run %s's intact disk", e, err, again.runID)
 	}
-	if !strings.Contains(again.text, "pushed the disk") {
-		t.Errorf("the build with -cache-to did not push its disk to %s", repo)
-	}
 
 	// Another machine, an empty cache directory, -cache-from: the disk
-	// the last build shared, with no qemu started.
+	// the unchanged build shared (the cold one's), with no qemu started.
 	cacheDir = filepath.Join(dir, "cache2")
 	starts = qemuStarts(t, log)
 	shared := build("v1", "-cache-from", repo)
@@ -333,12 +336,12 @@ func TestCacheE2E(t *testing.T) {
 		t.Fatalf("build from the shared cache: steps %q, want reused,reused", got)
 	}
 	for _, st := range shared.steps {
-		if st.RunID != again.runID {
-			t.Errorf("step %s reused from run %q, want %s", st.Step, st.RunID, again.runID)
+		if st.RunID != cold.runID {
+			t.Errorf("step %s reused from run %q, want %s", st.Step, st.RunID, cold.runID)
 		}
 	}
-	if shared.digest != again.digest {
-		t.Errorf("the shared disk is %s, the one pushed %s", shared.digest, again.digest)
+	if shared.digest != cold.digest {
+		t.Errorf("the shared disk is %s, the one pushed %s", shared.digest, cold.digest)
 	}
 	if got := qemuStarts(t, log); got != starts {
 		t.Errorf("the build from the shared cache started qemu %d times", got-starts)
