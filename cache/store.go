@@ -281,9 +281,11 @@ func (e *DamagedError) Error() string {
 }
 
 // copyFileAtomic copies src to dst through a temporary file in dst's
-// directory, hashing what it reads, seeking over whole blocks of zeros
-// (so that they stay holes) and syncing before the rename. check, when
-// not nil, sees the digest before the rename and may refuse the copy.
+// directory, hashing what it reads and seeking over whole blocks of zeros
+// (so that they stay holes), then renames it. check, when not nil, sees
+// the digest before the rename and may refuse the copy. There is no
+// fsync: every use of a blob checks its digest, so one cut short by a
+// crash is refused then, and an fsync of a disk image costs seconds.
 func copyFileAtomic(src, dst string, perm os.FileMode, check func(digest string) error) (digest string, size int64, err error) {
 	in, err := os.Open(src)
 	if err != nil {
@@ -304,9 +306,6 @@ func writeAtomic(in io.Reader, dst string, perm os.FileMode, check func(digest s
 	size, err = sparseCopy(tmp, in, h)
 	if err == nil {
 		err = tmp.Chmod(perm)
-	}
-	if err == nil {
-		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
