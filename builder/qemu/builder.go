@@ -339,9 +339,8 @@ func (b *Builder) fetch(ctx context.Context, s *state, loc string) error {
 		if fi.IsDir() {
 			return fmt.Errorf("%s %s is a directory", what, abs)
 		}
-		s.ui.Say(fmt.Sprintf("hashing the %s %s", what, abs))
 		d = newDigests(sum.typ)
-		if err := hashFile(abs, d); err != nil {
+		if err := b.hashBase(s, abs, what, d); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		if err := d.verify(sum, abs); err != nil {

@@ -65,6 +65,37 @@ func (b *Builder) cacheSteps(steps []builder.Step[state]) []builder.Step[state] 
 	return insertSteps(out, "convert disk", 1, []buildStep{{Name: "store in the build cache", Run: b.cacheStore, Skip: reused}})
 }
 
+// hashBase hashes the local base disk (or ISO) at path into d. With the
+// build cache, the sha256 the cache remembers for this very version of
+// the file (same path, device, inode, size, mtime and ctime) is used
+// instead, unless iso_checksum asks for another hash type; and a file it
+// hashes is remembered so. Without the cache it is hashed every time.
+func (b *Builder) hashBase(s *state, path, what string, d *digests) error {
+	if b.opts.Cache == nil {
+		s.ui.Say(fmt.Sprintf("hashing the %s %s", what, path))
+		return hashFile(path, d)
+	}
+	store := b.opts.Cache.Store
+	if d.other == nil {
+		if sum, ok := store.RememberedSHA256(path); ok {
+			s.ui.Say(fmt.Sprintf("the %s %s is unchanged since bake hashed it (sha256 %s)", what, path, sum[:16]))
+			d.known = sum
+			return nil
+		}
+	}
+	s.ui.Say(fmt.Sprintf("hashing the %s %s", what, path))
+	var w func([]byte)
+	if d.other != nil {
+		w = func(p []byte) { d.other.Write(p) }
+	}
+	sum, err := store.HashFile(path, w)
+	if err != nil {
+		return err
+	}
+	d.known = sum
+	return nil
+}
+
 // notCacheable says why the build's output cannot be kept whole, or "".
 func (b *Builder) notCacheable() string {
 	if len(b.cfg.DiskAdditionalSize) > 0 {

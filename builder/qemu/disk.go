@@ -144,6 +144,7 @@ type digests struct {
 	sha256 hash.Hash
 	other  hash.Hash
 	n      int64
+	known  string // the sha256 (hex), when the build cache knew it (hashBase)
 }
 
 func newDigests(typ string) *digests {
@@ -163,7 +164,12 @@ func (d *digests) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (d *digests) SHA256() string { return hex.EncodeToString(d.sha256.Sum(nil)) }
+func (d *digests) SHA256() string {
+	if d.known != "" {
+		return d.known
+	}
+	return hex.EncodeToString(d.sha256.Sum(nil))
+}
 
 // verify compares the digest of c's type with c.
 func (d *digests) verify(c checksum, what string) error {
