@@ -1,0 +1,49 @@
+#!/bin/sh
+# Benchmark: the qemu whole-build cache (issue 16) on the test guest of
+# scripts/qemu-fixture.sh and testdata/qemu/cache.pkr.hcl. Whole `bake
+# build` processes, median wall time of RUNS (default 5):
+#
+#  1. cold (one run: it boots the guest, about a minute under TCG);
+#  2. unchanged rebuild into a fresh output directory (target <= 1 s):
+#     the disk is copied out of the cache, no qemu starts.
+#
+# Prints the cache entry's size (what the cache costs on disk). The work
+# directory, with the cache, is removed at the end.
+set -eu
+cd "$(dirname "$0")/.."
+runs=${RUNS:-5}
+fixture=${BAKE_QEMU_FIXTURE:-$(scripts/qemu-fixture.sh)}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+bin=$work/bake
+go build -o "$bin" ./cmd/bake
+export BAKE_CACHE_DIR="$work/cache"
+unset BAKE_NO_CACHE
+cp --sparse=always "$fixture/disk.qcow2" "$work/base.qcow2"
+
+ms() { # wall time of one run in ms; the command must succeed
+	s=$(date +%s%N)
+	if ! "$@" >"$work/out" 2>&1; then
+		cat "$work/out" >&2
+		exit 1
+	fi
+	e=$(date +%s%N)
+	echo $(((e - s) / 1000000))
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+build() { # each run into an output directory of its own (ms runs it in a subshell)
+	n=$(find "$work" -maxdepth 1 -name 'out*' | wc -l)
+	"$bin" build -color=false -manifest "$work/m$n.json" -var "fixture=$fixture" -var "base=$work/base.qcow2" \
+		-var "output=$work/out$n" -var "qemu=qemu-system-x86_64" -var "last=bench" testdata/qemu/cache.pkr.hcl
+}
+
+cold=$(ms build)
+echo "cold:              ${cold} ms"
+: >"$work/t"
+i=0
+while [ "$i" -lt "$runs" ]; do
+	ms build >>"$work/t"
+	i=$((i + 1))
+done
+echo "unchanged rebuild: median $(median <"$work/t") ms (target <= 1000; runs: $(tr '\n' ' ' <"$work/t"))"
+echo "cache entry:       $(du -sh --apparent-size "$BAKE_CACHE_DIR/blobs" | cut -f1) in $BAKE_CACHE_DIR/blobs"
