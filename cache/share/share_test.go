@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -117,5 +118,34 @@ func TestShareOpen(t *testing.T) {
 	r, err := Open("127.0.0.1:5000/a", "127.0.0.1:5000/b")
 	if err != nil || r.From() != "127.0.0.1:5000/a" || r.To() != "127.0.0.1:5000/b" || !r.CanRead() || !r.CanWrite() {
 		t.Fatalf("Open: %+v %v", r, err)
+	}
+}
+
+// TestShareRefusingRegistry checks that a registry that refuses is an
+// error that names it and is not ErrNotFound (callers warn and go on),
+// while one that answers 404 is ErrNotFound (a plain miss).
+func TestShareRefusingRegistry(t *testing.T) {
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte(`{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}`))
+	}))
+	defer refusing.Close()
+	repo := strings.TrimPrefix(refusing.URL, "http://") + "/team/cache"
+	r, err := Open(repo, repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	img, _ := random.Image(64, 1)
+	for name, err := range map[string]error{
+		"Has":       func() error { _, err := r.Has(ctx, key('a')); return err }(),
+		"Image":     func() error { _, _, err := r.Image(ctx, key('a'), cache.KindDockerStep); return err }(),
+		"File":      func() error { _, _, _, err := r.File(ctx, key('a'), cache.KindQemuDisk); return err }(),
+		"PushImage": r.PushImage(ctx, img, Meta{Key: key('a'), Kind: cache.KindDockerStep}),
+	} {
+		if err == nil || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), repo) {
+			t.Errorf("%s against a refusing registry: %v; want an error naming %s that is not ErrNotFound", name, err, repo)
+		}
 	}
 }
