@@ -86,7 +86,7 @@ func runServe(ctx context.Context, env *cliEnv, args []string) int {
 	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	store, err := server.OpenStore(sigCtx, cfg.Server.Database.Reveal())
+	store, err := server.OpenStore(sigCtx, cfg.Server.Database.Reveal(), server.StoreOptions{Exclusive: true})
 	if err != nil {
 		return fail(exitFailed, err)
 	}
@@ -204,7 +204,7 @@ func runToken(ctx context.Context, env *cliEnv, args []string) int {
 		templates.WriteDiagnostics(env.stderr, files, diags, false, 0, nil)
 		return exitUsage
 	}
-	store, err := server.OpenStore(ctx, cfg.Server.Database.Reveal())
+	store, err := server.OpenStore(ctx, cfg.Server.Database.Reveal(), server.StoreOptions{})
 	if err != nil {
 		return fail(exitFailed, err)
 	}

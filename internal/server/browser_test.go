@@ -104,7 +104,7 @@ func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 // run with the button and follows it live to the end, cancels a running
 // build from its page, rolls back and promotes a channel.
 func TestDashboardBrowser(t *testing.T) {
-	s := startService(t, "http://127.0.0.1:9/unused")
+	s := startService(t, DatabaseSQLite, "http://127.0.0.1:9/unused")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
