@@ -35,6 +35,9 @@ var postgres struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if benchDB.dir != "" {
+		os.RemoveAll(benchDB.dir)
+	}
 	if postgres.dir != "" {
 		pgCmd(postgres.asUser, "pg_ctl", "-D", filepath.Join(postgres.dir, "data"), "stop", "-m", "immediate", "-w").Run()
 		os.RemoveAll(postgres.dir)

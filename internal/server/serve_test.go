@@ -30,7 +30,7 @@ type bakeServe struct {
 	err    error         // its Wait error, once exited is closed
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
