@@ -25,6 +25,11 @@ their cron schedule or when triggered through the API or the dashboard,
 each as a child 'bake build -json' process; every event is stored in the
 database and streamed live; successful runs publish and promote.
 
+The database is SQLite (server { database = "sqlite:PATH" }; by default
+STATE_DIR/bake.db) or PostgreSQL (database = "postgres://USER@HOST/DB").
+One server per database: a second one is refused. The API is described
+by GET /api/v1/openapi.json.
+
 -check validates the file and every template it names, with the
 diagnostics 'bake validate' gives, and exits (0 valid, 2 invalid).
 
