@@ -518,7 +518,7 @@ func (s *Server) apiChannels(w http.ResponseWriter, r *http.Request) {
 	}
 	recs, err := Channels(r.Context(), p, s.registry)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+		channelError(w, err)
 		return
 	}
 	if recs == nil {
@@ -534,7 +534,7 @@ func (s *Server) apiChannelHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	recs, err := ChannelHistory(r.Context(), p, r.PathValue("channel"), s.registry)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+		channelError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, recs)
@@ -574,10 +574,25 @@ func (s *Server) channelWrite(w http.ResponseWriter, r *http.Request, promote bo
 	}
 	rec, err := s.doChannel(r.Context(), p, r.PathValue("channel"), req, promote, who(r).name)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+		channelError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, rec)
+}
+
+// channelError answers a failed channel read or change, telling the
+// caller's mistake from a registry that failed: 409 for a pipeline that
+// publishes nowhere or a revoked version, 404 for a version, channel or
+// earlier record that does not exist, 502 otherwise.
+func channelError(w http.ResponseWriter, err error) {
+	code := http.StatusBadGateway
+	switch {
+	case errors.Is(err, errNoRegistry), errors.Is(err, registry.ErrRevoked):
+		code = http.StatusConflict
+	case errors.Is(err, registry.ErrNotFound):
+		code = http.StatusNotFound
+	}
+	writeError(w, code, err.Error())
 }
 
 func (s *Server) doChannel(ctx context.Context, p *Pipeline, channel string, req channelRequest, promote bool, by string) (*registry.Record, error) {

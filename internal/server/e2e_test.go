@@ -66,8 +66,9 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // startService writes a config with pipelines "ok" (publishes and
 // promotes to channel nightly, webhook to hook) and "slow" (sleeps), and
-// starts the service on a new database of kind.
-func startService(t *testing.T, kind, hookURL string) *service {
+// starts the service on a new database of kind. extra is added to the
+// configuration; KEY in it is the signing key's path.
+func startService(t *testing.T, kind, hookURL string, extra ...string) *service {
 	t.Helper()
 	dockerUp(t)
 	reg := testRegistry(t)
@@ -114,7 +115,7 @@ pipeline "broken" {
     secret = env("HOOK_SECRET")
   }
 }
-`, dsn, HashToken(viewer), key, repo, hookURL, hookURL)
+`, dsn, HashToken(viewer), key, repo, hookURL, hookURL) + strings.ReplaceAll(strings.Join(extra, "\n"), "KEY", key)
 	cfgPath := filepath.Join(dir, "server.hcl")
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)

@@ -233,7 +233,12 @@ func TestOpenAPI(t *testing.T) {
 	hook := &hookReceiver{secret: "hook-secret"}
 	hookSrv := httptest.NewServer(hook)
 	defer hookSrv.Close()
-	s := startService(t, DatabaseSQLite, hookSrv.URL)
+	// "offline" publishes to a registry that is not there.
+	s := startService(t, DatabaseSQLite, hookSrv.URL, `pipeline "offline" {
+  template = "image.pkr.hcl"
+  sign_key = "KEY"
+  publish  = "127.0.0.1:1/bake-offline"
+}`)
 
 	resp, err := http.Get(s.url + "/api/v1/openapi.json")
 	if err != nil {
@@ -351,25 +356,35 @@ func TestOpenAPI(t *testing.T) {
 			t.Errorf("%s %s: %d %s", c.method, c.path, code, body)
 		}
 	}
-	// Bad requests and a registry-side failure.
+	// Bad requests, what the registry does not have, pipelines that
+	// publish nowhere, and a registry that is down.
+	chans := "/api/v1/pipelines/{name}/channels"
+	hist := chans + "/{channel}"
 	for _, c := range []struct {
-		path, body string
-		want       int
+		method, tmpl, path, body string
+		want                     int
 	}{
-		{"/api/v1/pipelines/ok/channels/staging/promote", `{"reason":"no version"}`, 400},
-		{"/api/v1/pipelines/ok/channels/staging/promote", `{"version":`, 400},
-		{"/api/v1/pipelines/ok/channels/staging/rollback", `[`, 400},
-		{"/api/v1/pipelines/ok/channels/staging/promote", `{"version":"never-published"}`, 502},
-		{"/api/v1/pipelines/slow/channels/staging/rollback", `{}`, 502},
+		{"POST", hist + "/promote", "/api/v1/pipelines/ok/channels/staging/promote", `{"reason":"no version"}`, 400},
+		{"POST", hist + "/promote", "/api/v1/pipelines/ok/channels/staging/promote", `{"version":`, 400},
+		{"POST", hist + "/rollback", "/api/v1/pipelines/ok/channels/staging/rollback", `[`, 400},
+		{"POST", hist + "/promote", "/api/v1/pipelines/ok/channels/staging/promote", `{"version":"never-published"}`, 404},
+		{"POST", hist + "/rollback", "/api/v1/pipelines/ok/channels/nightly-2/rollback", `{}`, 404},
+		{"GET", hist, "/api/v1/pipelines/ok/channels/nightly-2", "", 404},
+		{"GET", chans, "/api/v1/pipelines/slow/channels", "", 409},
+		{"GET", hist, "/api/v1/pipelines/slow/channels/nightly", "", 409},
+		{"POST", hist + "/promote", "/api/v1/pipelines/slow/channels/nightly/promote", `{"version":"v"}`, 409},
+		{"POST", hist + "/rollback", "/api/v1/pipelines/slow/channels/nightly/rollback", `{}`, 409},
+		{"GET", chans, "/api/v1/pipelines/offline/channels", "", 502},
+		{"GET", hist, "/api/v1/pipelines/offline/channels/nightly", "", 502},
+		{"POST", hist + "/promote", "/api/v1/pipelines/offline/channels/nightly/promote", `{"version":"v"}`, 502},
+		{"POST", hist + "/rollback", "/api/v1/pipelines/offline/channels/nightly/rollback", `{}`, 502},
 	} {
-		tmpl := "/api/v1/pipelines/{name}/channels/{channel}/" + c.path[strings.LastIndex(c.path, "/")+1:]
-		if code, body := a.request(t, s, "POST", tmpl, c.path, RoleOperator, "application/json", c.body); code != c.want {
-			t.Errorf("POST %s %s: %d %s, want %d", c.path, c.body, code, body, c.want)
+		role, ctype := RoleViewer, ""
+		if c.method == "POST" {
+			role, ctype = RoleOperator, "application/json"
 		}
-	}
-	for _, tmpl := range []string{"/api/v1/pipelines/{name}/channels", "/api/v1/pipelines/{name}/channels/{channel}"} {
-		if code, _ := a.request(t, s, "GET", tmpl, fill(tmpl, map[string]string{"name": "slow", "channel": "nightly"}), RoleViewer, "", ""); code != 502 {
-			t.Errorf("GET %s of a pipeline that publishes nowhere: %d, want 502", tmpl, code)
+		if code, body := a.request(t, s, c.method, c.tmpl, c.path, role, ctype, c.body); code != c.want {
+			t.Errorf("%s %s %s: %d %s, want %d", c.method, c.path, c.body, code, body, c.want)
 		}
 	}
 
