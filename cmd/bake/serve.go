@@ -25,6 +25,11 @@ their cron schedule or when triggered through the API or the dashboard,
 each as a child 'bake build -json' process; every event is stored in the
 database and streamed live; successful runs publish and promote.
 
+The database is SQLite (server { database = "sqlite:PATH" }; by default
+STATE_DIR/bake.db) or PostgreSQL (database = "postgres://USER@HOST/DB").
+One server per database: a second one is refused. The API is described
+by GET /api/v1/openapi.json.
+
 -check validates the file and every template it names, with the
 diagnostics 'bake validate' gives, and exits (0 valid, 2 invalid).
 
@@ -86,7 +91,7 @@ func runServe(ctx context.Context, env *cliEnv, args []string) int {
 	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	store, err := server.OpenStore(sigCtx, cfg.Server.Database.Reveal())
+	store, err := server.OpenStore(sigCtx, cfg.Server.Database.Reveal(), server.StoreOptions{Exclusive: true})
 	if err != nil {
 		return fail(exitFailed, err)
 	}
@@ -204,7 +209,7 @@ func runToken(ctx context.Context, env *cliEnv, args []string) int {
 		templates.WriteDiagnostics(env.stderr, files, diags, false, 0, nil)
 		return exitUsage
 	}
-	store, err := server.OpenStore(ctx, cfg.Server.Database.Reveal())
+	store, err := server.OpenStore(ctx, cfg.Server.Database.Reveal(), server.StoreOptions{})
 	if err != nil {
 		return fail(exitFailed, err)
 	}

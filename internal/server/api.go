@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,12 @@ import (
 
 	"github.com/bake-tool/bake/artifacts/registry"
 )
+
+// openAPI is the OpenAPI document of the JSON API, served at
+// /api/v1/openapi.json; TestOpenAPI checks the server's answers against it.
+//
+//go:embed openapi.json
+var openAPI []byte
 
 // Server is the HTTP side of `bake serve`: the JSON API under /api/v1, the
 // dashboard, /healthz and /metrics.
@@ -58,6 +65,10 @@ func NewServer(o ServerOptions) *Server {
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	m.HandleFunc("GET /metrics", s.handleMetrics)
 
+	m.HandleFunc("GET /api/v1/openapi.json", s.auth(RoleViewer, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPI)
+	}))
 	m.HandleFunc("GET /api/v1/pipelines", s.auth(RoleViewer, s.apiPipelines))
 	m.HandleFunc("POST /api/v1/pipelines/{name}/runs", s.auth(RoleOperator, s.apiTrigger))
 	m.HandleFunc("GET /api/v1/pipelines/{name}/channels", s.auth(RoleViewer, s.apiChannels))
@@ -507,7 +518,7 @@ func (s *Server) apiChannels(w http.ResponseWriter, r *http.Request) {
 	}
 	recs, err := Channels(r.Context(), p, s.registry)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+		channelError(w, err)
 		return
 	}
 	if recs == nil {
@@ -523,7 +534,7 @@ func (s *Server) apiChannelHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	recs, err := ChannelHistory(r.Context(), p, r.PathValue("channel"), s.registry)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+		channelError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, recs)
@@ -557,12 +568,31 @@ func (s *Server) channelWrite(w http.ResponseWriter, r *http.Request, promote bo
 	} else {
 		req.Version, req.Reason = r.PostFormValue("version"), r.PostFormValue("reason")
 	}
+	if promote && req.Version == "" {
+		writeError(w, http.StatusBadRequest, "promote needs a version")
+		return
+	}
 	rec, err := s.doChannel(r.Context(), p, r.PathValue("channel"), req, promote, who(r).name)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+		channelError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, rec)
+}
+
+// channelError answers a failed channel read or change, telling the
+// caller's mistake from a registry that failed: 409 for a pipeline that
+// publishes nowhere or a revoked version, 404 for a version, channel or
+// earlier record that does not exist, 502 otherwise.
+func channelError(w http.ResponseWriter, err error) {
+	code := http.StatusBadGateway
+	switch {
+	case errors.Is(err, errNoRegistry), errors.Is(err, registry.ErrRevoked):
+		code = http.StatusConflict
+	case errors.Is(err, registry.ErrNotFound):
+		code = http.StatusNotFound
+	}
+	writeError(w, code, err.Error())
 }
 
 func (s *Server) doChannel(ctx context.Context, p *Pipeline, channel string, req channelRequest, promote bool, by string) (*registry.Record, error) {

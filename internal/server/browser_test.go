@@ -102,9 +102,16 @@ func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 // TestDashboardBrowser drives the dashboard in Debian's Chromium: login
 // with a token; a viewer sees no operator buttons; an operator starts a
 // run with the button and follows it live to the end, cancels a running
-// build from its page, rolls back and promotes a channel.
+// build from its page, rolls back and promotes a channel; on SQLite and
+// on PostgreSQL.
 func TestDashboardBrowser(t *testing.T) {
-	s := startService(t, "http://127.0.0.1:9/unused")
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) { testDashboardBrowser(t, db) })
+	}
+}
+
+func testDashboardBrowser(t *testing.T, db string) {
+	s := startService(t, db, "http://127.0.0.1:9/unused")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 

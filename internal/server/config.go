@@ -73,9 +73,11 @@ func (c *Config) Pipeline(name string) *Pipeline {
 
 // ServerConfig is the server block.
 type ServerConfig struct {
-	Listen   string
-	TLSCert  string
-	TLSKey   string
+	Listen  string
+	TLSCert string
+	TLSKey  string
+	// Database is "sqlite:PATH" (PATH absolute) or a PostgreSQL DSN; by
+	// default SQLite at STATE_DIR/bake.db.
 	Database Secret
 	// MaxRuns is the global limit on runs going at once.
 	MaxRuns int
@@ -249,7 +251,7 @@ func ParseConfig(src []byte, path string, getenv func(string) string) (*Config, 
 		}
 	}
 	if !seenServer {
-		d.errorf(&hcl.Range{Filename: path, Start: hcl.InitialPos, End: hcl.InitialPos}, "missing server block", `a configuration needs a server block with at least listen and database`)
+		d.errorf(&hcl.Range{Filename: path, Start: hcl.InitialPos, End: hcl.InitialPos}, "missing server block", `a configuration needs a server block with at least listen`)
 	}
 	return cfg, files, d.diags
 }
@@ -323,20 +325,30 @@ func (d *decoder) server(b *hcl.Block, s *ServerConfig) {
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		d.errorf(b.DefRange.Ptr(), "incomplete TLS settings", "set both tls_cert and tls_key, or neither")
 	}
-	s.Database = NewSecret(d.str(c.Attributes, "database"))
-	if db := s.Database.Reveal(); db == "" {
-		d.errorf(b.DefRange.Ptr(), "missing database", `the server block needs database = "postgres://USER@HOST/DB" (or env("BAKE_DATABASE"))`)
-	} else if !strings.HasPrefix(db, "postgres://") && !strings.HasPrefix(db, "postgresql://") && !strings.Contains(db, "host=") {
-		// The DSN may carry a password: it is not repeated.
-		d.errorf(c.Attributes["database"].Expr.Range().Ptr(), "unsupported database", "database must be a PostgreSQL URL (postgres://…) or key=value DSN; SQLite is not supported yet")
-	}
-	s.MaxRuns = 2
-	if d.decode(c.Attributes, "max_concurrent_runs", &s.MaxRuns) && s.MaxRuns < 1 {
-		d.errorf(c.Attributes["max_concurrent_runs"].Expr.Range().Ptr(), "invalid max_concurrent_runs", "max_concurrent_runs must be at least 1")
-	}
 	s.StateDir = d.path(d.str(c.Attributes, "state_dir"))
 	if s.StateDir == "" {
 		s.StateDir = filepath.Join(d.dir, ".bake-serve")
+	}
+	// Without a database setting the runs go to SQLite in the state
+	// directory. A PostgreSQL DSN may carry a password: it is never
+	// repeated in a diagnostic.
+	db := d.str(c.Attributes, "database")
+	if _, ok := c.Attributes["database"]; !ok {
+		db = "sqlite:" + filepath.Join(s.StateDir, "bake.db")
+	}
+	if kind, target, err := ParseDatabase(db); err != nil {
+		r := b.DefRange.Ptr()
+		if a, ok := c.Attributes["database"]; ok {
+			r = a.Expr.Range().Ptr()
+		}
+		d.errorf(r, "unsupported database", err.Error())
+	} else if kind == DatabaseSQLite {
+		db = "sqlite:" + d.path(target)
+	}
+	s.Database = NewSecret(db)
+	s.MaxRuns = 2
+	if d.decode(c.Attributes, "max_concurrent_runs", &s.MaxRuns) && s.MaxRuns < 1 {
+		d.errorf(c.Attributes["max_concurrent_runs"].Expr.Range().Ptr(), "invalid max_concurrent_runs", "max_concurrent_runs must be at least 1")
 	}
 	d.decode(c.Attributes, "protect_metrics", &s.ProtectMetrics)
 	for _, tb := range c.Blocks {

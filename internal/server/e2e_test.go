@@ -66,8 +66,9 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // startService writes a config with pipelines "ok" (publishes and
 // promotes to channel nightly, webhook to hook) and "slow" (sleeps), and
-// starts the service on a new database.
-func startService(t *testing.T, hookURL string) *service {
+// starts the service on a new database of kind. extra is added to the
+// configuration; KEY in it is the signing key's path.
+func startService(t *testing.T, kind, hookURL string, extra ...string) *service {
 	t.Helper()
 	dockerUp(t)
 	reg := testRegistry(t)
@@ -77,7 +78,7 @@ func startService(t *testing.T, hookURL string) *service {
 		t.Fatal(err)
 	}
 	key := writeKey(t, dir)
-	_, dsn := testStore(t)
+	dsn := testDatabase(t, kind)
 	viewer := NewToken()
 	repo := fmt.Sprintf("%s/bake-serve-test/%d", reg, time.Now().UnixNano())
 	cfgText := fmt.Sprintf(`
@@ -114,7 +115,7 @@ pipeline "broken" {
     secret = env("HOOK_SECRET")
   }
 }
-`, dsn, HashToken(viewer), key, repo, hookURL, hookURL)
+`, dsn, HashToken(viewer), key, repo, hookURL, hookURL) + strings.ReplaceAll(strings.Join(extra, "\n"), "KEY", key)
 	cfgPath := filepath.Join(dir, "server.hcl")
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
@@ -128,7 +129,7 @@ pipeline "broken" {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	store, err := OpenStore(context.Background(), cfg.Server.Database.Reveal())
+	store, err := OpenStore(context.Background(), cfg.Server.Database.Reveal(), StoreOptions{Exclusive: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,10 +220,16 @@ func (s *service) waitStatus(t *testing.T, id int64, d time.Duration, want ...st
 // metrics; a failing run with its reason; a running build cancelled from
 // the API that cleans up as on Ctrl-C.
 func TestServeRuns(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) { testServeRuns(t, db) })
+	}
+}
+
+func testServeRuns(t *testing.T, db string) {
 	hook := &hookReceiver{secret: "hook-secret", failLeft: 1}
 	hookSrv := httptest.NewServer(hook)
 	defer hookSrv.Close()
-	s := startService(t, hookSrv.URL)
+	s := startService(t, db, hookSrv.URL)
 
 	// Auth: nothing anonymous but /healthz and /metrics; a viewer cannot
 	// trigger.

@@ -35,6 +35,9 @@ var postgres struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if benchDB.dir != "" {
+		os.RemoveAll(benchDB.dir)
+	}
 	if postgres.dir != "" {
 		pgCmd(postgres.asUser, "pg_ctl", "-D", filepath.Join(postgres.dir, "data"), "stop", "-m", "immediate", "-w").Run()
 		os.RemoveAll(postgres.dir)
@@ -115,16 +118,31 @@ func testDSN(t *testing.T) string {
 	return fmt.Sprintf("postgres://postgres@/%s?host=%s", name, postgres.dir)
 }
 
-// testStore opens a store on a new database and closes it with the test.
-func testStore(t *testing.T) (*Store, string) {
+// databases are the kinds every store and end-to-end test runs against.
+var databases = []string{DatabaseSQLite, DatabasePostgres}
+
+// testDatabase returns the database setting of a new, empty database of
+// kind: a SQLite file in a temporary directory, or a database on the
+// package's PostgreSQL server.
+func testDatabase(t *testing.T, kind string) string {
 	t.Helper()
-	dsn := testDSN(t)
-	s, err := OpenStore(context.Background(), dsn)
+	if kind == DatabaseSQLite {
+		return "sqlite:" + filepath.Join(t.TempDir(), "bake.db")
+	}
+	return testDSN(t)
+}
+
+// testStore opens a store on a new database of kind and closes it with
+// the test.
+func testStore(t *testing.T, kind string) (*Store, string) {
+	t.Helper()
+	db := testDatabase(t, kind)
+	s, err := OpenStore(context.Background(), db, StoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	return s, dsn
+	return s, db
 }
 
 // testRegistry is the loopback registry scripts/setup.sh starts.

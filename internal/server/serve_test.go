@@ -30,7 +30,7 @@ type bakeServe struct {
 	err    error         // its Wait error, once exited is closed
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -112,9 +112,16 @@ func buildChildren(dir string) []int {
 // TestServeProcess runs the bake binary as a user would: token create,
 // serve -check (valid and not), serve; a server killed with SIGKILL under
 // a running build comes back, marks the run interrupted and removes what
-// it left (bake gc by run id); SIGTERM drains: the running build is
+// it left (bake gc by run id); a second server on the same database is
+// refused; SIGTERM drains: the running build is
 // cancelled after the grace period and cleaned up, and serve exits.
 func TestServeProcess(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) { testServeProcess(t, db) })
+	}
+}
+
+func testServeProcess(t *testing.T, db string) {
 	dockerUp(t)
 	bin := bakebin.Path(t)
 	dir := t.TempDir()
@@ -124,7 +131,7 @@ func TestServeProcess(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "broken.pkr.hcl"), []byte("source \"docker\" \"x\" {\n  imgae = \"a\"\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dsn := testDSN(t)
+	dsn := testDatabase(t, db)
 	addr := freeAddr(t)
 	state := filepath.Join(dir, "state")
 	cfg := filepath.Join(dir, "server.hcl")
@@ -191,6 +198,16 @@ pipeline "slow" {
 	}
 
 	s = startServe(t, bin, cfg, addr, token)
+
+	// A second server on the same database is refused, and says why.
+	out, err = exec.Command(bin, "serve", "-config", cfg).CombinedOutput()
+	if !errors.As(err, &ee) || ee.ExitCode() == 0 || !strings.Contains(string(out), "in use by another bake serve") {
+		t.Errorf("a second serve on the same database: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "address already in use") {
+		t.Errorf("the second serve got as far as listening:\n%s", out)
+	}
+
 	st := s.status(t, id)
 	if st["status"] != StatusInterrupted {
 		t.Errorf("after restart run %d is %v, want interrupted", id, st["status"])
@@ -198,7 +215,7 @@ pipeline "slow" {
 	if left := containersOf(t, bakeRunID); len(left) > 0 {
 		t.Errorf("restart recovery left the crashed run's containers: %v", left)
 	}
-	store, err := OpenStore(context.Background(), dsn)
+	store, err := OpenStore(context.Background(), dsn, StoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

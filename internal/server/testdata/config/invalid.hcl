@@ -1,6 +1,6 @@
 server {
   listen   = "no-port"
-  database = "sqlite:/tmp/x.db"
+  database = "mysql://u:hunter2@db/bake"
   token "t" {
     role   = "root"
     sha256 = "hunter2"
