@@ -35,6 +35,16 @@ func TestServeUnitVerifies(t *testing.T) {
 	}
 }
 
+// TestServeConfigChecks: examples/serve/server.hcl, which the unit and the
+// image read as /etc/bake/server.hcl, passes bake serve -check with its
+// pipeline's template.
+func TestServeConfigChecks(t *testing.T) {
+	code, stdout, stderr := bakeRun(t, nil, "serve", "-check", "-config", "../../examples/serve/server.hcl")
+	if code != exitOK || !strings.Contains(stdout, "valid: 1 pipeline(s)") {
+		t.Errorf("bake serve -check: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
 // TestServeImageRecipe builds examples/serve/image.pkr.hcl with bake (on
 // the local Debian base, without its apt step: tests reach no archive)
 // and checks the image as `docker run` would use it: bake runs in it, as
