@@ -95,8 +95,10 @@ type state struct {
 	downloaded string // base, when this build downloaded it to a temporary file
 	baseInfo   imageInfo
 	baseSHA256 string
+	baseDigest *pendingDigest // baseSHA256 while it is taken (iso_checksum none)
 
-	work string // the disk the VM runs on
+	work    string // the disk the VM runs on
+	overlay bool   // work is a qcow2 overlay on base (overlayWork)
 
 	key        *ssh.KeyPair // the temporary key, if any
 	privateKey []byte       // the key the communicator logs in with
@@ -339,14 +341,19 @@ func (b *Builder) fetch(ctx context.Context, s *state, loc string) error {
 		if fi.IsDir() {
 			return fmt.Errorf("%s %s is a directory", what, abs)
 		}
-		d = newDigests(sum.typ)
-		if err := b.hashBase(s, abs, what, d); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		if err := d.verify(sum, abs); err != nil {
-			return err
-		}
 		s.base = abs
+		if sum.typ != "" || b.opts.Cache != nil {
+			// A checksum is verified before the build goes on; the
+			// cache's key needs the base's sha256 before the look-up
+			// (remembered when the file is unchanged, else read now).
+			d = newDigests(sum.typ)
+			if err := b.hashBase(s, abs, what, d); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			if err := d.verify(sum, abs); err != nil {
+				return err
+			}
+		}
 	} else {
 		dst := b.cfg.ISOTargetPath
 		if dst != "" {
@@ -375,7 +382,6 @@ func (b *Builder) fetch(ctx context.Context, s *state, loc string) error {
 	if sum.typ == "" {
 		s.ui.Say(fmt.Sprintf("%s not verified: iso_checksum is none", what))
 	}
-	s.baseSHA256 = d.SHA256()
 	if b.cfg.DiskImage {
 		info, err := inspectDisk(ctx, s.base)
 		if err != nil {
@@ -383,10 +389,22 @@ func (b *Builder) fetch(ctx context.Context, s *state, loc string) error {
 		}
 		s.baseInfo = info
 	}
+	if d != nil {
+		s.baseSHA256 = d.SHA256()
+	} else {
+		// Nothing to verify: the digest is only recorded in the
+		// artifact, so it is taken while the build goes on.
+		s.ui.Say(fmt.Sprintf("hashing the %s %s for the artifact's record while the build goes on", what, s.base))
+		s.baseDigest = hashInBackground(s.base)
+	}
 	return nil
 }
 
 func removeDownload(ctx context.Context, s *state) error {
+	if s.baseDigest != nil {
+		s.baseDigest.stop()
+		s.baseDigest = nil
+	}
 	if s.downloaded == "" {
 		return nil
 	}
@@ -419,6 +437,12 @@ func (b *Builder) createDisk(ctx context.Context, s *state) error {
 		}
 	case s.baseInfo.Format == b.cfg.Format && s.baseInfo.BackingFile == "" && (b.cfg.QemuImgArgs == nil || len(b.cfg.QemuImgArgs.Convert) == 0) && reflink(s.base, s.work) == nil:
 		s.ui.Say(fmt.Sprintf("cloned the base disk as the working disk (reflink, %s)", b.cfg.Format))
+	case b.overlayWork():
+		s.ui.Say(fmt.Sprintf("creating a qcow2 overlay on %s as the working disk (the output is converted from it, so the base is not copied)", s.base))
+		if _, err := qemuImg(ctx, "create", "-q", "-f", "qcow2", "-F", s.baseInfo.Format, "-b", s.base, s.work); err != nil {
+			return fmt.Errorf("create overlay: %w", err)
+		}
+		s.overlay = true
 	default:
 		s.ui.Say(fmt.Sprintf("copying the base disk to a %s working disk", b.cfg.Format))
 		opts := append([]string{"-f", s.baseInfo.Format, "-O", b.cfg.Format}, b.cfg.parallelOpts()...)
@@ -433,15 +457,15 @@ func (b *Builder) createDisk(ctx context.Context, s *state) error {
 		return fmt.Errorf("disk_size %d MiB is smaller than the base disk's %d MiB: bake does not shrink disks", size>>20, s.baseInfo.VirtualSize>>20)
 	}
 	s.ui.Say(fmt.Sprintf("growing the disk to %d MiB", size>>20))
-	if _, err := qemuImg(ctx, b.cfg.imgArgs("resize", []string{"-q", "-f", b.workFormat()}, s.work, strconv.FormatInt(size, 10))...); err != nil {
+	if _, err := qemuImg(ctx, b.cfg.imgArgs("resize", []string{"-q", "-f", b.workFormat(s)}, s.work, strconv.FormatInt(size, 10))...); err != nil {
 		return fmt.Errorf("resize disk: %w", err)
 	}
 	return nil
 }
 
 // workFormat is the working disk's format.
-func (b *Builder) workFormat() string {
-	if b.cfg.UseBackingFile {
+func (b *Builder) workFormat(s *state) string {
+	if b.cfg.UseBackingFile || s.overlay {
 		return "qcow2"
 	}
 	return b.cfg.Format
@@ -950,7 +974,7 @@ func (b *Builder) convert(ctx context.Context, s *state) error {
 		s.work = ""
 	} else {
 		part := filepath.Join(s.outDir, "."+b.cfg.VMName+"."+b.runID+".part")
-		opts := []string{"-f", b.workFormat(), "-O", b.cfg.Format}
+		opts := []string{"-f", b.workFormat(s), "-O", b.cfg.Format}
 		opts = append(opts, b.cfg.compressOpts()...)
 		opts = append(opts, b.cfg.parallelOpts()...)
 		if b.cfg.UseBackingFile {
@@ -984,6 +1008,12 @@ func (b *Builder) convert(ctx context.Context, s *state) error {
 	}
 	s.ui.Say(fmt.Sprintf("wrote %s (%d MiB, sha256 %s) in %s (hashing %s)", out, size>>20, sum[:16],
 		time.Since(t0).Round(100*time.Millisecond), time.Since(th).Round(100*time.Millisecond)))
+	if s.baseDigest != nil {
+		if s.baseSHA256, err = s.baseDigest.wait(ctx); err != nil {
+			return fmt.Errorf("hash the base disk %s: %w", s.base, err)
+		}
+		s.baseDigest = nil
+	}
 	s.art = b.diskArtifact(s, out, sum, size)
 	return b.convertAdditional(ctx, s)
 }

@@ -1,6 +1,9 @@
 package qemu
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -94,5 +97,38 @@ func TestReflink(t *testing.T) {
 	}
 	if err := reflink(filepath.Join(dir, "missing"), filepath.Join(dir, "x")); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("reflink of a missing file: %v", err)
+	}
+}
+
+// TestHashInBackground: the base disk's digest taken while the build goes
+// on is the file's sha256; a missing file is an error naming it; stop
+// ends a hash under way and lets go of the file.
+func TestHashInBackground(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "base.img")
+	data := make([]byte, 3<<20+17)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(data)
+	got, err := hashInBackground(p).wait(context.Background())
+	if err != nil || got != hex.EncodeToString(want[:]) {
+		t.Errorf("digest %q, %v; want %x", got, err, want)
+	}
+	if _, err := hashInBackground(filepath.Join(dir, "missing")).wait(context.Background()); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("missing file: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h := hashInBackground(p)
+	if _, err := h.wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("wait with a cancelled context: %v", err)
+	}
+	h.stop()
+	if _, err := h.wait(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("after stop: %v", err)
 	}
 }

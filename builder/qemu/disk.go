@@ -197,6 +197,68 @@ func hashFile(path string, d *digests) error {
 	return err
 }
 
+// pendingDigest is the sha256 of a file, taken in the background.
+type pendingDigest struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+	sum    string
+	err    error
+}
+
+// hashInBackground starts hashing path. With iso_checksum = "none" the
+// base disk's digest is only recorded in the artifact, so nothing waits
+// for it before the convert step: it is taken while the working disk is
+// made and the guest boots (one core hashes, qemu's TCG vCPU runs on
+// another). It reads until the end of the file or until stop.
+func hashInBackground(path string) *pendingDigest {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pendingDigest{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(p.done)
+		f, err := os.Open(path)
+		if err != nil {
+			p.err = err
+			return
+		}
+		defer f.Close()
+		h := sha256.New()
+		buf := make([]byte, 1<<20)
+		for {
+			if err := ctx.Err(); err != nil {
+				p.err = err
+				return
+			}
+			n, err := f.Read(buf)
+			h.Write(buf[:n])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				p.err = err
+				return
+			}
+		}
+		p.sum = hex.EncodeToString(h.Sum(nil))
+	}()
+	return p
+}
+
+// wait returns the digest once it is taken, or ctx's cause.
+func (p *pendingDigest) wait(ctx context.Context) (string, error) {
+	select {
+	case <-p.done:
+		return p.sum, p.err
+	case <-ctx.Done():
+		return "", context.Cause(ctx)
+	}
+}
+
+// stop ends the hashing and waits for it to let go of the file.
+func (p *pendingDigest) stop() {
+	p.cancel()
+	<-p.done
+}
+
 // download fetches loc into dst, hashing it in the same pass and checking
 // it against c before dst appears (it is written to a partial file of its
 // own beside dst first, .NAME.*.part).
@@ -314,6 +376,24 @@ func (c *Config) compressOpts() []string {
 		opts = append(opts, "-o", "compression_type=zstd")
 	}
 	return opts
+}
+
+// overlayWork reports whether the VM can run on a qcow2 overlay on the
+// base instead of a copy of it. The output of such a build is written by
+// qemu-img convert, which reads through the overlay to the base and
+// writes one standalone image, so copying the base first would only read
+// and write it one more time (seconds for a disk of some hundred MiB,
+// and as long again to delete the copy). Not with skip_compaction (the
+// working disk itself becomes the output), use_backing_file (an overlay
+// already) or qemu_img_args for create or convert (they were written for
+// the copy). The base is opened only for reading, and must not change
+// until the build has converted its disk.
+func (b *Builder) overlayWork() bool {
+	c := b.cfg
+	if !c.DiskImage || c.UseBackingFile || c.SkipCompaction {
+		return false
+	}
+	return c.QemuImgArgs == nil || len(c.QemuImgArgs.Convert) == 0 && len(c.QemuImgArgs.Create) == 0
 }
 
 // ficlone is Linux's FICLONE ioctl, _IOW(0x94, 9, int).

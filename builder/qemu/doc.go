@@ -18,11 +18,16 @@
 //     http(s) URL is downloaded (to iso_target_path, or a temporary file)
 //     and checked against iso_checksum as it arrives. The base is hashed
 //     once (sha256, plus iso_checksum's type) and checked to be a disk
-//     image qemu-img reads.
+//     image qemu-img reads; with iso_checksum = "none" the sha256 is only
+//     recorded, so it is taken in the background while the guest boots.
 //   - create disk: a working disk beside the output, named with the run
-//     id: a qcow2 overlay on the base (use_backing_file) or a copy in the
-//     output format; the base is never written. disk_size grows it
-//     (qemu-img resize); bake refuses to shrink it.
+//     id: a qcow2 overlay on the base (use_backing_file, and whenever the
+//     output is converted from the working disk, so the base is not
+//     copied for nothing), or a copy in the output format (a reflink
+//     where the file system can) when the working disk becomes the
+//     output (skip_compaction) or qemu_img_args create/convert are given;
+//     the base is never written. disk_size grows it (qemu-img resize);
+//     bake refuses to shrink it.
 //   - prepare SSH key: ssh_private_key_file, or a temporary ed25519 key
 //     when the template gives no key, password or agent.
 //   - create CD: cd_files and cd_content on an ISO 9660 image labelled

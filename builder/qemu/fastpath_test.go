@@ -61,6 +61,14 @@ func TestFastPathOutput(t *testing.T) {
 	if err != nil || !strings.Contains(string(info), "compression type: zstd") {
 		t.Errorf("qemu-img info %s: %v\n%s", disk, err, info)
 	}
+	// The VM ran on an overlay on the base (no copy of it), and the
+	// output is one standalone image all the same.
+	if !strings.Contains(text, "creating a qcow2 overlay on "+base+" as the working disk") {
+		t.Errorf("the build did not say it ran on an overlay on %s:\n%s", base, text)
+	}
+	if img := qemuInfo(t, disk); img.BackingFile != "" {
+		t.Errorf("the output has the backing file %q; want a standalone image", img.BackingFile)
+	}
 
 	sumOut, err := exec.Command("sha256sum", disk).Output()
 	if err != nil {
@@ -101,8 +109,11 @@ func TestFastPathOutput(t *testing.T) {
 		t.Errorf("manifest artifacts %+v lack the disk %s", builds[0].Artifacts, disk)
 	}
 
-	// The output boots: a build over it (an overlay, so it stays as it
-	// is) finds the provisioned file.
+	// The output boots, without the base it was built from: a build over
+	// it (an overlay, so it stays as it is) finds the provisioned file.
+	if err := os.Remove(base); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	b, runID := newBuilder(t, guestSrc(g, disk, filepath.Join(dir, "boot"), `

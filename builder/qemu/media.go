@@ -327,7 +327,7 @@ func (b *Builder) diskArgs(s *state) []qemuArg {
 	for i, f := range files {
 		format := c.Format
 		if i == 0 {
-			format = b.workFormat()
+			format = b.workFormat(s)
 		}
 		drive := fmt.Sprintf("file=%s,format=%s,cache=%s,discard=%s,detect-zeroes=%s",
 			escapeOpt(f), format, c.DiskCache, c.DiskDiscard, c.DiskDetectZeroes)

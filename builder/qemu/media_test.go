@@ -278,9 +278,12 @@ func TestFloppyImage(t *testing.T) {
 	}
 }
 
-// TestCreateDiskFromImage: with disk_image, disk_size grows the working
-// copy (through qemu_img_args' resize arguments) unless skip_resize_disk;
-// use_backing_file makes an overlay; the base is never changed.
+// TestCreateDiskFromImage: with disk_image, the working disk is a qcow2
+// overlay on the base (the output is converted from it), or a copy where
+// it becomes the output itself (skip_compaction) or qemu_img_args were
+// written for the copy; disk_size grows it (through qemu_img_args' resize
+// arguments) unless skip_resize_disk; use_backing_file makes an overlay;
+// the base is never changed.
 func TestCreateDiskFromImage(t *testing.T) {
 	dir := t.TempDir()
 	baseDisk := filepath.Join(dir, "base.qcow2")
@@ -294,8 +297,10 @@ func TestCreateDiskFromImage(t *testing.T) {
 		backing     string
 		err         string
 	}{
-		{"grown", `disk_size = "64M"`, 64 << 20, "", ""},
-		{"skip_resize_disk", "disk_size = \"64M\"\nskip_resize_disk = true", 20 << 20, "", ""},
+		{"grown", `disk_size = "64M"`, 64 << 20, baseDisk, ""},
+		{"skip_resize_disk", "disk_size = \"64M\"\nskip_resize_disk = true", 20 << 20, baseDisk, ""},
+		{"copy for skip_compaction", "disk_size = \"64M\"\nskip_compaction = true", 64 << 20, "", ""},
+		{"copy for convert arguments", "qemu_img_args {\n  convert = [\"-S\", \"64k\"]\n}", 20 << 20, "", ""},
 		{"overlay grown", "disk_size = \"32M\"\nuse_backing_file = true", 32 << 20, baseDisk, ""},
 		{"resize arguments", "disk_size = \"64M\"\nqemu_img_args {\n  resize = [\"--preallocation=bogus\"]\n}", 0, "", "bogus"},
 	} {
