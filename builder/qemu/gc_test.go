@@ -162,7 +162,8 @@ build {
 		{
 			name: "during provisioning",
 			at:   func(d string) bakebin.KillPoint { return bakebin.KillPoint{Marker: filepath.Join(d, "marker")} },
-			want: []string{"process", "qemu output directory", "qemu temporary directory", "temporary file"},
+			// -debug's key file too: a killed bake cannot remove it.
+			want: []string{"debug SSH key", "process", "qemu output directory", "qemu temporary directory", "temporary file"},
 		},
 	}
 	for _, p := range points {
@@ -176,6 +177,7 @@ build {
 			cmd := exec.Command(bin, "build", "-json", "-debug", "-manifest", "",
 				"-var", "base="+base, "-var", "fixture="+filepath.Dir(g.Disk), "-var", "output="+out, "-var", "marker="+at.Marker, template)
 			cmd.Env = env
+			cmd.Dir = d // where -debug keeps the key, qemu's NAME.pem
 			runID, text := bakebin.KillAt(t, cmd, at)
 			t.Cleanup(func() { assertNoLeftovers(t, runID, out) })
 
@@ -212,6 +214,9 @@ build {
 			}
 			if _, err := os.Stat(filepath.Dir(out)); err != nil {
 				t.Errorf("bake gc removed more than the output directory: %v", err)
+			}
+			if keys, _ := filepath.Glob(filepath.Join(d, "*.pem")); len(keys) > 0 {
+				t.Errorf("debug key files after bake gc: %v", keys)
 			}
 		})
 	}

@@ -277,7 +277,7 @@ func runBuild(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	if f.debug {
 		opts.Pause = prompt.pause
-		opts.DebugKey = (&debugKeys{dir: ".", emit: emit}).keep
+		opts.DebugKey = (&debugKeys{dir: ".", emit: emit, journal: journal, runID: runID}).keep
 	}
 	// The template's git state is read before any build writes into the
 	// checkout, so that the provenance says what the run started from.

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bake-tool/bake/internal/engine"
+	"github.com/bake-tool/bake/internal/gc"
 	"github.com/bake-tool/bake/provisioners"
 )
 
@@ -28,10 +29,14 @@ func debugKeyFile(typ, name string) string {
 
 // debugKeys keeps each build's temporary SSH key in dir under -debug, as
 // Packer does, so the user can log in while a build is paused; each key
-// file is readable by its owner only and removed when its build ends.
+// file is readable by its owner only and removed when its build ends. The
+// run's journal records it meanwhile, so that bake gc removes a key that a
+// killed bake left behind.
 type debugKeys struct {
-	dir  string
-	emit func(engine.Event)
+	dir     string
+	emit    func(engine.Event)
+	journal gc.Journal // its zero value records nothing
+	runID   string
 }
 
 // keep writes info's private key and returns its removal.
@@ -64,6 +69,10 @@ func (d *debugKeys) keep(build string, info provisioners.BuildInfo) func() {
 		say("stderr", fmt.Sprintf("debug: could not keep the temporary SSH key: %v", werr))
 		return func() {}
 	}
+	abs, _ := filepath.Abs(p)
+	if err := d.journal.Add(d.runID, gc.Place{Kind: "debug SSH key", Path: abs, Build: build}); err != nil {
+		say("stderr", fmt.Sprintf("debug: the run journal does not know the key file (bake gc will not find it after a crash): %v", err))
+	}
 	shown := p
 	if rel, err := filepath.Rel(d.dir, p); err == nil && d.dir == "." {
 		shown = rel
@@ -78,6 +87,7 @@ func (d *debugKeys) keep(build string, info provisioners.BuildInfo) func() {
 			say("stderr", fmt.Sprintf("debug: could not remove the temporary SSH key %s: %v", shown, err))
 			return
 		}
+		d.journal.Release(d.runID, abs)
 		say("", "debug: removed the temporary SSH key "+shown)
 	}
 }

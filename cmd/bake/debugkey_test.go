@@ -11,6 +11,7 @@ import (
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/internal/engine"
+	"github.com/bake-tool/bake/internal/gc"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/ui"
 )
@@ -117,5 +118,40 @@ func TestDebugKeepsTemporaryKey(t *testing.T) {
 				t.Errorf("the key reached the output:\n%s", all)
 			}
 		})
+	}
+}
+
+// TestDebugKeyJournaled: a kept key is pending in the run's journal (so
+// bake gc finds it after a crash) until its removal releases it.
+func TestDebugKeyJournaled(t *testing.T) {
+	dir := t.TempDir()
+	j := gc.Journal{Dir: filepath.Join(t.TempDir(), "runs")}
+	const run = "0b6c2f1e-0000-4000-8000-000000000001"
+	if err := j.Begin(run); err != nil {
+		t.Fatal(err)
+	}
+	d := &debugKeys{dir: dir, emit: func(engine.Event) {}, journal: j, runID: run}
+	release := d.keep("qemu.box", provisioners.BuildInfo{Type: "qemu", SourceName: "box", SSHPrivateKey: "KEY"})
+	pending := func() []string {
+		runs, err := j.Runs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, p := range runs[run].Pending {
+			out = append(out, p.Kind+" "+p.Path)
+		}
+		return out
+	}
+	key := filepath.Join(dir, "box.pem")
+	if got := pending(); len(got) != 1 || got[0] != "debug SSH key "+key {
+		t.Fatalf("journal pending %v, want the key %s", got, key)
+	}
+	release()
+	if got := pending(); len(got) != 0 {
+		t.Errorf("journal pending after the key's removal: %v", got)
+	}
+	if _, err := os.Stat(key); !os.IsNotExist(err) {
+		t.Errorf("key file: %v", err)
 	}
 }
