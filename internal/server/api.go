@@ -222,8 +222,10 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "database: "+err.Error())
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	s.metrics.Write(w, counts, s.runner.QueueDepth(), s.runner.Running())
+	w.Header().Set("Content-Type", ContentType)
+	if err := s.metrics.Write(w, counts, s.runner.QueueDepth(), s.runner.Running()); err != nil {
+		s.log.Error("metrics", "err", err)
+	}
 }
 
 // PipelineInfo is a pipeline as the API shows it.

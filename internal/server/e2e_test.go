@@ -395,6 +395,9 @@ stream:
 	for _, want := range []string{
 		`bake_runs{status="succeeded"} 1`, `bake_runs{status="failed"} 1`, `bake_runs{status="cancelled"} 1`,
 		`bake_run_duration_seconds_count{pipeline="ok"} 1`, "bake_queue_depth 0", "bake_webhook_failures_total 1",
+		// client_golang: build durations by builder (the ok pipeline's
+		// docker build succeeded), and the standard process metrics.
+		`bake_build_duration_seconds_count{builder="docker",status="succeeded"} `, "process_resident_memory_bytes", "go_goroutines",
 	} {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("/metrics has no %q:\n%s", want, m)

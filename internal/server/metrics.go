@@ -1,110 +1,106 @@
 package server
 
 import (
-	"fmt"
 	"io"
-	"sort"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/common/expfmt"
 )
 
-// durationBuckets are the upper bounds (seconds) of the run duration
-// histogram: a docker build takes seconds, a qemu or AMI build an hour.
+// durationBuckets are the upper bounds (seconds) of the run and build
+// duration histograms: a docker build takes seconds, a qemu or AMI build
+// an hour.
 var durationBuckets = []float64{5, 15, 60, 300, 900, 1800, 3600, 7200, 14400}
 
-// Metrics counts what the server did since it started, for /metrics in
-// Prometheus' text exposition format.
+// Metrics is what /metrics exposes, through prometheus/client_golang on a
+// registry of its own: runs by status, runs finished and their durations
+// per pipeline, build durations per builder, queue depth, runs going,
+// webhook failures, and the Go runtime's and process's standard metrics.
 type Metrics struct {
-	mu              sync.Mutex
-	finished        map[[2]string]int // (pipeline, status) → runs
-	durations       map[string]*histogram
-	webhookFailures int
+	reg             *prometheus.Registry
+	runs            *prometheus.GaugeVec
+	finished        *prometheus.CounterVec
+	durations       *prometheus.HistogramVec
+	builds          *prometheus.HistogramVec
+	queue, running  prometheus.Gauge
+	webhookFailures prometheus.Counter
+
+	mu sync.Mutex // one scrape at a time: Write sets the gauges, then gathers
 }
 
-type histogram struct {
-	counts []int // per bucket, cumulative at write time
-	sum    float64
-	n      int
-}
-
-// NewMetrics returns empty metrics.
+// NewMetrics returns metrics at zero.
 func NewMetrics() *Metrics {
-	return &Metrics{finished: map[[2]string]int{}, durations: map[string]*histogram{}}
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		runs: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "bake_runs", Help: "Runs in the database by status."},
+			[]string{"status"}),
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bake_runs_finished_total",
+			Help: "Runs finished since the server started, by pipeline and status."}, []string{"pipeline", "status"}),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "bake_run_duration_seconds",
+			Help: "How long runs took, by pipeline.", Buckets: durationBuckets}, []string{"pipeline"}),
+		builds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "bake_build_duration_seconds",
+			Help: "How long builds took, by builder and status.", Buckets: durationBuckets}, []string{"builder", "status"}),
+		queue:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "bake_queue_depth", Help: "Runs waiting for a slot."}),
+		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bake_runs_running", Help: "Runs going now."}),
+		webhookFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "bake_webhook_failures_total",
+			Help: "Webhook delivery attempts that failed."}),
+	}
+	m.reg.MustRegister(m.runs, m.finished, m.durations, m.builds, m.queue, m.running, m.webhookFailures,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, s := range Statuses {
+		m.runs.WithLabelValues(s)
+	}
+	return m
 }
 
 // RunFinished counts a run that ended in status after d.
 func (m *Metrics) RunFinished(pipeline, status string, d time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.finished[[2]string{pipeline, status}]++
-	if d <= 0 {
+	m.finished.WithLabelValues(pipeline, status).Inc()
+	if d > 0 {
+		m.durations.WithLabelValues(pipeline).Observe(d.Seconds())
+	}
+}
+
+// BuildFinished records one build of a run, named as bake names builds
+// ("type.name", or "build.type.name" in a named build block), that ended
+// in status after seconds.
+func (m *Metrics) BuildFinished(build, status string, seconds float64) {
+	parts := strings.Split(build, ".")
+	if len(parts) < 2 || seconds < 0 {
 		return
 	}
-	h := m.durations[pipeline]
-	if h == nil {
-		h = &histogram{counts: make([]int, len(durationBuckets))}
-		m.durations[pipeline] = h
-	}
-	s := d.Seconds()
-	for i, b := range durationBuckets {
-		if s <= b {
-			h.counts[i]++
-		}
-	}
-	h.sum += s
-	h.n++
+	m.builds.WithLabelValues(parts[len(parts)-2], status).Observe(seconds)
 }
 
 // WebhookFailed counts a failed webhook attempt.
-func (m *Metrics) WebhookFailed() {
-	m.mu.Lock()
-	m.webhookFailures++
-	m.mu.Unlock()
-}
+func (m *Metrics) WebhookFailed() { m.webhookFailures.Inc() }
 
-// Write writes the metrics; runs gives the stored runs by status, queued
-// and running the runner's current numbers.
-func (m *Metrics) Write(w io.Writer, runs map[string]int, queued, running int) {
+// ContentType is the media type Write writes.
+var ContentType = string(expfmt.NewFormat(expfmt.TypeTextPlain))
+
+// Write writes the metrics in Prometheus' text format; runs gives the
+// stored runs by status, queued and running the runner's current numbers.
+func (m *Metrics) Write(w io.Writer, runs map[string]int, queued, running int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	fmt.Fprintln(w, "# HELP bake_runs Runs in the database by status.")
-	fmt.Fprintln(w, "# TYPE bake_runs gauge")
 	for _, s := range Statuses {
-		fmt.Fprintf(w, "bake_runs{status=%q} %d\n", s, runs[s])
+		m.runs.WithLabelValues(s).Set(float64(runs[s]))
 	}
-	fmt.Fprintln(w, "# HELP bake_runs_finished_total Runs finished since the server started, by pipeline and status.")
-	fmt.Fprintln(w, "# TYPE bake_runs_finished_total counter")
-	keys := make([][2]string, 0, len(m.finished))
-	for k := range m.finished {
-		keys = append(keys, k)
+	m.queue.Set(float64(queued))
+	m.running.Set(float64(running))
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		return err
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+"\x00"+keys[i][1] < keys[j][0]+"\x00"+keys[j][1] })
-	for _, k := range keys {
-		fmt.Fprintf(w, "bake_runs_finished_total{pipeline=%q,status=%q} %d\n", k[0], k[1], m.finished[k])
-	}
-	fmt.Fprintln(w, "# HELP bake_run_duration_seconds How long runs took, by pipeline.")
-	fmt.Fprintln(w, "# TYPE bake_run_duration_seconds histogram")
-	names := make([]string, 0, len(m.durations))
-	for n := range m.durations {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		h := m.durations[n]
-		for i, b := range durationBuckets {
-			fmt.Fprintf(w, "bake_run_duration_seconds_bucket{pipeline=%q,le=\"%g\"} %d\n", n, b, h.counts[i])
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return err
 		}
-		fmt.Fprintf(w, "bake_run_duration_seconds_bucket{pipeline=%q,le=\"+Inf\"} %d\n", n, h.n)
-		fmt.Fprintf(w, "bake_run_duration_seconds_sum{pipeline=%q} %g\n", n, h.sum)
-		fmt.Fprintf(w, "bake_run_duration_seconds_count{pipeline=%q} %d\n", n, h.n)
 	}
-	fmt.Fprintln(w, "# HELP bake_queue_depth Runs waiting for a slot.")
-	fmt.Fprintln(w, "# TYPE bake_queue_depth gauge")
-	fmt.Fprintf(w, "bake_queue_depth %d\n", queued)
-	fmt.Fprintln(w, "# HELP bake_runs_running Runs going now.")
-	fmt.Fprintln(w, "# TYPE bake_runs_running gauge")
-	fmt.Fprintf(w, "bake_runs_running %d\n", running)
-	fmt.Fprintln(w, "# HELP bake_webhook_failures_total Webhook delivery attempts that failed.")
-	fmt.Fprintln(w, "# TYPE bake_webhook_failures_total counter")
-	fmt.Fprintf(w, "bake_webhook_failures_total %d\n", m.webhookFailures)
+	return nil
 }

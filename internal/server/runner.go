@@ -534,6 +534,7 @@ func (r *Runner) readEvents(ctx context.Context, run int64, rd io.Reader, st *ru
 			Message string    `json:"message"`
 			Status  string    `json:"status"`
 			Error   string    `json:"error"`
+			Elapsed float64   `json:"elapsed_seconds"`
 		}
 		if err := json.Unmarshal(line, &ev); err != nil || ev.Type == "" {
 			r.serverEvent(ctx, run, "stdout", string(line))
@@ -548,6 +549,9 @@ func (r *Runner) readEvents(ctx context.Context, run int64, rd io.Reader, st *ru
 		case "build_finished":
 			if ev.Status == "failed" {
 				st.failures = append(st.failures, ev.Build+": "+ev.Error)
+			}
+			if r.opts.Metrics != nil {
+				r.opts.Metrics.BuildFinished(ev.Build, ev.Status, ev.Elapsed)
 			}
 		case "error":
 			st.failures = append(st.failures, ev.Error)
