@@ -76,7 +76,8 @@ func TestServeImageRecipe(t *testing.T) {
 	}
 	out, err := exec.Command("docker", "run", "--rm", "--entrypoint", "/bin/sh", image, "-c",
 		"id -un && test -w /var/cache/bake && /usr/local/bin/bake version").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "bake\n") || !strings.Contains(string(out), "bake") {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err != nil || len(lines) != 2 || lines[0] != "bake" || !strings.HasPrefix(lines[1], "bake ") || !strings.Contains(lines[1], "linux/amd64") {
 		t.Errorf("in the image: %v\n%s", err, out)
 	}
 }
