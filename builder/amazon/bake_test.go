@@ -26,17 +26,8 @@ func TestBakeBuild(t *testing.T) {
 	}
 	srv := startSSHD(t)
 	bin := bakebin.Path(t)
-	template, err := filepath.Abs("../../testdata/amazon/template.pkr.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
 	run := func(t *testing.T, e *env, dir string, extra ...string) *exec.Cmd {
-		marker := filepath.Join(dir, "marker")
-		args := append([]string{"build", "-color=false", "-manifest", filepath.Join(dir, "m.json"),
-			"-var", "endpoint=" + e.ec2.URL, "-var", "ssh_port=" + strconv.Itoa(srv.Port), "-var", "marker=" + marker}, extra...)
-		cmd := exec.Command(bin, append(args, template)...)
-		cmd.Env = append(os.Environ(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-		return cmd
+		return templateBuild(t, bin, e, srv.Port, dir, filepath.Join(dir, "marker"), extra...)
 	}
 
 	t.Run("build", func(t *testing.T) {

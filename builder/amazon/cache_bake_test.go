@@ -2,10 +2,7 @@ package amazon
 
 import (
 	"bytes"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -25,22 +22,14 @@ func TestBakeBuildCache(t *testing.T) {
 	}
 	srv := startSSHD(t)
 	bin := bakebin.Path(t)
-	template, err := filepath.Abs("../../testdata/amazon/template.pkr.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEnv(t, srv, ec2test.Options{})
 	cacheDir := t.TempDir()
 	markerDir := t.TempDir()
 	run := func(t *testing.T, marker string, extra ...string) (string, []string) {
 		t.Helper()
 		dir := t.TempDir()
-		args := append([]string{"build", "-color=false", "-manifest", filepath.Join(dir, "m.json"),
-			"-var", "endpoint=" + e.ec2.URL, "-var", "ssh_port=" + strconv.Itoa(srv.Port),
-			"-var", "marker=" + filepath.Join(markerDir, marker)}, extra...)
-		cmd := exec.Command(bin, append(args, template)...)
-		cmd.Env = append(os.Environ(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-			"BAKE_CACHE_DIR="+cacheDir, "BAKE_NO_CACHE=0")
+		cmd := templateBuild(t, bin, e, srv.Port, dir, filepath.Join(markerDir, marker), extra...)
+		cmd.Env = append(cmd.Env, "BAKE_CACHE_DIR="+cacheDir, "BAKE_NO_CACHE=0")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -176,4 +178,21 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// templateBuild is `bake build` of testdata/amazon/template.pkr.hcl
+// against e, logging in to the test's sshd on sshPort, with the manifest
+// in dir and the provisioner's marker file at marker; the AWS
+// configuration files are out of reach.
+func templateBuild(t *testing.T, bin string, e *env, sshPort int, dir, marker string, extra ...string) *exec.Cmd {
+	t.Helper()
+	template, err := filepath.Abs("../../testdata/amazon/template.pkr.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"build", "-color=false", "-manifest", filepath.Join(dir, "m.json"),
+		"-var", "endpoint=" + e.ec2.URL, "-var", "ssh_port=" + strconv.Itoa(sshPort), "-var", "marker=" + marker}, extra...)
+	cmd := exec.Command(bin, append(args, template)...)
+	cmd.Env = append(os.Environ(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	return cmd
 }
