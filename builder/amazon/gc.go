@@ -176,6 +176,11 @@ func (f *Finder) findIAM(ctx context.Context, flt gc.Filter) ([]gc.Leftover, err
 			out = append(out, l)
 		}
 	}
+	type named struct {
+		kind, name string
+		created    *time.Time
+	}
+	var found []named
 	pp := iam.NewListInstanceProfilesPaginator(f.iam, &iam.ListInstanceProfilesInput{})
 	for pp.HasMorePages() {
 		page, err := pp.NextPage(ctx)
@@ -183,17 +188,7 @@ func (f *Finder) findIAM(ctx context.Context, flt gc.Filter) ([]gc.Leftover, err
 			return out, fmt.Errorf("list instance profiles: %w", err)
 		}
 		for _, p := range page.InstanceProfiles {
-			if !strings.HasPrefix(aws.ToString(p.InstanceProfileName), "bake_") {
-				continue
-			}
-			got, err := f.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: p.InstanceProfileName})
-			if iamGone(err) {
-				continue
-			}
-			if err != nil {
-				return out, fmt.Errorf("get instance profile %s: %w", aws.ToString(p.InstanceProfileName), err)
-			}
-			match(gcProfile, aws.ToString(p.InstanceProfileName), got.InstanceProfile.Tags, p.CreateDate)
+			found = append(found, named{gcProfile, aws.ToString(p.InstanceProfileName), p.CreateDate})
 		}
 	}
 	rp := iam.NewListRolesPaginator(f.iam, &iam.ListRolesInput{})
@@ -203,20 +198,40 @@ func (f *Finder) findIAM(ctx context.Context, flt gc.Filter) ([]gc.Leftover, err
 			return out, fmt.Errorf("list roles: %w", err)
 		}
 		for _, r := range page.Roles {
-			if !strings.HasPrefix(aws.ToString(r.RoleName), "bake_") {
-				continue
-			}
-			got, err := f.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: r.RoleName})
-			if iamGone(err) {
-				continue
-			}
-			if err != nil {
-				return out, fmt.Errorf("get role %s: %w", aws.ToString(r.RoleName), err)
-			}
-			match(gcRole, aws.ToString(r.RoleName), got.Role.Tags, r.CreateDate)
+			found = append(found, named{gcRole, aws.ToString(r.RoleName), r.CreateDate})
 		}
 	}
+	for _, n := range found {
+		if !strings.HasPrefix(n.name, "bake_") {
+			continue
+		}
+		tags, err := f.iamTags(ctx, n.kind, n.name)
+		if iamGone(err) {
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("get %s %s: %w", n.kind, n.name, err)
+		}
+		match(n.kind, n.name, tags, n.created)
+	}
 	return out, nil
+}
+
+// iamTags reads the tags of an instance profile or a role, which IAM's
+// lists do not carry.
+func (f *Finder) iamTags(ctx context.Context, kind, name string) ([]iamtypes.Tag, error) {
+	if kind == gcProfile {
+		got, err := f.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(name)})
+		if err != nil {
+			return nil, err
+		}
+		return got.InstanceProfile.Tags, nil
+	}
+	got, err := f.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+	if err != nil {
+		return nil, err
+	}
+	return got.Role.Tags, nil
 }
 
 // removeIAM removes an instance profile (its roles taken out first) or a
