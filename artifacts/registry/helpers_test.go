@@ -9,15 +9,16 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/bake-tool/bake/artifacts"
 	"github.com/google/go-containerregistry/pkg/authn"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // fastRetry keeps a test against a failing registry from waiting out
@@ -39,19 +40,7 @@ func memRegistry(t *testing.T, wrap func(http.Handler) http.Handler) string {
 
 // realRegistry is the loopback registry scripts/setup.sh starts (Debian's
 // docker-registry, distribution 2.8, no referrers API).
-func realRegistry(t *testing.T) string {
-	t.Helper()
-	addr := os.Getenv("BAKE_TEST_REGISTRY")
-	if addr == "" {
-		addr = "127.0.0.1:5000"
-	}
-	resp, err := http.Get("http://" + addr + "/v2/")
-	if err != nil {
-		t.Fatalf("the test registry at %s does not answer (start it with scripts/setup.sh): %v", addr, err)
-	}
-	resp.Body.Close()
-	return addr
-}
+func realRegistry(t *testing.T) string { return testenv.Registry(t) }
 
 // anonymous is a keychain with no credentials, so tests do not read the
 // machine's docker config.

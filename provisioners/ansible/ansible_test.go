@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bake-tool/bake/communicator/sshproxy"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/provisioners/internal/testui"
 )
@@ -37,7 +38,7 @@ func testContext(t *testing.T) context.Context {
 // local path; the result is checked inside the committed image.
 func TestDockerThroughProxy(t *testing.T) {
 	needAnsible(t)
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.AnsibleImage())
 	ctx := testContext(t)
 	runID := newRunID(t, cli)
 
@@ -63,7 +64,7 @@ func TestDockerThroughProxy(t *testing.T) {
 		assertPrivate(t, runID)
 	}
 	ui := testui.New(t)
-	art, err := build(ctx, t, cli, runID, ansibleImage(), true, provision(t, p, ui))
+	art, err := build(ctx, t, cli, runID, testenv.AnsibleImage(), true, provision(t, p, ui))
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -174,7 +175,7 @@ func TestUnreachable(t *testing.T) {
 // no proxy listener, container or temporary file.
 func TestFailures(t *testing.T) {
 	needAnsible(t)
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.AnsibleImage())
 
 	t.Run("failing task", func(t *testing.T) {
 		ctx := testContext(t)
@@ -184,7 +185,7 @@ func TestFailures(t *testing.T) {
 		var srv *sshproxy.Server
 		p := New(cfg)
 		p.started = func(s *sshproxy.Server) { srv = s }
-		_, err := build(ctx, t, cli, runID, ansibleImage(), false, provision(t, p, testui.New(t)))
+		_, err := build(ctx, t, cli, runID, testenv.AnsibleImage(), false, provision(t, p, testui.New(t)))
 		if err == nil || !strings.Contains(err.Error(), `task "this task fails" failed on host default`) {
 			t.Fatalf("err = %v, want the task and host named", err)
 		}
@@ -202,7 +203,7 @@ func TestFailures(t *testing.T) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		var inside string
-		_, err := build(ctx, t, cli, runID, ansibleImage(), false, func(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo) error {
+		_, err := build(ctx, t, cli, runID, testenv.AnsibleImage(), false, func(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo) error {
 			// Ctrl-C once the task's command runs in the machine.
 			go func() {
 				for ctx.Err() == nil {

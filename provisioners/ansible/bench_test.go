@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/bake-tool/bake/communicator/sshproxy"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/provisioners/internal/testui"
 )
@@ -47,7 +48,7 @@ func BenchmarkStartup(b *testing.B) {
 // requests/op is how many exec and sftp requests the proxy served.
 func BenchmarkProxy(b *testing.B) {
 	needAnsible(b)
-	cli := dockerClient(b)
+	cli := testenv.Docker(b, testenv.AnsibleImage())
 	for _, bc := range []struct {
 		n    int
 		pipe bool
@@ -61,7 +62,7 @@ func BenchmarkProxy(b *testing.B) {
 			cfg.setDefaults()
 			ctx := context.Background()
 			var srv *sshproxy.Server
-			_, err := build(ctx, b, cli, "test-bench", ansibleImage(), false, func(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo) error {
+			_, err := build(ctx, b, cli, "test-bench", testenv.AnsibleImage(), false, func(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo) error {
 				requests := 0
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {

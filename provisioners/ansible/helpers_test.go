@@ -28,38 +28,12 @@ import (
 	"github.com/bake-tool/bake/ui"
 )
 
-// ansibleImage is the image scripts/setup.sh makes for these tests: the
-// base Debian with python3, sudo and ansible-core.
-func ansibleImage() string {
-	if s := os.Getenv("BAKE_ANSIBLE_IMAGE"); s != "" {
-		return s
-	}
-	return "bake.local/debian-ansible:bookworm"
-}
-
 // needAnsible fails the test when Ansible is not installed here.
 func needAnsible(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("ansible-playbook"); err != nil {
 		t.Fatal("ansible-playbook is not installed: run scripts/setup.sh")
 	}
-}
-
-// dockerClient returns a client for the engine, failing the test when it
-// does not answer or the test image is missing.
-func dockerClient(t testing.TB) *client.Client {
-	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := cli.ImageInspect(ctx, ansibleImage()); err != nil {
-		t.Fatalf("image %s: %v (run scripts/setup.sh)", ansibleImage(), err)
-	}
-	return cli
 }
 
 // newRunID returns a fresh run id, and checks at the end of the test that

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,33 +17,10 @@ import (
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/builder/docker"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 	"github.com/bake-tool/bake/provisioners"
 	"github.com/bake-tool/bake/provisioners/internal/testui"
 )
-
-// ansibleImage is the image scripts/setup.sh makes with ansible-core in
-// it.
-func ansibleImage() string {
-	if s := os.Getenv("BAKE_ANSIBLE_IMAGE"); s != "" {
-		return s
-	}
-	return "bake.local/debian-ansible:bookworm"
-}
-
-func dockerClient(t *testing.T) *client.Client {
-	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := cli.ImageInspect(ctx, ansibleImage()); err != nil {
-		t.Fatalf("image %s: %v (run scripts/setup.sh)", ansibleImage(), err)
-	}
-	return cli
-}
 
 // build runs a docker build that calls hook and fails the test when a
 // container of the run is left; a committed image is removed at the end.
@@ -82,7 +58,7 @@ func abs(t *testing.T, p string) string {
 // inventory_groups and extra_arguments; the result is checked inside the
 // committed image, and the staging directory is gone from it.
 func TestDocker(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.AnsibleImage())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cfg := &Config{
@@ -95,7 +71,7 @@ func TestDocker(t *testing.T) {
 	cfg.setDefaults()
 	p := New(cfg)
 	ui := testui.New(t)
-	art, err := build(ctx, t, cli, ansibleImage(), true, func(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo) error {
+	art, err := build(ctx, t, cli, testenv.AnsibleImage(), true, func(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo) error {
 		info.Type = "docker"
 		return p.Provision(ctx, ui, comm, info)
 	})
@@ -124,13 +100,13 @@ func TestDocker(t *testing.T) {
 // TestFailingTask: a failing task fails the step naming the task and the
 // host, and the staging directory is still removed.
 func TestFailingTask(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.AnsibleImage())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cfg := &Config{PlaybookFile: abs(t, "testdata/fail.yml"), StagingDir: "/tmp/bake-staging-test"}
 	cfg.setDefaults()
 	var left string
-	_, err := build(ctx, t, cli, ansibleImage(), false, func(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo) error {
+	_, err := build(ctx, t, cli, testenv.AnsibleImage(), false, func(ctx context.Context, comm provisioners.Communicator, info provisioners.BuildInfo) error {
 		err := New(cfg).Provision(ctx, testui.New(t), comm, info)
 		var b strings.Builder
 		comm.Run(ctx, &provisioners.Cmd{Command: "ls -d /tmp/bake-staging-test 2>/dev/null", Stdout: &b})
