@@ -26,6 +26,8 @@ func TestGCNames(t *testing.T) {
 	}{
 		{args: []string{"/usr/bin/qemu-system-x86_64", "-machine", "pc", "-name", "bake-" + run + "-qemu.debian"}, run: run, bld: "qemu.debian", vm: true},
 		{args: []string{"qemu-system-aarch64", "-name", "bake-0123456789ab-qemu.x,process=y"}, run: "0123456789ab", bld: "qemu.x", vm: true},
+		// bake test's machine: run id RUN-test (test.go).
+		{args: []string{"qemu-system-x86_64", "-name", "bake-" + run + "-test-qemu.debian"}, run: run, bld: "qemu.debian", vm: true},
 		{args: []string{"qemu-system-x86_64", "-name", "my-vm"}},
 		{args: []string{"/bin/sh", "-c", "-name bake-" + run + "-x"}},
 		{args: []string{"qemu-img", "convert", "-f", "qcow2", "-O", "qcow2", "/o/.debian." + run + ".work", "/o/.debian." + run + ".part"}, run: run, tool: true},
@@ -39,6 +41,22 @@ func TestGCNames(t *testing.T) {
 		r, ok = diskTool(tt.args)
 		if ok != tt.tool || ok && r != tt.run {
 			t.Errorf("diskTool(%q) = %q, %v", tt.args, r, ok)
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		run  string
+	}{
+		{[]string{"/usr/bin/swtpm", "socket", "--tpmstate", "dir=/tmp/bake-qemu-" + run + "-4242/tpm", "--ctrl", "type=unixio,path=/tmp/bake-qemu-" + run + "-4242/tpm/sock"}, run},
+		// bake test's machine: its temporary directory is bake-qemu-RUN-test-NNN.
+		{[]string{"swtpm", "socket", "--tpmstate", "dir=/tmp/bake-qemu-0123456789ab-test-777/tpm"}, "0123456789ab"},
+		{[]string{"swtpm", "socket", "--tpmstate", "dir=/tmp/bake-qemu-0123456789ab-other-777/tpm"}, ""},
+		{[]string{"swtpm", "socket", "--tpmstate", "dir=/var/lib/tpm"}, ""},
+		{[]string{"qemu-img", "dir=/tmp/bake-qemu-0123456789ab-777/tpm"}, ""},
+	} {
+		r, ok := tpmEmulator(tt.args)
+		if ok != (tt.run != "") || r != tt.run {
+			t.Errorf("tpmEmulator(%q) = %q, %v; want %q", tt.args, r, ok, tt.run)
 		}
 	}
 }
