@@ -122,6 +122,11 @@ type state struct {
 
 	comm *ssh.Comm
 
+	// kept is, with -force and the build cache, the disk the existing
+	// output directory held, set aside until the cache's look-up finds
+	// whether it is the entry's very disk (keepOutput).
+	kept string
+
 	art *artifacts.Artifact
 
 	cache cacheState // the build cache's look-up (cache.go)
@@ -204,6 +209,13 @@ func (b *Builder) prepareOutput(_ context.Context, s *state) error {
 		}
 		if why := unsafeToRemove(dir); why != "" {
 			return fmt.Errorf("output directory %s already exists and -force will not remove it: it is %s; choose an output_directory of its own", dir, why)
+		}
+		kept, err := b.keepOutput(s, dir)
+		if err != nil {
+			return err
+		}
+		if kept {
+			return nil
 		}
 		s.ui.Say(fmt.Sprintf("removing the existing output directory %s (-force)", dir))
 		if err := os.RemoveAll(dir); err != nil {
