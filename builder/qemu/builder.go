@@ -97,8 +97,9 @@ type state struct {
 	baseSHA256 string
 	baseDigest *pendingDigest // baseSHA256 while it is taken (iso_checksum none)
 
-	work    string // the disk the VM runs on
-	overlay bool   // work is a qcow2 overlay on base (overlayWork)
+	work    string       // the disk the VM runs on
+	overlay bool         // work is a qcow2 overlay on base (overlayWork)
+	pre     *precompress // the base compressed into the output while the guest runs
 
 	key        *ssh.KeyPair // the temporary key, if any
 	privateKey []byte       // the key the communicator logs in with
@@ -120,6 +121,11 @@ type state struct {
 	vm      *vm
 
 	comm *ssh.Comm
+
+	// kept is, with -force and the build cache, the disk the existing
+	// output directory held, set aside until the cache's look-up finds
+	// whether it is the entry's very disk (keepOutput).
+	kept string
 
 	art *artifacts.Artifact
 
@@ -153,6 +159,10 @@ func (b *Builder) Build(ctx context.Context, ui ui.UI, hook builder.Hook) (*arti
 	}
 	if b.cfg.Type != communicator.SSH {
 		steps = append(steps[:9], steps[10:]...)
+	}
+	if b.precompressWanted() {
+		steps = insertSteps(steps, "create disk", 1, []buildStep{
+			{Name: "compress the base in the background", Run: b.startPrecompress, Cleanup: stopPrecompress, Leftover: leftPrecompress}})
 	}
 	steps = b.hardwareSteps(steps)
 	steps = b.mediaSteps(steps)
@@ -199,6 +209,13 @@ func (b *Builder) prepareOutput(_ context.Context, s *state) error {
 		}
 		if why := unsafeToRemove(dir); why != "" {
 			return fmt.Errorf("output directory %s already exists and -force will not remove it: it is %s; choose an output_directory of its own", dir, why)
+		}
+		kept, err := b.keepOutput(s, dir)
+		if err != nil {
+			return err
+		}
+		if kept {
+			return nil
 		}
 		s.ui.Say(fmt.Sprintf("removing the existing output directory %s (-force)", dir))
 		if err := os.RemoveAll(dir); err != nil {
@@ -435,7 +452,9 @@ func (b *Builder) createDisk(ctx context.Context, s *state) error {
 		if _, err := qemuImg(ctx, b.cfg.imgArgs("create", []string{"-q", "-f", "qcow2", "-F", s.baseInfo.Format, "-b", s.base}, s.work)...); err != nil {
 			return fmt.Errorf("create overlay: %w", err)
 		}
-	case s.baseInfo.Format == b.cfg.Format && s.baseInfo.BackingFile == "" && (b.cfg.QemuImgArgs == nil || len(b.cfg.QemuImgArgs.Convert) == 0) && reflink(s.base, s.work) == nil:
+	case !b.precompressWanted() && s.baseInfo.Format == b.cfg.Format && s.baseInfo.BackingFile == "" && (b.cfg.QemuImgArgs == nil || len(b.cfg.QemuImgArgs.Convert) == 0) && reflink(s.base, s.work) == nil:
+		// Not when the base can be compressed while the guest runs
+		// (precompress.go): that needs the guest's writes in an overlay.
 		s.ui.Say(fmt.Sprintf("cloned the base disk as the working disk (reflink, %s)", b.cfg.Format))
 	case b.overlayWork():
 		s.ui.Say(fmt.Sprintf("creating a qcow2 overlay on %s as the working disk (the output is converted from it, so the base is not copied)", s.base))
@@ -967,12 +986,21 @@ func (b *Builder) convert(ctx context.Context, s *state) error {
 	}
 	out := filepath.Join(s.outDir, b.cfg.VMName)
 	t0 := time.Now()
-	if b.cfg.SkipCompaction {
+	done := false
+	if s.pre != nil {
+		var err error
+		if done, err = b.finishPrecompress(ctx, s, out); err != nil {
+			return err
+		}
+	}
+	switch {
+	case done:
+	case b.cfg.SkipCompaction:
 		if err := os.Rename(s.work, out); err != nil {
 			return fmt.Errorf("move disk into place: %w", err)
 		}
 		s.work = ""
-	} else {
+	default:
 		part := filepath.Join(s.outDir, "."+b.cfg.VMName+"."+b.runID+".part")
 		opts := []string{"-f", b.workFormat(s), "-O", b.cfg.Format}
 		opts = append(opts, b.cfg.compressOpts()...)

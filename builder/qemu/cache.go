@@ -2,9 +2,12 @@ package qemu
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +18,7 @@ import (
 	"github.com/bake-tool/bake/cache"
 	"github.com/bake-tool/bake/cache/share"
 	"github.com/bake-tool/bake/communicator"
+	"github.com/bake-tool/bake/internal/gc"
 	"github.com/bake-tool/bake/provisioners"
 )
 
@@ -201,6 +205,9 @@ func finalKey(last cache.Key) cache.Key {
 // is then done. A damaged entry (a blob that is gone, truncated or
 // changed) is removed, said, and the build runs.
 func (b *Builder) cacheLookup(ctx context.Context, s *state) error {
+	// A disk -force set aside and the look-up did not keep is removed
+	// before the build goes on.
+	defer dropKept(s)
 	cb := b.opts.Cache
 	if why := b.notCacheable(); why != "" {
 		s.ui.Say("cache: this build is not cached: " + why)
@@ -254,17 +261,25 @@ func (b *Builder) cacheLookup(ctx context.Context, s *state) error {
 	}
 	out := filepath.Join(s.outDir, b.cfg.VMName)
 	t0 := time.Now()
-	digest, size, err := store.CopyOut(k, cacheBlob, out, e.Digest)
-	if err != nil {
-		var d *cache.DamagedError
-		if !errors.As(err, &d) && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("copy the cached disk: %w", err)
+	how := "copied to " + out
+	digest, size, ok := b.reuseKept(s, out, e.Digest)
+	if ok {
+		how = "kept " + out + " in place (its sha256 is the entry's)"
+	} else {
+		dropKept(s)
+		digest, size, err = store.CopyOut(k, cacheBlob, out, e.Digest)
+		if err != nil {
+			var d *cache.DamagedError
+			if !errors.As(err, &d) && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("copy the cached disk: %w", err)
+			}
+			s.ui.Error(fmt.Sprintf("cache: entry %s is damaged (%v): not used, rebuilding", k.Short(), err))
+			return store.Remove(k)
 		}
-		s.ui.Error(fmt.Sprintf("cache: entry %s is damaged (%v): not used, rebuilding", k.Short(), err))
-		return store.Remove(k)
 	}
-	// CopyOut hashed the bytes as it wrote them and checked the digest:
-	// the manifest and a checksum post-processor reuse it.
+	// CopyOut hashed the bytes as it wrote them and checked the digest
+	// (reuseKept hashed the disk it kept): the manifest and a checksum
+	// post-processor reuse it.
 	sum := strings.TrimPrefix(digest, "sha256:")
 	artifacts.Remember(out, sum)
 	if err := store.Touch(e); err != nil {
@@ -278,8 +293,8 @@ func (b *Builder) cacheLookup(ctx context.Context, s *state) error {
 	s.art = b.diskArtifact(s, out, sum, size)
 	s.art.State["cache_key"] = string(k)
 	delete(s.art.State, "accelerator") // no guest ran
-	s.ui.Say(fmt.Sprintf("cache: reusing the disk of run %s (key %s): copied to %s (%d MiB) in %s; qemu does not start",
-		e.RunID, k.Short(), out, size>>20, time.Since(t0).Round(10*time.Millisecond)))
+	s.ui.Say(fmt.Sprintf("cache: reusing the disk of run %s (key %s): %s (%d MiB) in %s; qemu does not start",
+		e.RunID, k.Short(), how, size>>20, time.Since(t0).Round(10*time.Millisecond)))
 	toPush = e
 	return nil
 }
@@ -404,4 +419,100 @@ func (b *Builder) store(s *state, k cache.Key) error {
 	}
 	s.ui.Say(fmt.Sprintf("cache: stored the disk under key %s (%d MiB) in %s", k.Short(), size>>20, time.Since(t0).Round(10*time.Millisecond)))
 	return nil
+}
+
+// keepOutput is -force's replacement of an existing output directory when
+// the build cache is on and the directory holds a disk named vm_name (a
+// developer rerunning a build, a CI job whose workspace persists):
+// everything in the directory but that disk is removed, as -force would
+// remove the directory, and the disk is set aside as .VM.RUN.keep. The
+// cache's look-up keeps it as the output only when its sha256, taken in
+// full from its bytes, is the entry's digest (reuseKept); otherwise (a
+// miss, a build that is not cached, another disk) it is removed before
+// the build goes on. A kept disk is the same file: its inode and mtime
+// do not change. It returns false when it does nothing (no cache, a
+// build the cache does not keep, a symlink, no regular file vm_name):
+// the directory is then removed as before.
+func (b *Builder) keepOutput(s *state, dir string) (bool, error) {
+	if b.opts.Cache == nil || b.notCacheable() != "" {
+		return false, nil
+	}
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+		return false, nil
+	}
+	disk := filepath.Join(dir, b.cfg.VMName)
+	if fi, err := os.Lstat(disk); err != nil || !fi.Mode().IsRegular() {
+		return false, nil
+	}
+	// Recorded as the build's output directory, as a new one is: bake gc
+	// removes it after a crash (-force had removed the old one already).
+	j := b.journal()
+	if err := j.Add(b.runID, gc.Place{Kind: "qemu output directory", Path: dir, Build: b.name}); err != nil {
+		s.ui.Say(fmt.Sprintf("warning: bake gc will not find %s after a crash: %v", dir, err))
+	}
+	keep := filepath.Join(dir, "."+b.cfg.VMName+"."+b.runID+".keep")
+	if err := os.Rename(disk, keep); err != nil {
+		_ = j.Release(b.runID, dir)
+		return false, fmt.Errorf("output directory %s: set its disk aside: %w", dir, err)
+	}
+	s.outDir, s.createdOut, s.kept = dir, true, keep
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return true, fmt.Errorf("empty the output directory %s (-force): %w", dir, err)
+	}
+	for _, e := range ents {
+		if e.Name() == filepath.Base(keep) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return true, fmt.Errorf("empty the output directory %s (-force): %w", dir, err)
+		}
+	}
+	s.ui.Say(fmt.Sprintf("emptying the existing output directory %s (-force); its disk %s is set aside until the build cache shows whether it is unchanged",
+		dir, b.cfg.VMName))
+	return true, nil
+}
+
+// reuseKept makes the disk keepOutput set aside the output out when its
+// sha256 is want, the cache entry's digest ("sha256:<hex>"), and returns
+// that digest and the disk's size. It hashes every byte: a disk whose
+// size and mtime look unchanged may still have been written. It returns
+// false, having said why when it hashed, when the cached disk must be
+// copied.
+func (b *Builder) reuseKept(s *state, out, want string) (string, int64, bool) {
+	if s.kept == "" {
+		return "", 0, false
+	}
+	f, err := os.Open(s.kept)
+	if err != nil {
+		s.ui.Error(fmt.Sprintf("cache: the disk already in %s: %v; copying the cached disk", s.outDir, err))
+		return "", 0, false
+	}
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, f, make([]byte, 1<<20))
+	f.Close()
+	if err != nil {
+		s.ui.Error(fmt.Sprintf("cache: hash the disk already in %s: %v; copying the cached disk", s.outDir, err))
+		return "", 0, false
+	}
+	got := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if got != want {
+		s.ui.Error(fmt.Sprintf("cache: the disk already in %s (%s) is not the cache entry's (%s): replacing it with the cached disk", s.outDir, got, want))
+		return "", 0, false
+	}
+	if err := os.Rename(s.kept, out); err != nil {
+		s.ui.Error(fmt.Sprintf("cache: keep the disk already in %s: %v; copying the cached disk", s.outDir, err))
+		return "", 0, false
+	}
+	s.kept = ""
+	return got, n, true
+}
+
+// dropKept removes the disk keepOutput set aside, unless it became the
+// output.
+func dropKept(s *state) {
+	if s.kept != "" {
+		os.Remove(s.kept)
+		s.kept = ""
+	}
 }

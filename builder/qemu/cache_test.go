@@ -182,10 +182,13 @@ func TestCacheE2E(t *testing.T) {
 	qemu, log := qemuWrapper(t, dir)
 	cacheDir := filepath.Join(dir, "cache")
 	n := 0
-	build := func(last string, args ...string) cacheRun {
+	// buildIn builds into the output directory out ("" for a new one).
+	buildIn := func(out, last string, args ...string) cacheRun {
 		t.Helper()
 		n++
-		out := filepath.Join(dir, fmt.Sprintf("out%d", n))
+		if out == "" {
+			out = filepath.Join(dir, fmt.Sprintf("out%d", n))
+		}
 		manifest := filepath.Join(dir, fmt.Sprintf("m%d.json", n))
 		args = append([]string{"build", "-color=false", "-manifest", manifest,
 			"-var", "fixture=" + filepath.Dir(g.Disk), "-var", "base=" + base, "-var", "output=" + out,
@@ -222,6 +225,10 @@ func TestCacheE2E(t *testing.T) {
 			t.Errorf("build %d: sha256.checksum reads %q (%v), want the disk's %s", n, sum, err, want)
 		}
 		return r
+	}
+	build := func(last string, args ...string) cacheRun {
+		t.Helper()
+		return buildIn("", last, args...)
 	}
 	store, err := cache.Open(cacheDir)
 	if err != nil {
@@ -278,6 +285,66 @@ func TestCacheE2E(t *testing.T) {
 		t.Errorf("the unchanged build with -cache-to did not push the disk it reused to %s", repo)
 	}
 
+	// Unchanged, with -force into the output directory the last build
+	// wrote (a developer's loop): the disk there is hashed, found to be
+	// the entry's, and kept, the same file; the directory's other files
+	// go, as -force replaces the directory; no qemu starts.
+	outDir := filepath.Dir(same.out)
+	before, err := os.Stat(same.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outDir, "stale.txt"), []byte("from before"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inPlace := buildIn(outDir, "v1", "-force")
+	if got := inPlace.statuses(); got != "reused,reused" {
+		t.Fatalf("unchanged build in place: steps %q, want reused,reused", got)
+	}
+	if inPlace.digest != cold.digest {
+		t.Errorf("unchanged build in place: disk %s, want the cold one's %s", inPlace.digest, cold.digest)
+	}
+	if after, err := os.Stat(inPlace.out); err != nil || !os.SameFile(before, after) {
+		t.Errorf("the unchanged disk in place was not kept as the same file (%v)", err)
+	}
+	if !strings.Contains(inPlace.text, "in place (its sha256 is the entry's)") {
+		t.Errorf("the build in place did not say it kept the disk")
+	}
+	assertOnly := func(what string, names ...string) {
+		t.Helper()
+		ents, _ := os.ReadDir(outDir)
+		var got []string
+		for _, e := range ents {
+			got = append(got, e.Name())
+		}
+		if strings.Join(got, ",") != strings.Join(names, ",") {
+			t.Errorf("%s: the output directory holds %q, want %q", what, got, names)
+		}
+	}
+	assertOnly("unchanged build in place", "cached.qcow2", "sha256.checksum")
+	if got := qemuStarts(t, log); got != starts {
+		t.Errorf("the unchanged build in place started qemu %d times", got-starts)
+	}
+	t.Logf("unchanged rebuild in place (-force): %s", inPlace.took.Round(10*time.Millisecond))
+
+	// One byte of the disk in place changed: its hash tells, and the
+	// cached disk replaces it; still no qemu.
+	flipByte(t, inPlace.out)
+	fixed := buildIn(outDir, "v1", "-force")
+	if got := fixed.statuses(); got != "reused,reused" {
+		t.Fatalf("build over a changed disk in place: steps %q, want reused,reused", got)
+	}
+	if fixed.digest != cold.digest {
+		t.Errorf("build over a changed disk in place: disk %s, want the cold one's %s", fixed.digest, cold.digest)
+	}
+	if !strings.Contains(fixed.text, "is not the cache entry's") || !strings.Contains(fixed.text, "copied to "+fixed.out) {
+		t.Errorf("the build did not say the disk in place differed and copy the cached one")
+	}
+	assertOnly("build over a changed disk in place", "cached.qcow2", "sha256.checksum")
+	if got := qemuStarts(t, log); got != starts {
+		t.Errorf("the build over a changed disk in place started qemu %d times", got-starts)
+	}
+
 	// The last provisioner changed: the build runs, and is stored beside
 	// the first.
 	changed := build("v2", "-cache-to", repo)
@@ -300,17 +367,7 @@ func TestCacheE2E(t *testing.T) {
 	// One byte of the cold entry's disk changed: the entry is not used,
 	// the build runs, and a good entry replaces it.
 	k := cache.Key(cold.steps[len(cold.steps)-1].Key)
-	blob := filepath.Join(store.BlobDir(finalKey(k)), cacheBlob)
-	f, err := os.OpenFile(blob, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatalf("the cold build's entry: %v", err)
-	}
-	fi, _ := f.Stat()
-	b := make([]byte, 1)
-	f.ReadAt(b, fi.Size()/2)
-	b[0] ^= 0xff
-	f.WriteAt(b, fi.Size()/2)
-	f.Close()
+	flipByte(t, filepath.Join(store.BlobDir(finalKey(k)), cacheBlob))
 	starts = qemuStarts(t, log)
 	again := build("v1")
 	if got := again.statuses(); got != "run,run" {
@@ -347,6 +404,28 @@ func TestCacheE2E(t *testing.T) {
 		t.Errorf("the build from the shared cache started qemu %d times", got-starts)
 	}
 	t.Logf("from the shared cache: %s", shared.took.Round(10*time.Millisecond))
+}
+
+// flipByte changes the byte in the middle of the file at path, in place.
+func flipByte(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // registryAddr is the loopback registry scripts/setup.sh starts.

@@ -28,6 +28,10 @@
 //     output (skip_compaction) or qemu_img_args create/convert are given;
 //     the base is never written. disk_size grows it (qemu-img resize);
 //     bake refuses to shrink it.
+//   - compress the base in the background: with disk_compression on an
+//     overlay, a qemu-img convert -c of the base into the output
+//     directory (.VM.RUN.part) at nice 19 while the guest boots and is
+//     provisioned (precompress.go).
 //   - prepare SSH key: ssh_private_key_file, or a temporary ed25519 key
 //     when the template gives no key, password or agent.
 //   - create CD: cd_files and cd_content on an ISO 9660 image labelled
@@ -56,7 +60,11 @@
 //     disk_compression; -B base with use_backing_file) to
 //     output_directory/vm_name through a temporary name, or a rename with
 //     skip_compaction; then the output's sha256, while it is in the page
-//     cache.
+//     cache. When the base was compressed in the background, the overlay
+//     is rebased (-u) onto that copy (grown to the overlay's size) and committed
+//     into it: only the clusters the guest wrote are written (uncompressed),
+//     and the copy becomes the output; if the background job failed, the
+//     full convert runs instead.
 //
 // The artifact's ID and only item are the output disk (path, sha256 digest,
 // size, format); its Parent is the base disk's path and sha256.

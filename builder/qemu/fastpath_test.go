@@ -19,7 +19,8 @@ import (
 )
 
 // TestFastPathOutput builds testdata/qemu/fast.pkr.hcl with bake build:
-// a zstd-compressed qcow2 written by a parallel qemu-img convert and
+// a zstd-compressed qcow2, the base compressed by a parallel qemu-img
+// convert while the guest runs and the guest's changes committed into it,
 // hashed once. The output must be what a user would check: qemu-img check
 // finds no errors, its compression type is zstd, the checksum
 // post-processor's sha256 file matches sha256sum of the output (and
@@ -65,6 +66,13 @@ func TestFastPathOutput(t *testing.T) {
 	// output is one standalone image all the same.
 	if !strings.Contains(text, "creating a qcow2 overlay on "+base+" as the working disk") {
 		t.Errorf("the build did not say it ran on an overlay on %s:\n%s", base, text)
+	}
+	// The base was compressed into the output while the guest ran, and
+	// the guest's changes committed into it after shutdown
+	// (precompress.go); the checks below and the boot are of that output.
+	if !strings.Contains(text, "compressing the base disk into the output, compressed (zstd), while the guest runs") ||
+		!strings.Contains(text, "the guest's changes were committed into it") {
+		t.Errorf("the build did not compress the base while the guest ran and commit into it:\n%s", text)
 	}
 	if img := qemuInfo(t, disk); img.BackingFile != "" {
 		t.Errorf("the output has the backing file %q; want a standalone image", img.BackingFile)

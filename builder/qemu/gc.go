@@ -40,8 +40,10 @@ var (
 	// output directory, on qemu-img's command line: .VM.RUN.work.
 	diskNames = regexp.MustCompile(`\.(` + gc.RunIDPattern + `)\.(?:work|part|download)$`)
 	// tpmPaths are swtpm's state directory and socket, in the temporary
-	// directory: dir=/tmp/bake-qemu-RUN-123/tpm.
-	tpmPaths = regexp.MustCompile(`/bake-qemu-(` + gc.RunIDPattern + `)-[0-9]+/tpm`)
+	// directory: dir=/tmp/bake-qemu-RUN-123/tpm, or
+	// /tmp/bake-qemu-RUN-test-123/tpm for bake test's machine (test.go
+	// runs it as RUN-test).
+	tpmPaths = regexp.MustCompile(`/bake-qemu-(` + gc.RunIDPattern + `)-(?:test-)?[0-9]+/tpm`)
 )
 
 // Name implements gc.Finder.
@@ -77,7 +79,8 @@ func (f Finder) Find(_ context.Context, flt gc.Filter) ([]gc.Leftover, error) {
 }
 
 // vmName returns the run id and build of a qemu command line that bake
-// started: qemu-system-* with -name bake-RUN-BUILD.
+// started: qemu-system-* with -name bake-RUN-BUILD, or bake-RUN-test-BUILD
+// for bake test's machine.
 func vmName(args []string) (runID, build string, ok bool) {
 	if len(args) < 2 || !strings.HasPrefix(filepath.Base(args[0]), "qemu-system-") {
 		return "", "", false
@@ -88,7 +91,9 @@ func vmName(args []string) (runID, build string, ok bool) {
 		}
 		name, _, _ := strings.Cut(args[i+1], ",")
 		if m := vmNames.FindStringSubmatch(name); m != nil {
-			return m[1], strings.TrimPrefix(name, "bake-"+m[1]+"-"), true
+			// bake test's machine is named bake-RUN-test-BUILD (test.go).
+			build := strings.TrimPrefix(name, "bake-"+m[1]+"-")
+			return m[1], strings.TrimPrefix(build, "test-"), true
 		}
 	}
 	return "", "", false

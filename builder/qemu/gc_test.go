@@ -3,6 +3,7 @@ package qemu
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +27,8 @@ func TestGCNames(t *testing.T) {
 	}{
 		{args: []string{"/usr/bin/qemu-system-x86_64", "-machine", "pc", "-name", "bake-" + run + "-qemu.debian"}, run: run, bld: "qemu.debian", vm: true},
 		{args: []string{"qemu-system-aarch64", "-name", "bake-0123456789ab-qemu.x,process=y"}, run: "0123456789ab", bld: "qemu.x", vm: true},
+		// bake test's machine: run id RUN-test (test.go).
+		{args: []string{"qemu-system-x86_64", "-name", "bake-" + run + "-test-qemu.debian"}, run: run, bld: "qemu.debian", vm: true},
 		{args: []string{"qemu-system-x86_64", "-name", "my-vm"}},
 		{args: []string{"/bin/sh", "-c", "-name bake-" + run + "-x"}},
 		{args: []string{"qemu-img", "convert", "-f", "qcow2", "-O", "qcow2", "/o/.debian." + run + ".work", "/o/.debian." + run + ".part"}, run: run, tool: true},
@@ -39,6 +42,22 @@ func TestGCNames(t *testing.T) {
 		r, ok = diskTool(tt.args)
 		if ok != tt.tool || ok && r != tt.run {
 			t.Errorf("diskTool(%q) = %q, %v", tt.args, r, ok)
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		run  string
+	}{
+		{[]string{"/usr/bin/swtpm", "socket", "--tpmstate", "dir=/tmp/bake-qemu-" + run + "-4242/tpm", "--ctrl", "type=unixio,path=/tmp/bake-qemu-" + run + "-4242/tpm/sock"}, run},
+		// bake test's machine: its temporary directory is bake-qemu-RUN-test-NNN.
+		{[]string{"swtpm", "socket", "--tpmstate", "dir=/tmp/bake-qemu-0123456789ab-test-777/tpm"}, "0123456789ab"},
+		{[]string{"swtpm", "socket", "--tpmstate", "dir=/tmp/bake-qemu-0123456789ab-other-777/tpm"}, ""},
+		{[]string{"swtpm", "socket", "--tpmstate", "dir=/var/lib/tpm"}, ""},
+		{[]string{"qemu-img", "dir=/tmp/bake-qemu-0123456789ab-777/tpm"}, ""},
+	} {
+		r, ok := tpmEmulator(tt.args)
+		if ok != (tt.run != "") || r != tt.run {
+			t.Errorf("tpmEmulator(%q) = %q, %v; want %q", tt.args, r, ok, tt.run)
 		}
 	}
 }
@@ -114,12 +133,17 @@ variable "marker" {
   type    = string
   default = ""
 }
+variable "compress" {
+  type    = bool
+  default = false
+}
 
 source "qemu" "gc" {
   iso_url          = var.base
   iso_checksum     = "none"
   disk_image       = true
-  use_backing_file = true
+  use_backing_file = !var.compress
+  disk_compression = var.compress
   memory           = 512
   ssh_username     = "root"
   ssh_timeout      = "5m"
@@ -150,14 +174,23 @@ build {
 		t.Fatal(err)
 	}
 	points := []struct {
-		name string
-		at   func(d string) bakebin.KillPoint
-		want []string // kinds left, besides the qemu process that may still be dying
+		name     string
+		at       func(d string) bakebin.KillPoint
+		compress bool
+		want     []string // kinds left, besides the qemu (and qemu-img) processes that may still be dying
 	}{
 		{
 			name: "during boot",
 			at:   func(string) bakebin.KillPoint { return bakebin.KillPoint{Step: "start qemu"} },
 			want: []string{"qemu output directory", "qemu temporary directory"},
+		},
+		{
+			// The base is being compressed into the output directory
+			// by a qemu-img of bake's (precompress.go): it goes too.
+			name:     "during boot, compressing the base",
+			at:       func(string) bakebin.KillPoint { return bakebin.KillPoint{Step: "start qemu"} },
+			compress: true,
+			want:     []string{"qemu output directory", "qemu temporary directory"},
 		},
 		{
 			name: "during provisioning",
@@ -175,7 +208,8 @@ build {
 			journal := gc.Journal{Dir: filepath.Join(bakebin.Getenv(env, "BAKE_STATE_DIR"), "runs")}
 			at := p.at(d)
 			cmd := exec.Command(bin, "build", "-json", "-debug", "-manifest", "",
-				"-var", "base="+base, "-var", "fixture="+filepath.Dir(g.Disk), "-var", "output="+out, "-var", "marker="+at.Marker, template)
+				"-var", "base="+base, "-var", "fixture="+filepath.Dir(g.Disk), "-var", "output="+out, "-var", "marker="+at.Marker,
+				"-var", fmt.Sprintf("compress=%v", p.compress), template)
 			cmd.Env = env
 			cmd.Dir = d // where -debug keeps the key, qemu's NAME.pem
 			runID, text := bakebin.KillAt(t, cmd, at)
@@ -197,6 +231,9 @@ build {
 			}
 			if _, err := os.Stat(out); err != nil {
 				t.Fatalf("the output directory is not there to be found: %v", err)
+			}
+			if m, _ := filepath.Glob(filepath.Join(out, ".gc.qcow2.*.part")); p.compress && len(m) == 0 {
+				t.Fatalf("bake was killed before it compressed the base into the output directory:\n%s", text)
 			}
 
 			gcOut := bakebin.GC(t, env, "-run-id", runID)
