@@ -1,6 +1,6 @@
 #!/bin/sh
 # Benchmark: the build cache with the docker builder (issue 16), on the
-# reference template of bench/docker.sh (the Debian base, 10 shell
+# reference template of bench/lib.sh (the Debian base, 10 shell
 # provisioners each `echo N > /sN`, a file provisioner uploading 10 x 100 KB
 # files, commit). Whole `bake build` processes, RUNS (default 7) timed runs
 # each, median wall time:
@@ -16,6 +16,7 @@
 # Every image the runs made and every cache entry are removed at the end.
 set -eu
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 runs=${RUNS:-7}
 work=$(mktemp -d)
 bin=$work/bake
@@ -35,21 +36,8 @@ cleanup() {
 trap cleanup EXIT
 
 ref=$work/ref
-mkdir -p "$ref/files"
-i=0
-while [ "$i" -lt 10 ]; do
-	head -c 102400 /dev/urandom >"$ref/files/f$i"
-	i=$((i + 1))
-done
-template() { # last-step value
-	printf 'source "docker" "ref" {\n  image  = "%s"\n  pull   = false\n  commit = true\n}\n\n' "${BAKE_BASE_IMAGE:-bake.local/debian:bookworm}"
-	printf 'build {\n  sources = ["source.docker.ref"]\n'
-	for n in 1 2 3 4 5 6 7 8 9 10; do
-		printf '  provisioner "shell" {\n    inline = ["echo %d > /s%d"]\n  }\n' "$n" "$n"
-	done
-	printf '  provisioner "file" {\n    source      = "%s"\n    destination = "/opt"\n  }\n' "$ref/files"
-	printf '  provisioner "shell" {\n    inline = ["echo %s > /last"]\n  }\n}\n' "$1"
-}
+ref_files "$ref"
+template() { ref_template "$ref" "$1"; } # last-step value
 template v0 >"$ref/t.pkr.hcl"
 
 # ms COMMAND...: wall time of one run in ms; the command must succeed.
@@ -62,7 +50,6 @@ ms() {
 	e=$(date +%s%N)
 	echo $(((e - s) / 1000000))
 }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 build() { "$bin" build -manifest "$work/m.json" "$@" "$ref/t.pkr.hcl"; }
 
 ms build -no-cache >/dev/null # warm the engine's caches

@@ -15,6 +15,7 @@
 # number of timed runs.
 set -eu
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 runs=${RUNS:-5}
 work=$(mktemp -d)
 bin=$work/bake
@@ -80,24 +81,10 @@ t=$(median_ms "$bin" build -manifest "$work/m.json" "$hello")
 rss=$(peak_rss_mb "$bin" build -manifest "$work/m.json" "$hello")
 echo "hello.pkr.hcl ($runs runs): median ${t} ms, bake peak RSS ${rss} MB"
 
-# The reference template.
+# The reference template (bench/lib.sh).
 ref=$work/ref
-mkdir -p "$ref/files"
-i=0
-while [ "$i" -lt 10 ]; do
-	head -c 102400 /dev/urandom >"$ref/files/f$i"
-	i=$((i + 1))
-done
-{
-	printf 'source "docker" "ref" {\n  image  = "%s"\n  pull   = false\n  commit = true\n}\n\n' "${BAKE_BASE_IMAGE:-bake.local/debian:bookworm}"
-	printf 'build {\n  sources = ["source.docker.ref"]\n'
-	i=1
-	while [ "$i" -le 10 ]; do
-		printf '  provisioner "shell" {\n    inline = ["echo %d > /s%d"]\n  }\n' "$i" "$i"
-		i=$((i + 1))
-	done
-	printf '  provisioner "file" {\n    source      = "%s"\n    destination = "/opt"\n  }\n}\n' "$ref/files"
-} >"$ref/t.pkr.hcl"
+ref_files "$ref"
+ref_template "$ref" >"$ref/t.pkr.hcl"
 check "$bin" build -manifest "$work/m.json" "$ref/t.pkr.hcl"
 t=$(median_ms "$bin" build -manifest "$work/m.json" "$ref/t.pkr.hcl")
 rss=$(peak_rss_mb "$bin" build -manifest "$work/m.json" "$ref/t.pkr.hcl")
