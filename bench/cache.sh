@@ -13,7 +13,8 @@
 #  4. only the last provisioner changed (a new value each run; target
 #     <= 35 % of line 1).
 #
-# Every image the runs made and every cache entry are removed at the end.
+# Every image the runs made and every cache entry they stored are removed
+# at the end; nothing else on the engine is touched.
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -24,13 +25,17 @@ go build -o "$bin" ./cmd/bake
 export BAKE_CACHE_DIR="$work/cache"
 unset BAKE_NO_CACHE
 
-images_before=$(docker images -aq --no-trunc --filter label=dev.bake.run-id)
+# Only what this script made goes: the images its runs name as their
+# artifacts, and the cache tags of its own cache directories (the engine
+# is shared: other builds' images and cache entries stay).
 cleanup() {
-	docker images --format '{{.Repository}}:{{.Tag}}' bake-cache | xargs -r docker rmi >/dev/null 2>&1 || true
-	for id in $(docker images -aq --no-trunc --filter label=dev.bake.run-id); do
-		case "$images_before" in *"$id"*) continue ;; esac
-		docker rmi -f "$id" >/dev/null 2>&1 || true
+	for f in "$work"/cache*/index/*.json; do
+		[ -f "$f" ] || continue
+		docker rmi "bake-cache:$(basename "$f" .json)" >/dev/null 2>&1 || true
 	done
+	if [ -f "$work/made" ]; then
+		sort -u "$work/made" | xargs -r docker rmi -f >/dev/null 2>&1 || true
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -48,9 +53,10 @@ ms() {
 		exit 1
 	fi
 	e=$(date +%s%N)
+	jq -r 'select(.type == "artifact") | .artifact.id' "$work/out" | grep '^sha256:' >>"$work/made" || true
 	echo $(((e - s) / 1000000))
 }
-build() { "$bin" build -manifest "$work/m.json" "$@" "$ref/t.pkr.hcl"; }
+build() { "$bin" build -json -manifest "$work/m.json" "$@" "$ref/t.pkr.hcl"; }
 
 ms build -no-cache >/dev/null # warm the engine's caches
 : >"$work/t1"
