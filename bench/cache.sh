@@ -25,16 +25,20 @@ go build -o "$bin" ./cmd/bake
 export BAKE_CACHE_DIR="$work/cache"
 unset BAKE_NO_CACHE
 
-# Only what this script made goes: the images its runs name as their
-# artifacts, and the cache tags of its own cache directories (the engine
-# is shared: other builds' images and cache entries stay).
+# Only what this script made goes: the cache tags of its own cache
+# directories, and every image labelled with the run id of one of its runs
+# (artifacts, and step images whose cache tag a later run in another cache
+# directory moved). The engine is shared: other builds' images and cache
+# entries stay.
 cleanup() {
 	for f in "$work"/cache*/index/*.json; do
 		[ -f "$f" ] || continue
 		docker rmi "bake-cache:$(basename "$f" .json)" >/dev/null 2>&1 || true
 	done
-	if [ -f "$work/made" ]; then
-		sort -u "$work/made" | xargs -r docker rmi -f >/dev/null 2>&1 || true
+	if [ -f "$work/runs" ]; then
+		for r in $(sort -u "$work/runs"); do
+			docker images -aq --no-trunc --filter "label=dev.bake.run-id=$r" | xargs -r docker rmi -f >/dev/null 2>&1 || true
+		done
 	fi
 	rm -rf "$work"
 }
@@ -53,7 +57,7 @@ ms() {
 		exit 1
 	fi
 	e=$(date +%s%N)
-	jq -r 'select(.type == "artifact") | .artifact.id' "$work/out" | grep '^sha256:' >>"$work/made" || true
+	jq -r 'select(.type == "run_started") | .message' "$work/out" | sed -n 's/^run \([0-9a-f-]*\):.*/\1/p' >>"$work/runs"
 	echo $(((e - s) / 1000000))
 }
 build() { "$bin" build -json -manifest "$work/m.json" "$@" "$ref/t.pkr.hcl"; }
