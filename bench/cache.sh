@@ -1,6 +1,6 @@
 #!/bin/sh
 # Benchmark: the build cache with the docker builder (issue 16), on the
-# reference template of bench/docker.sh (the Debian base, 10 shell
+# reference template of bench/lib.sh (the Debian base, 10 shell
 # provisioners each `echo N > /sN`, a file provisioner uploading 10 x 100 KB
 # files, commit). Whole `bake build` processes, RUNS (default 7) timed runs
 # each, median wall time:
@@ -13,9 +13,11 @@
 #  4. only the last provisioner changed (a new value each run; target
 #     <= 35 % of line 1).
 #
-# Every image the runs made and every cache entry are removed at the end.
+# Every image the runs made and every cache entry they stored are removed
+# at the end; nothing else on the engine is touched.
 set -eu
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 runs=${RUNS:-7}
 work=$(mktemp -d)
 bin=$work/bake
@@ -23,33 +25,28 @@ go build -o "$bin" ./cmd/bake
 export BAKE_CACHE_DIR="$work/cache"
 unset BAKE_NO_CACHE
 
-images_before=$(docker images -aq --no-trunc --filter label=dev.bake.run-id)
+# Only what this script made goes: the cache tags of its own cache
+# directories, and every image labelled with the run id of one of its runs
+# (artifacts, and step images whose cache tag a later run in another cache
+# directory moved). The engine is shared: other builds' images and cache
+# entries stay.
 cleanup() {
-	docker images --format '{{.Repository}}:{{.Tag}}' bake-cache | xargs -r docker rmi >/dev/null 2>&1 || true
-	for id in $(docker images -aq --no-trunc --filter label=dev.bake.run-id); do
-		case "$images_before" in *"$id"*) continue ;; esac
-		docker rmi -f "$id" >/dev/null 2>&1 || true
+	for f in "$work"/cache*/index/*.json; do
+		[ -f "$f" ] || continue
+		docker rmi "bake-cache:$(basename "$f" .json)" >/dev/null 2>&1 || true
 	done
+	if [ -f "$work/runs" ]; then
+		for r in $(sort -u "$work/runs"); do
+			docker images -aq --no-trunc --filter "label=dev.bake.run-id=$r" | xargs -r docker rmi -f >/dev/null 2>&1 || true
+		done
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
 ref=$work/ref
-mkdir -p "$ref/files"
-i=0
-while [ "$i" -lt 10 ]; do
-	head -c 102400 /dev/urandom >"$ref/files/f$i"
-	i=$((i + 1))
-done
-template() { # last-step value
-	printf 'source "docker" "ref" {\n  image  = "%s"\n  pull   = false\n  commit = true\n}\n\n' "${BAKE_BASE_IMAGE:-bake.local/debian:bookworm}"
-	printf 'build {\n  sources = ["source.docker.ref"]\n'
-	for n in 1 2 3 4 5 6 7 8 9 10; do
-		printf '  provisioner "shell" {\n    inline = ["echo %d > /s%d"]\n  }\n' "$n" "$n"
-	done
-	printf '  provisioner "file" {\n    source      = "%s"\n    destination = "/opt"\n  }\n' "$ref/files"
-	printf '  provisioner "shell" {\n    inline = ["echo %s > /last"]\n  }\n}\n' "$1"
-}
+ref_files "$ref"
+template() { ref_template "$ref" "$1"; } # last-step value
 template v0 >"$ref/t.pkr.hcl"
 
 # ms COMMAND...: wall time of one run in ms; the command must succeed.
@@ -60,10 +57,10 @@ ms() {
 		exit 1
 	fi
 	e=$(date +%s%N)
+	jq -r 'select(.type == "run_started") | .message' "$work/out" | sed -n 's/^run \([0-9a-f-]*\):.*/\1/p' >>"$work/runs"
 	echo $(((e - s) / 1000000))
 }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-build() { "$bin" build -manifest "$work/m.json" "$@" "$ref/t.pkr.hcl"; }
+build() { "$bin" build -json -manifest "$work/m.json" "$@" "$ref/t.pkr.hcl"; }
 
 ms build -no-cache >/dev/null # warm the engine's caches
 : >"$work/t1"

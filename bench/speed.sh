@@ -36,6 +36,7 @@
 # containers and files it makes are removed.
 set -eu
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 runs=${RUNS:-5}
 qruns=${QEMU_RUNS:-1}
 parts=${PARTS:-docker qemu amazon}
@@ -60,7 +61,6 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
 secs() { awk -v a="$1" 'BEGIN {printf "%.1f s", a / 1000}'; }
 # stamp: each line of stdin prefixed with the milliseconds since $1.
@@ -78,22 +78,8 @@ echo "bake $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null
 
 if echo "$parts" | grep -qw docker; then
 	ref=$work/ref
-	mkdir -p "$ref/files"
-	i=0
-	while [ "$i" -lt 10 ]; do
-		head -c 102400 /dev/urandom >"$ref/files/f$i"
-		i=$((i + 1))
-	done
-	{
-		printf 'source "docker" "ref" {\n  image  = "%s"\n  pull   = false\n  commit = true\n}\n\n' "$base"
-		printf 'build {\n  sources = ["source.docker.ref"]\n'
-		i=1
-		while [ "$i" -le 10 ]; do
-			printf '  provisioner "shell" {\n    inline = ["echo %d > /s%d"]\n  }\n' "$i" "$i"
-			i=$((i + 1))
-		done
-		printf '  provisioner "file" {\n    source      = "%s"\n    destination = "/opt"\n  }\n}\n' "$ref/files"
-	} >"$ref/t.pkr.hcl"
+	ref_files "$ref"
+	ref_template "$ref" >"$ref/t.pkr.hcl"
 	cli() {
 		c=$(docker run -d "$base" sleep infinity)
 		i=1

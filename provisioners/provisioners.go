@@ -86,6 +86,10 @@ type BuildInfo struct {
 	Password      string
 	SSHPublicKey  string
 	SSHPrivateKey string
+	// Force is -force: outputs that exist are replaced (post-processors
+	// writing files read it). It names nothing in the machine and is in
+	// no cache key.
+	Force bool
 }
 
 // Provisioner changes a running machine: runs commands, moves files.

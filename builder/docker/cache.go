@@ -33,6 +33,7 @@ type cacheState struct {
 	reused     *cache.Entry       // the final image, reused whole
 	startImage string             // the step image the container starts from
 	startSize  int64              // the whole size of the image the container starts from
+	validSize  int64              // the size of the image of the entry validEntry last returned
 	lastStore  time.Time          // when the last state was stored (or provisioning began)
 	stored     map[cache.Key]bool // the steps this build stored
 }
@@ -127,9 +128,7 @@ func (b *Builder) cacheLookup(ctx context.Context, s *state) error {
 		if e := find(keys[i].Key, cache.KindDockerStep); e != nil {
 			from = i + 1
 			s.cache.startImage = e.Ref
-			if insp, err := s.api.ImageInspect(ctx, e.Ref); err == nil {
-				s.cache.startSize = insp.Size
-			}
+			s.cache.startSize = s.cache.validSize // validEntry inspected the image
 			for j := 0; j <= i; j++ {
 				cb.Reused(j, &cache.Entry{Key: keys[j].Key, RunID: e.RunID})
 			}
@@ -157,7 +156,8 @@ func (b *Builder) validEntry(ctx context.Context, s *state, k cache.Key, kind st
 		return nil
 	}
 	why := ""
-	switch insp, err := s.api.ImageInspect(ctx, e.Ref); {
+	insp, err := s.api.ImageInspect(ctx, e.Ref)
+	switch {
 	case e.Kind != kind:
 		why = fmt.Sprintf("it is a %s entry", e.Kind)
 	case cerrdefs.IsNotFound(err):
@@ -180,6 +180,7 @@ func (b *Builder) validEntry(ctx context.Context, s *state, k cache.Key, kind st
 	if err := store.Touch(e); err != nil {
 		s.ui.Error(fmt.Sprintf("cache: %s", err))
 	}
+	s.cache.validSize = insp.Size
 	return e
 }
 

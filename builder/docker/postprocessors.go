@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,7 +52,7 @@ func NewPostProcessor(kind string, cfg templates.Config, info provisioners.Build
 	case KindSave:
 		var c *SaveConfig
 		if c, ok = cfg.(*SaveConfig); ok {
-			pp = &SavePostProcessor{cfg: c, newAPI: newEngineClient}
+			pp = &SavePostProcessor{cfg: c, force: info.Force, newAPI: newEngineClient}
 		}
 	case KindImport:
 		var c *ImportConfig
@@ -335,7 +336,10 @@ func pushedBefore(pushed []string) error {
 // SavePostProcessor is docker-save: it writes the image (with its tags)
 // to a tar file in `docker save` format, atomically.
 type SavePostProcessor struct {
-	cfg    *SaveConfig
+	cfg *SaveConfig
+	// force replaces an existing path (-force); without it an existing
+	// path is refused, as export_path is.
+	force  bool
 	newAPI func() (dockerAPI, error)
 }
 
@@ -344,6 +348,15 @@ func (p *SavePostProcessor) PostProcess(ctx context.Context, ui ui.UI, in *artif
 	id, err := imageOf(KindSave, in)
 	if err != nil {
 		return nil, false, err
+	}
+	// Refused before the engine spends any time; the write itself
+	// refuses a path that appeared since.
+	if !p.force {
+		if _, err := os.Lstat(p.cfg.Path); err == nil {
+			return nil, false, errSaveExists(p.cfg.Path)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, false, fmt.Errorf("docker-save path: %w", err)
+		}
 	}
 	api, err := connect(ctx, p.newAPI)
 	if err != nil {
@@ -362,7 +375,10 @@ func (p *SavePostProcessor) PostProcess(ctx context.Context, ui ui.UI, in *artif
 		return nil, false, fmt.Errorf("save image %s: %w", short(id), err)
 	}
 	defer rc.Close()
-	sum, size, err := writeFileAtomic(p.cfg.Path, rc, true)
+	sum, size, err := writeFileAtomic(p.cfg.Path, rc, p.force)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, false, errSaveExists(p.cfg.Path)
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("save image %s to %s: %w", short(id), p.cfg.Path, err)
 	}
@@ -388,6 +404,12 @@ func (p *SavePostProcessor) PostProcess(ctx context.Context, ui ui.UI, in *artif
 		Destroy: func(context.Context) error { return removeFile(abs) },
 	}
 	return out, false, nil
+}
+
+// errSaveExists is the error for a docker-save path that exists without
+// -force.
+func errSaveExists(p string) error {
+	return fmt.Errorf("docker-save path %s already exists: remove it or use -force", p)
 }
 
 // ImportPostProcessor is docker-import: it imports an exported container

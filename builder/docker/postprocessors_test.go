@@ -269,6 +269,30 @@ func TestSaveAndImport(t *testing.T) {
 	if saved.Items[0].Size == 0 || !strings.HasPrefix(saved.Items[0].Digest, "sha256:") {
 		t.Errorf("saved item = %+v", saved.Items[0])
 	}
+	// An existing path is refused without -force, as export_path is, and
+	// left as it was; -force replaces it.
+	tarPath := saved.Items[0].Path
+	if err := os.WriteFile(tarPath, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = newPP(t, KindSave, &SaveConfig{Path: tarPath}).PostProcess(ctx, newUI(t), art)
+	if err == nil || !strings.Contains(err.Error(), tarPath+" already exists") || !strings.Contains(err.Error(), "-force") {
+		t.Errorf("docker-save over an existing file without -force: err = %v, want it refused naming the path and -force", err)
+	}
+	if b, _ := os.ReadFile(tarPath); string(b) != "mine" {
+		t.Errorf("the refused docker-save changed %s: it holds %d bytes", tarPath, len(b))
+	}
+	forced, err := NewPostProcessor(KindSave, &SaveConfig{Path: tarPath}, provisioners.BuildInfo{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := forced.PostProcess(ctx, newUI(t), art)
+	if err != nil {
+		t.Fatalf("docker-save with -force over an existing file: %v", err)
+	}
+	if !tarNames(t, tarPath)["manifest.json"] || again.Items[0].Path != tarPath {
+		t.Errorf("docker-save with -force: %s is not the image's tar (artifact %+v)", tarPath, again.Items[0])
+	}
 	if _, _, err := newPP(t, KindSave, &SaveConfig{Path: filepath.Join(dir, "x.tar")}).PostProcess(ctx, newUI(t), saved); err == nil {
 		t.Error("docker-save of a file artifact succeeded")
 	}

@@ -460,6 +460,7 @@ func (r *jobRun) run(ctx context.Context) ([]*artifacts.Artifact, error) {
 	if info.Name == "" {
 		info = r.baseInfo()
 	}
+	info.Force = r.opts.Force
 	if art == nil {
 		return nil, nil
 	}

@@ -22,6 +22,14 @@ import (
 // use_env_var_file is set: the variables are sourced from the file.
 const envFileExecuteCommand = "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.Path}}"
 
+// withoutChmod maps the default execute commands to the same commands
+// without their leading `chmod +x {{.Path}}; `, which the wrapper in run
+// has done already.
+var withoutChmod = map[string]string{
+	DefaultExecuteCommand: "{{.Vars}} {{.Path}}",
+	envFileExecuteCommand: ". {{.EnvVarFile}} && {{.Path}}",
+}
+
 // Backoff between attempts while the machine cannot be reached
 // (start_retry_timeout).
 const (
@@ -122,6 +130,12 @@ func (p *Provisioner) Provision(ctx context.Context, ui ui.UI, comm provisioners
 		}
 	}
 
+	// The wrapper run makes the script executable (chmod 0755), so the
+	// defaults' own `chmod +x` would be a second, no-op process in the
+	// machine for every script: run them without it.
+	if short, ok := withoutChmod[execute]; ok {
+		execute = short
+	}
 	command, err := script.Expand(execute, data)
 	if err != nil {
 		return err
@@ -205,7 +219,9 @@ func (p *Provisioner) run(ctx context.Context, ui ui.UI, comm provisioners.Commu
 	marker := newWriteMarker()
 	var wrapper strings.Builder
 	dir := "'" + script.QuoteSingle(path.Dir(remote)) + "'"
-	fmt.Fprintf(&wrapper, "{ mkdir -p %s && cat > %s && chmod 0755 %s; } || { echo %s >&2; exit %d; }\n", dir, q, q, marker, writeFailed)
+	// `[ -d ]` is a shell builtin: the usual existing folder costs no
+	// mkdir process.
+	fmt.Fprintf(&wrapper, "{ { [ -d %s ] || mkdir -p %s; } && cat > %s && chmod 0755 %s; } || { echo %s >&2; exit %d; }\n", dir, dir, q, q, marker, writeFailed)
 	wrapper.WriteString(command)
 	if c.SkipClean {
 		wrapper.WriteString("\n")

@@ -169,7 +169,7 @@ func TestExpectDisconnect(t *testing.T) {
 	for _, expect := range []bool{true, false} {
 		t.Run(fmt.Sprint(expect), func(t *testing.T) {
 			p, comm, ui := setup(t, fmt.Sprintf("inline = [\"echo rebooting\"]\nexpect_disconnect = %v", expect))
-			comm.DisconnectOn = "chmod +x"
+			comm.DisconnectOn = "chmod 0755"
 			err := p.Provision(t.Context(), ui, comm, info)
 			if expect {
 				if err != nil {
