@@ -372,10 +372,12 @@ func (r *Runner) execute(ctx context.Context, p *Pipeline, a *activeRun) {
 
 	status, exitCode, errText, version, promoted := r.build(ctx, p, a, log)
 
+	// The last event is stored before the run is marked finished: an
+	// event stream that sees the run finished has the whole log to send.
+	r.serverEvent(ctx, run.ID, "finished", fmt.Sprintf("run %s after %s", status, time.Since(started).Round(time.Millisecond)))
 	if err := r.store.FinishRun(ctx, run.ID, status, exitCode, errText, version, promoted); err != nil {
 		log.Error("finish run", "err", err)
 	}
-	r.serverEvent(ctx, run.ID, "finished", fmt.Sprintf("run %s after %s", status, time.Since(started).Round(time.Millisecond)))
 	r.publishRun(ctx, run.ID)
 	if r.opts.Metrics != nil {
 		r.opts.Metrics.RunFinished(p.Name, status, time.Since(started))
@@ -485,6 +487,7 @@ func (r *Runner) build(ctx context.Context, p *Pipeline, a *activeRun, log *slog
 	code := cmd.ProcessState.ExitCode()
 	exitCode = &code
 	reason := a.stopReason()
+	r.recordArtifacts(ctx, run.ID, manifest)
 
 	switch {
 	case code == 0 && werr == nil:
@@ -613,4 +616,32 @@ func (r *Runner) notify(ctx context.Context, id int64, event string) {
 // promote points p's promote channel at version.
 func (r *Runner) promote(ctx context.Context, p *Pipeline, version, reason string) (*registry.Record, error) {
 	return SetChannel(ctx, p, p.Promote, version, reason, "bake serve", r.opts.Registry)
+}
+
+// recordArtifacts stores what the run's manifest says it made (see
+// RunArtifacts), when the child wrote one.
+func (r *Runner) recordArtifacts(ctx context.Context, run int64, manifest string) {
+	if _, err := os.Stat(manifest); err != nil {
+		return
+	}
+	arts, err := ReadRunArtifacts(manifest)
+	if err != nil {
+		r.serverEvent(ctx, run, "artifacts", "run manifest: "+err.Error())
+		if arts == nil {
+			return
+		}
+	}
+	if err := r.store.SetArtifacts(ctx, run, arts); err != nil {
+		r.serverEvent(ctx, run, "artifacts", "store the run's artifacts: "+err.Error())
+		return
+	}
+	var n, tests, pkgs int
+	for _, b := range arts.Builds {
+		n += len(b.Artifacts)
+		tests += len(b.Tests)
+		if b.SBOM != nil {
+			pkgs += len(b.SBOM.Packages)
+		}
+	}
+	r.serverEvent(ctx, run, "artifacts", fmt.Sprintf("%d artifacts, %d tests, %d packages in SBOMs", n, tests, pkgs))
 }
