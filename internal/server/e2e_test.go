@@ -562,3 +562,62 @@ func TestFullDisk(t *testing.T) {
 		})
 	}
 }
+
+// TestCacheMetric runs a docker pipeline twice with the build cache on
+// (its own cache directory; scripts/test.sh turns the cache off for
+// everything else): the first run's step is a miss, the second's a hit,
+// and /metrics counts them in bake_cache_steps_total.
+func TestCacheMetric(t *testing.T) {
+	s := startService(t, DatabaseSQLite, "http://127.0.0.1:9/unused", `pipeline "plain" {
+  template = "image.pkr.hcl"
+}
+`)
+	cacheDir := t.TempDir()
+	var env []string
+	for _, kv := range s.runner.opts.Env {
+		if !strings.HasPrefix(kv, "BAKE_NO_CACHE=") && !strings.HasPrefix(kv, "BAKE_CACHE_DIR=") {
+			env = append(env, kv)
+		}
+	}
+	s.runner.opts.Env = append(env, "BAKE_CACHE_DIR="+cacheDir)
+	t.Cleanup(func() {
+		// The cache's docker images (bake-cache:KEY) go with its entries.
+		cmd := exec.Command(bakebin.Path(t), "cache", "prune")
+		cmd.Env = s.runner.opts.Env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("bake cache prune: %v %s", err, out)
+		}
+	})
+	metric := func() string {
+		resp, err := http.Get(s.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		m, _ := io.ReadAll(resp.Body)
+		var lines []string
+		for _, l := range strings.Split(string(m), "\n") {
+			if strings.HasPrefix(l, "bake_cache_steps_total{") {
+				lines = append(lines, l)
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+	for i, want := range []string{
+		`bake_cache_steps_total{builder="docker",result="miss"} 1`,
+		`bake_cache_steps_total{builder="docker",result="hit"} 1` + "\n" + `bake_cache_steps_total{builder="docker",result="miss"} 1`,
+	} {
+		var run Run
+		if code := s.call(t, "POST", "/api/v1/pipelines/plain/runs", RoleOperator, nil, &run); code != 201 {
+			t.Fatalf("trigger: %d", code)
+		}
+		if got := s.waitStatus(t, run.ID, 3*time.Minute, StatusSucceeded, StatusFailed, StatusCancelled); got.Status != StatusSucceeded {
+			t.Fatalf("run %d: %s %s", i+1, got.Status, got.Error)
+		}
+		if got := metric(); got != want {
+			var arts RunArtifacts
+			s.call(t, "GET", fmt.Sprintf("/api/v1/runs/%d/artifacts", run.ID), RoleViewer, nil, &arts)
+			t.Errorf("after run %d, /metrics has\n%s\nwant\n%s\n(steps in the manifest: %+v)", i+1, got, want, arts.Builds)
+		}
+	}
+}

@@ -674,6 +674,11 @@ func (r *Runner) recordArtifacts(ctx context.Context, run int64, manifest string
 	}
 	var n, tests, pkgs int
 	for _, b := range arts.Builds {
+		if r.opts.Metrics != nil {
+			for _, st := range b.Steps {
+				r.opts.Metrics.CacheStep(b.Builder, st.Status)
+			}
+		}
 		n += len(b.Artifacts)
 		tests += len(b.Tests)
 		if b.SBOM != nil {
