@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bake-tool/bake/artifacts/registry"
@@ -18,14 +19,16 @@ import (
 //go:embed web/*.html web/*.css web/*.js
 var webFS embed.FS
 
-// pages are the dashboard's pages, each with the shared layout.
-var pages = func() map[string]*template.Template {
+// pages are the dashboard's pages, each with the shared layout, parsed
+// on first use: not by every bake command at start-up, nor by an idle
+// server nobody has looked at.
+var pages = sync.OnceValue(func() map[string]*template.Template {
 	m := map[string]*template.Template{}
 	for _, p := range []string{"login", "index", "run", "pipeline", "artifacts"} {
 		m[p] = template.Must(template.ParseFS(webFS, "web/layout.html", "web/"+p+".html"))
 	}
 	return m
-}()
+})
 
 // page is what every page template gets.
 type page struct {
@@ -87,7 +90,7 @@ func (s *Server) web(role string, h func(http.ResponseWriter, *http.Request, pag
 func (s *Server) render(w http.ResponseWriter, name string, data any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := pages[name].ExecuteTemplate(w, name+".html", data); err != nil {
+	if err := pages()[name].ExecuteTemplate(w, name+".html", data); err != nil {
 		s.log.Error("render page", "page", name, "err", err)
 	}
 }
