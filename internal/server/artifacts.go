@@ -55,6 +55,15 @@ func ReadRunArtifacts(path string) (*RunArtifacts, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseRunArtifacts(path, data, func(name string) ([]byte, error) {
+		return os.ReadFile(filepath.Join(filepath.Dir(path), name))
+	})
+}
+
+// parseRunArtifacts reads a run manifest bundle (data, read from path);
+// readFile reads a file beside it (an SBOM) by the name the manifest
+// gives.
+func parseRunArtifacts(path string, data []byte, readFile func(name string) ([]byte, error)) (*RunArtifacts, error) {
 	var bundle struct {
 		DSSEEnvelope *struct {
 			Payload string `json:"payload"`
@@ -83,7 +92,7 @@ func ReadRunArtifacts(path string) (*RunArtifacts, error) {
 			ba.Tests = []artifacts.TestRecord{}
 		}
 		if b.SBOM != nil {
-			pk, err := readSBOM(filepath.Dir(path), b.SBOM)
+			pk, err := readSBOM(readFile, b.SBOM)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("build %s: %w", b.Name, err))
 			} else {
@@ -95,8 +104,11 @@ func ReadRunArtifacts(path string) (*RunArtifacts, error) {
 	return out, errors.Join(errs...)
 }
 
-func readSBOM(dir string, ref *artifacts.SBOMRef) (*SBOMPackages, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, ref.Path))
+func readSBOM(readFile func(string) ([]byte, error), ref *artifacts.SBOMRef) (*SBOMPackages, error) {
+	if ref.Path == "" || filepath.IsAbs(ref.Path) || !filepath.IsLocal(ref.Path) {
+		return nil, fmt.Errorf("SBOM path %q: not a file beside the manifest", ref.Path)
+	}
+	raw, err := readFile(ref.Path)
 	if err != nil {
 		return nil, fmt.Errorf("SBOM: %w", err)
 	}
