@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -130,6 +131,10 @@ func runServe(ctx context.Context, env *cliEnv, args []string) int {
 		}
 	}()
 	logger.Info("bake serve listening", "address", scheme+"://"+ln.Addr().String(), "pipelines", len(cfg.Pipelines))
+	// Start-up (every template checked, migrations, recovery) leaves
+	// garbage that an idle server would keep resident until the runtime's
+	// scavenger got to it: collect it and give the memory back now.
+	debug.FreeOSMemory()
 
 	runnerDone := make(chan struct{})
 	go func() { runner.Run(sigCtx, *grace); close(runnerDone) }()

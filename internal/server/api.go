@@ -38,6 +38,9 @@ type Server struct {
 	log      *slog.Logger
 	csrfKey  []byte
 	mux      *http.ServeMux
+	// ping is how often an idle event stream gets a comment line and
+	// checks in the store whether its run has ended.
+	ping time.Duration
 }
 
 // ServerOptions are the parts a Server is made of.
@@ -60,7 +63,7 @@ func NewServer(o ServerOptions) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: o.Config, store: o.Store, hub: o.Hub, runner: o.Runner, metrics: o.Metrics, registry: o.Registry, log: o.Logger, csrfKey: key, mux: http.NewServeMux()}
+	s := &Server{cfg: o.Config, store: o.Store, hub: o.Hub, runner: o.Runner, metrics: o.Metrics, registry: o.Registry, log: o.Logger, csrfKey: key, mux: http.NewServeMux(), ping: 15 * time.Second}
 	m := s.mux
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	m.HandleFunc("GET /metrics", s.handleMetrics)
@@ -79,6 +82,7 @@ func NewServer(o ServerOptions) *Server {
 	m.HandleFunc("GET /api/v1/runs/{id}", s.auth(RoleViewer, s.apiRun))
 	m.HandleFunc("GET /api/v1/runs/{id}/events", s.auth(RoleViewer, s.apiEvents))
 	m.HandleFunc("GET /api/v1/runs/{id}/events/stream", s.auth(RoleViewer, s.apiEventStream))
+	m.HandleFunc("GET /api/v1/runs/{id}/artifacts", s.auth(RoleViewer, s.apiArtifacts))
 	m.HandleFunc("GET /api/v1/runs/{id}/deliveries", s.auth(RoleViewer, s.apiDeliveries))
 	m.HandleFunc("POST /api/v1/runs/{id}/cancel", s.auth(RoleOperator, s.apiCancel))
 	m.HandleFunc("GET /api/v1/stream", s.auth(RoleViewer, s.apiRunStream))
@@ -338,12 +342,25 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	after, _ := strconv.Atoi(r.URL.Query().Get("after"))
+	q := r.URL.Query()
 	limit := 1000
-	if l, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && l > 0 && l <= 10000 {
+	if l, err := strconv.Atoi(q.Get("limit")); err == nil && l > 0 && l <= 10000 {
 		limit = l
 	}
-	evs, err := s.store.Events(r.Context(), run.ID, after, limit)
+	var evs []Event
+	var err error
+	if q.Has("before") {
+		// The page before: what the run page's "earlier lines" link loads.
+		before, perr := strconv.Atoi(q.Get("before"))
+		if perr != nil || before < 1 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("before=%q: want a sequence number (1 or more)", q.Get("before")))
+			return
+		}
+		evs, err = s.store.EventsBefore(r.Context(), run.ID, before, limit)
+	} else {
+		after, _ := strconv.Atoi(q.Get("after"))
+		evs, err = s.store.Events(r.Context(), run.ID, after, limit)
+	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -352,6 +369,23 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request) {
 		evs = []Event{}
 	}
 	writeJSON(w, http.StatusOK, evs)
+}
+
+func (s *Server) apiArtifacts(w http.ResponseWriter, r *http.Request) {
+	run, ok := s.getRun(w, r)
+	if !ok {
+		return
+	}
+	a, err := s.store.Artifacts(r.Context(), run.ID)
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("run %d (%s) recorded no artifacts: it wrote no run manifest", run.ID, run.Status))
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
 }
 
 func (s *Server) apiDeliveries(w http.ResponseWriter, r *http.Request) {
@@ -403,6 +437,14 @@ func sse(w http.ResponseWriter, ev Event) {
 
 // apiEventStream streams a run's events: the stored ones after
 // Last-Event-ID (or ?after=), then live ones, until the run ends.
+//
+// The store is the source of truth and the hub only a hint: events of one
+// run are published by two goroutines (the child's stdout and stderr), so
+// they can reach the hub out of order, and a slow subscriber loses
+// events. A live event that is not the next one by sequence number makes
+// the stream read the gap back from the store; before the final "run"
+// event it reads whatever is left (the runner stores a run's last event
+// before it marks the run finished), so the end of the log is never lost.
 func (s *Server) apiEventStream(w http.ResponseWriter, r *http.Request) {
 	run, ok := s.getRun(w, r)
 	if !ok {
@@ -413,63 +455,91 @@ func (s *Server) apiEventStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "streaming unsupported")
 		return
 	}
-	after, _ := strconv.Atoi(r.Header.Get("Last-Event-ID"))
-	if a, err := strconv.Atoi(r.URL.Query().Get("after")); err == nil {
+	// ?after= is where the page's log ends; Last-Event-ID, sent by a
+	// browser that reconnects, is further on and wins.
+	after, _ := strconv.Atoi(r.URL.Query().Get("after"))
+	if a, err := strconv.Atoi(r.Header.Get("Last-Event-ID")); err == nil && a > after {
 		after = a
 	}
+	ctx := r.Context()
 	live, unsub := s.hub.Subscribe(run.ID)
 	defer unsub()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	// Replay in pages, then follow; an event seen in both is sent once.
-	for {
-		evs, err := s.store.Events(r.Context(), run.ID, after, 1000)
-		if err != nil {
-			return
-		}
-		for _, ev := range evs {
-			sse(w, ev)
-			after = ev.Seq
-		}
-		if len(evs) < 1000 {
-			break
+	// catchUp sends the stored events after the last one sent.
+	catchUp := func() bool {
+		for {
+			evs, err := s.store.Events(ctx, run.ID, after, 1000)
+			if err != nil {
+				return false
+			}
+			for _, ev := range evs {
+				sse(w, ev)
+				after = ev.Seq
+			}
+			if len(evs) < 1000 {
+				return true
+			}
 		}
 	}
-	cur, err := s.store.Run(r.Context(), run.ID)
+	// finish sends what is left and the run's final state.
+	finish := func(cur *Run) {
+		if !catchUp() {
+			return
+		}
+		body, _ := json.Marshal(cur)
+		sse(w, Event{RunID: run.ID, Type: "run", Time: time.Now(), Body: body})
+		fl.Flush()
+	}
+	if !catchUp() {
+		return
+	}
+	cur, err := s.store.Run(ctx, run.ID)
 	if err != nil {
+		return
+	}
+	if cur.Finished() {
+		finish(cur)
 		return
 	}
 	body, _ := json.Marshal(cur)
 	sse(w, Event{RunID: run.ID, Type: "run", Time: time.Now(), Body: body})
 	fl.Flush()
-	if cur.Finished() {
-		return
-	}
-	ping := time.NewTicker(15 * time.Second)
+	ping := time.NewTicker(s.ping)
 	defer ping.Stop()
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		case <-ping.C:
+			// The hub may have dropped the final "run" event: ask the store.
+			if cur, err := s.store.Run(ctx, run.ID); err == nil && cur.Finished() {
+				finish(cur)
+				return
+			}
 			fmt.Fprint(w, ": ping\n\n")
 			fl.Flush()
 		case ev := <-live:
-			if ev.Seq > 0 && ev.Seq <= after {
-				continue
-			}
-			if ev.Seq > 0 {
-				after = ev.Seq
-			}
-			sse(w, ev)
-			fl.Flush()
-			if ev.Type == "run" {
+			switch {
+			case ev.Type == "run":
 				var st Run
 				if json.Unmarshal(ev.Body, &st) == nil && st.Finished() {
+					finish(&st)
+					return
+				}
+				sse(w, ev)
+			case ev.Seq <= after:
+				continue // sent already, from the store
+			case ev.Seq == after+1:
+				sse(w, ev)
+				after = ev.Seq
+			default: // a gap: events published late or dropped
+				if !catchUp() {
 					return
 				}
 			}
+			fl.Flush()
 		}
 	}
 }

@@ -205,8 +205,11 @@ func BenchmarkAPI(b *testing.B) {
 
 // BenchmarkIdleRSS starts `bake serve` on the full database with five
 // pipelines, lets it settle, and reports its resident memory: all of it
-// (VmRSS, rss-MB) and the private part (RssAnon, anon-MB); the rest is
-// clean pages of the binary file, shared and reclaimable.
+// (VmRSS, rss-MB), the private part (RssAnon, anon-MB) and the clean
+// pages of the binary file (RssFile, file-MB), shared and reclaimable:
+// the median of each over the iterations, and the largest VmRSS
+// (rss-max-MB; how many binary pages the kernel maps around a fault
+// depends on the page cache, so VmRSS varies by several MB run to run).
 func BenchmarkIdleRSS(b *testing.B) {
 	setting := benchDatabase(b)
 	bin := bakebin.Path(b)
@@ -222,7 +225,7 @@ func BenchmarkIdleRSS(b *testing.B) {
 	if err := os.WriteFile(filepath.Join(dir, "server.hcl"), []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	var rss, anon []float64
+	var rss, anon, files []float64
 	for b.Loop() {
 		cmd := exec.Command(bin, "serve", "-config", filepath.Join(dir, "server.hcl"))
 		if err := cmd.Start(); err != nil {
@@ -243,7 +246,7 @@ func BenchmarkIdleRSS(b *testing.B) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		time.Sleep(2 * time.Second) // idle
-		total, private := procKB(cmd.Process.Pid, "VmRSS:"), procKB(cmd.Process.Pid, "RssAnon:")
+		total, private, file := procKB(cmd.Process.Pid, "VmRSS:"), procKB(cmd.Process.Pid, "RssAnon:"), procKB(cmd.Process.Pid, "RssFile:")
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 		if total == 0 {
@@ -251,11 +254,15 @@ func BenchmarkIdleRSS(b *testing.B) {
 		}
 		rss = append(rss, float64(total)/1024)
 		anon = append(anon, float64(private)/1024)
+		files = append(files, float64(file)/1024)
 	}
 	sort.Float64s(rss)
 	sort.Float64s(anon)
-	b.ReportMetric(rss[len(rss)-1], "rss-MB")
-	b.ReportMetric(anon[len(anon)-1], "anon-MB")
+	sort.Float64s(files)
+	b.ReportMetric(rss[len(rss)-1], "rss-max-MB")
+	b.ReportMetric(rss[len(rss)/2], "rss-MB")
+	b.ReportMetric(anon[len(anon)/2], "anon-MB")
+	b.ReportMetric(files[len(files)/2], "file-MB")
 }
 
 // procKB reads a "NAME: N kB" line of /proc/PID/status.
@@ -268,4 +275,107 @@ func procKB(pid int, name string) int {
 		}
 	}
 	return 0
+}
+
+// longLog is the length of the long log the run page must cope with.
+const longLog = 50_000
+
+// longLogRun stores a finished run of one docker build whose log has n
+// output lines ("line I of N"), in one transaction, and returns its id.
+func longLogRun(tb testing.TB, s *Store, n int) int64 {
+	tb.Helper()
+	ctx := context.Background()
+	run, err := s.CreateRun(ctx, "long", "test")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, s.q("INSERT INTO events (run_id, seq, time, type, build, body) VALUES ($1, $2, $3, $4, $5, $6)"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t0 := time.Now().UTC().Add(-time.Hour)
+	add := func(seq int, typ, build, body string) {
+		if _, err := st.ExecContext(ctx, run.ID, seq, t0.Add(time.Duration(seq)*time.Millisecond), typ, build, body); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	add(1, "build_started", "docker.base", `{"type":"build_started","build":"docker.base"}`)
+	add(2, "step_started", "docker.base", `{"type":"step_started","build":"docker.base","step":"shell"}`)
+	for i := 1; i <= n-3; i++ {
+		add(i+2, "output", "docker.base", fmt.Sprintf(`{"type":"output","build":"docker.base","message":"line %d of %d"}`, i, n))
+	}
+	add(n, "build_finished", "docker.base", fmt.Sprintf(`{"type":"build_finished","build":"docker.base","status":"succeeded","elapsed_seconds":42,"message":"line %d of %d"}`, n, n))
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+	s.StartRun(ctx, run.ID)
+	if err := s.FinishRun(ctx, run.ID, StatusSucceeded, nil, "", "", ""); err != nil {
+		tb.Fatal(err)
+	}
+	return run.ID
+}
+
+// BenchmarkRunPage measures, on SQLite and on PostgreSQL, the run page of
+// a run whose log has 50,000 lines (it shows the last logTail) and a page
+// of its log through the API (the "earlier lines" link), and reports p50
+// and p99 and the page's size.
+func BenchmarkRunPage(b *testing.B) {
+	for _, db := range databases {
+		b.Run(db, func(b *testing.B) {
+			var setting string
+			if db == DatabaseSQLite {
+				setting = "sqlite:" + filepath.Join(b.TempDir(), "bake.db")
+			} else {
+				setting = testDSN(b)
+			}
+			store, err := OpenStore(context.Background(), setting, StoreOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer store.Close()
+			tok := NewToken()
+			store.CreateToken(context.Background(), "bench", RoleViewer, HashToken(tok))
+			id := longLogRun(b, store, longLog)
+			hub := NewHub()
+			cfg := &Config{Server: ServerConfig{MaxRuns: 1}}
+			srv := httptest.NewServer(NewServer(ServerOptions{Config: cfg, Store: store, Hub: hub, Runner: NewRunner(cfg, store, hub, RunnerOptions{}), Metrics: NewMetrics()}))
+			defer srv.Close()
+			for _, c := range []struct{ name, path string }{
+				{"run-page", fmt.Sprintf("/runs/%d", id)},
+				{"log-page", fmt.Sprintf("/api/v1/runs/%d/events?before=%d&limit=1000", id, longLog-logTail+1)},
+			} {
+				b.Run(c.name, func(b *testing.B) {
+					var lat []time.Duration
+					var size int64
+					for b.Loop() {
+						req, _ := http.NewRequest("GET", srv.URL+c.path, nil)
+						req.Header.Set("Authorization", "Bearer "+tok)
+						start := time.Now()
+						resp, err := srv.Client().Do(req)
+						if err != nil {
+							b.Fatal(err)
+						}
+						size, err = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						lat = append(lat, time.Since(start))
+						if err != nil || resp.StatusCode != 200 {
+							b.Fatalf("GET %s: %d %v", c.path, resp.StatusCode, err)
+						}
+					}
+					sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+					pct := func(p float64) float64 {
+						return float64(lat[min(len(lat)-1, int(float64(len(lat))*p))].Microseconds()) / 1000
+					}
+					b.ReportMetric(pct(0.50), "p50-ms")
+					b.ReportMetric(pct(0.99), "p99-ms")
+					b.ReportMetric(float64(size)/1024, "KB")
+				})
+			}
+		})
+	}
 }

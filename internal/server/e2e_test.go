@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -142,7 +143,7 @@ pipeline "broken" {
 	hub := NewHub()
 	regOpts := registry.Options{Keychain: authn.NewMultiKeychain()}
 	notifier := &Notifier{Store: store, Backoff: 50 * time.Millisecond, Attempts: 4, Metrics: metrics}
-	runner := NewRunner(cfg, store, hub, RunnerOptions{Bake: bin, Env: append(os.Environ(), "BAKE_NO_CACHE=1"), KillGrace: time.Minute, Notifier: notifier, Metrics: metrics, Registry: regOpts})
+	runner := NewRunner(cfg, store, hub, RunnerOptions{Bake: bin, Env: append(os.Environ(), "BAKE_NO_CACHE=1"), KillGrace: time.Minute, Notifier: notifier, Metrics: metrics, Registry: regOpts, PublishBackoff: 100 * time.Millisecond})
 	if err := runner.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -401,6 +402,222 @@ stream:
 	} {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("/metrics has no %q:\n%s", want, m)
+		}
+	}
+}
+
+// TestPublishRetried publishes to a registry address nothing listens on
+// (a loopback port reserved and closed): the publish is tried four times
+// with backoff, each failure in the log, then the run fails saying so,
+// and the image the build committed is still there; on SQLite and on
+// PostgreSQL.
+func TestPublishRetried(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			dir := t.TempDir()
+			tpl := filepath.Join(dir, "tested.pkr.hcl")
+			if err := os.WriteFile(tpl, []byte(testedTemplate), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			down := freeAddr(t) + "/bake-down"
+			s := startService(t, db, "http://127.0.0.1:9/unused", fmt.Sprintf(`pipeline "down" {
+  template = %q
+  sign_key = "KEY"
+  publish  = %q
+  promote  = "nightly"
+}
+`, tpl, down))
+			var run Run
+			if code := s.call(t, "POST", "/api/v1/pipelines/down/runs", RoleOperator, nil, &run); code != 201 {
+				t.Fatalf("trigger: %d", code)
+			}
+			got := s.waitStatus(t, run.ID, 4*time.Minute, StatusSucceeded, StatusFailed, StatusCancelled)
+			var arts RunArtifacts
+			s.call(t, "GET", fmt.Sprintf("/api/v1/runs/%d/artifacts", run.ID), RoleViewer, nil, &arts)
+			var images []string
+			for _, b := range arts.Builds {
+				for _, a := range b.Artifacts {
+					images = append(images, a.ExternalIdentifier)
+				}
+			}
+			t.Cleanup(func() {
+				for _, id := range images {
+					exec.Command("docker", "rmi", "-f", id).Run()
+				}
+			})
+			want := "built, but publish to " + down + " failed: 4 attempts"
+			if got.Status != StatusFailed || !strings.Contains(got.Error, want) || !strings.Contains(got.Error, "artifacts are kept") || got.Promoted != "" {
+				t.Fatalf("run = %s %q, want failed with %q", got.Status, got.Error, want)
+			}
+			evs, _ := s.store.Events(context.Background(), run.ID, 0, 10000)
+			var retries []string
+			for _, ev := range evs {
+				if ev.Type == "server" && strings.Contains(string(ev.Body), "trying again in") {
+					retries = append(retries, eventLine(ev))
+				}
+			}
+			if len(retries) != 3 || !strings.Contains(retries[0], "attempt 1 of 4") || !strings.Contains(retries[2], "trying again in 400ms") {
+				t.Errorf("retries in the log: %q", retries)
+			}
+			if len(images) != 1 {
+				t.Fatalf("artifacts recorded: %+v", arts)
+			}
+			if out, err := exec.Command("docker", "image", "inspect", "-f", "{{.Id}}", images[0]).CombinedOutput(); err != nil {
+				t.Errorf("the built image %s is gone after the failed publish: %v %s", images[0], err, out)
+			}
+		})
+	}
+}
+
+// tmpfs mounts a tmpfs of size bytes on a new directory, unmounted with
+// the test.
+func tmpfs(t *testing.T, size int) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "bake-test", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs (the test runs as root): %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// fillDisk writes a file into dir until its file system has no more than
+// leave bytes free, and returns the file's path.
+func fillDisk(t *testing.T, dir string, leave uint64) string {
+	t.Helper()
+	p := filepath.Join(dir, "filler")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 4096)
+	for {
+		free, err := freeBytes(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if free <= leave {
+			return p
+		}
+		if _, err := f.Write(chunk); err != nil {
+			return p // ENOSPC: full
+		}
+	}
+}
+
+// TestFullDisk runs builds whose working directory (the server's
+// state_dir) is on a small tmpfs: full before the run, the run fails at
+// once saying the disk is full; with a few KiB left, the build runs and
+// fails when its manifest does not fit, and the run's error puts the
+// disk first; the server goes on serving, and once space is freed the
+// next run succeeds; on SQLite and on PostgreSQL (the database is not on
+// the full disk).
+func TestFullDisk(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			s := startService(t, db, "http://127.0.0.1:9/unused", `pipeline "plain" {
+  template = "image.pkr.hcl"
+}
+`)
+			mnt := tmpfs(t, 1<<20)
+			s.cfg.Server.StateDir = mnt
+			s.runner.opts.MinFree = 8 << 10
+			runPlain := func(what string) *Run {
+				t.Helper()
+				var run Run
+				if code := s.call(t, "POST", "/api/v1/pipelines/plain/runs", RoleOperator, nil, &run); code != 201 {
+					t.Fatalf("%s: trigger: %d", what, code)
+				}
+				return s.waitStatus(t, run.ID, 3*time.Minute, StatusSucceeded, StatusFailed, StatusCancelled)
+			}
+
+			filler := fillDisk(t, mnt, 0)
+			full := runPlain("full disk")
+			if full.Status != StatusFailed || !strings.HasPrefix(full.Error, "the disk is full: the file system holding "+mnt) {
+				t.Errorf("run on a full disk: %s %q", full.Status, full.Error)
+			}
+
+			os.Remove(filler)
+			fillDisk(t, mnt, 12<<10)
+			mid := runPlain("disk full during the run")
+			if mid.Status != StatusFailed || !strings.HasPrefix(mid.Error, "the disk is full:") || !strings.Contains(mid.Error, "no space left on device") {
+				t.Errorf("run that fills the disk: %s %q", mid.Status, mid.Error)
+			}
+			t.Logf("errors:\n%s\n%s", full.Error, mid.Error)
+
+			// The server goes on: it answers, and with room again a run
+			// succeeds.
+			if code := s.call(t, "GET", "/api/v1/runs", RoleViewer, nil, nil); code != 200 {
+				t.Errorf("GET runs after the disk filled: %d", code)
+			}
+			os.Remove(filepath.Join(mnt, "filler"))
+			if ok := runPlain("after freeing space"); ok.Status != StatusSucceeded {
+				t.Errorf("run after freeing space: %s %q", ok.Status, ok.Error)
+			}
+		})
+	}
+}
+
+// TestCacheMetric runs a docker pipeline twice with the build cache on
+// (its own cache directory; scripts/test.sh turns the cache off for
+// everything else): the first run's step is a miss, the second's a hit,
+// and /metrics counts them in bake_cache_steps_total.
+func TestCacheMetric(t *testing.T) {
+	s := startService(t, DatabaseSQLite, "http://127.0.0.1:9/unused", `pipeline "plain" {
+  template = "image.pkr.hcl"
+}
+`)
+	cacheDir := t.TempDir()
+	var env []string
+	for _, kv := range s.runner.opts.Env {
+		if !strings.HasPrefix(kv, "BAKE_NO_CACHE=") && !strings.HasPrefix(kv, "BAKE_CACHE_DIR=") {
+			env = append(env, kv)
+		}
+	}
+	s.runner.opts.Env = append(env, "BAKE_CACHE_DIR="+cacheDir)
+	t.Cleanup(func() {
+		// The cache's docker images (bake-cache:KEY) go with its entries.
+		cmd := exec.Command(bakebin.Path(t), "cache", "prune")
+		cmd.Env = s.runner.opts.Env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("bake cache prune: %v %s", err, out)
+		}
+	})
+	metric := func() string {
+		resp, err := http.Get(s.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		m, _ := io.ReadAll(resp.Body)
+		var lines []string
+		for _, l := range strings.Split(string(m), "\n") {
+			if strings.HasPrefix(l, "bake_cache_steps_total{") {
+				lines = append(lines, l)
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+	for i, want := range []string{
+		`bake_cache_steps_total{builder="docker",result="miss"} 1`,
+		`bake_cache_steps_total{builder="docker",result="hit"} 1` + "\n" + `bake_cache_steps_total{builder="docker",result="miss"} 1`,
+	} {
+		var run Run
+		if code := s.call(t, "POST", "/api/v1/pipelines/plain/runs", RoleOperator, nil, &run); code != 201 {
+			t.Fatalf("trigger: %d", code)
+		}
+		if got := s.waitStatus(t, run.ID, 3*time.Minute, StatusSucceeded, StatusFailed, StatusCancelled); got.Status != StatusSucceeded {
+			t.Fatalf("run %d: %s %s", i+1, got.Status, got.Error)
+		}
+		if got := metric(); got != want {
+			var arts RunArtifacts
+			s.call(t, "GET", fmt.Sprintf("/api/v1/runs/%d/artifacts", run.ID), RoleViewer, nil, &arts)
+			t.Errorf("after run %d, /metrics has\n%s\nwant\n%s\n(steps in the manifest: %+v)", i+1, got, want, arts.Builds)
 		}
 	}
 }

@@ -69,7 +69,7 @@ func pgCmd(asUser, name string, args ...string) *exec.Cmd {
 
 // testDSN returns the DSN of a new, empty database on the package's
 // PostgreSQL server, starting the server the first time.
-func testDSN(t *testing.T) string {
+func testDSN(t testing.TB) string {
 	t.Helper()
 	postgres.once.Do(func() {
 		dir, err := os.MkdirTemp("", "bake-serve-pg-")

@@ -19,7 +19,8 @@ var durationBuckets = []float64{5, 15, 60, 300, 900, 1800, 3600, 7200, 14400}
 // Metrics is what /metrics exposes, through prometheus/client_golang on a
 // registry of its own: runs by status, runs finished and their durations
 // per pipeline, build durations per builder, queue depth, runs going,
-// webhook failures, and the Go runtime's and process's standard metrics.
+// webhook failures, build-cache hits and misses per step, and the Go
+// runtime's and process's standard metrics.
 type Metrics struct {
 	reg             *prometheus.Registry
 	runs            *prometheus.GaugeVec
@@ -28,6 +29,7 @@ type Metrics struct {
 	builds          *prometheus.HistogramVec
 	queue, running  prometheus.Gauge
 	webhookFailures prometheus.Counter
+	cacheSteps      *prometheus.CounterVec
 
 	mu sync.Mutex // one scrape at a time: Write sets the gauges, then gathers
 }
@@ -48,8 +50,10 @@ func NewMetrics() *Metrics {
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bake_runs_running", Help: "Runs going now."}),
 		webhookFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "bake_webhook_failures_total",
 			Help: "Webhook delivery attempts that failed."}),
+		cacheSteps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bake_cache_steps_total",
+			Help: "Provisioner steps of builds that used the build cache, by builder: result hit (reused from the cache) or miss (run)."}, []string{"builder", "result"}),
 	}
-	m.reg.MustRegister(m.runs, m.finished, m.durations, m.builds, m.queue, m.running, m.webhookFailures,
+	m.reg.MustRegister(m.runs, m.finished, m.durations, m.builds, m.queue, m.running, m.webhookFailures, m.cacheSteps,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, s := range Statuses {
 		m.runs.WithLabelValues(s)
@@ -74,6 +78,18 @@ func (m *Metrics) BuildFinished(build, status string, seconds float64) {
 		return
 	}
 	m.builds.WithLabelValues(parts[len(parts)-2], status).Observe(seconds)
+}
+
+// CacheStep counts one step of a build that used the build cache, as the
+// run manifest records it: status "reused" is a hit, "run" a miss; a step
+// that did not run ("not-run") is neither.
+func (m *Metrics) CacheStep(builder, status string) {
+	switch status {
+	case "reused":
+		m.cacheSteps.WithLabelValues(builder, "hit").Inc()
+	case "run":
+		m.cacheSteps.WithLabelValues(builder, "miss").Inc()
+	}
 }
 
 // WebhookFailed counts a failed webhook attempt.

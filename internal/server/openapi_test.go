@@ -344,7 +344,9 @@ func TestOpenAPI(t *testing.T) {
 		{"GET", "/api/v1/runs/{id}", run("/api/v1/runs/%d"), RoleViewer, "", ""},
 		{"GET", "/api/v1/runs/{id}/events", run("/api/v1/runs/%d/events"), RoleViewer, "", ""},
 		{"GET", "/api/v1/runs/{id}/events", run("/api/v1/runs/%d/events?after=2&limit=3"), RoleViewer, "", ""},
+		{"GET", "/api/v1/runs/{id}/events", run("/api/v1/runs/%d/events?before=4&limit=2"), RoleViewer, "", ""},
 		{"GET", "/api/v1/runs/{id}/events/stream", run("/api/v1/runs/%d/events/stream"), RoleViewer, "", ""},
+		{"GET", "/api/v1/runs/{id}/artifacts", run("/api/v1/runs/%d/artifacts"), RoleViewer, "", ""},
 		{"GET", "/api/v1/runs/{id}/deliveries", run("/api/v1/runs/%d/deliveries"), RoleViewer, "", ""},
 		{"GET", "/api/v1/pipelines/{name}/channels", "/api/v1/pipelines/ok/channels", RoleViewer, "", ""},
 		{"GET", "/api/v1/pipelines/{name}/channels/{channel}", "/api/v1/pipelines/ok/channels/nightly", RoleViewer, "", ""},
@@ -378,6 +380,7 @@ func TestOpenAPI(t *testing.T) {
 		{"GET", hist, "/api/v1/pipelines/offline/channels/nightly", "", 502},
 		{"POST", hist + "/promote", "/api/v1/pipelines/offline/channels/nightly/promote", `{"version":"v"}`, 502},
 		{"POST", hist + "/rollback", "/api/v1/pipelines/offline/channels/nightly/rollback", `{}`, 502},
+		{"GET", "/api/v1/runs/{id}/events", fmt.Sprintf("/api/v1/runs/%d/events?before=last", got.ID), "", 400},
 	} {
 		role, ctype := RoleViewer, ""
 		if c.method == "POST" {

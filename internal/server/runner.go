@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/artifacts/registry"
 )
 
@@ -32,9 +33,17 @@ type RunnerOptions struct {
 	Logger    *slog.Logger
 	Notifier  *Notifier
 	Metrics   *Metrics
-	// Registry are the options promote and the channel API open
+	// Registry are the options publish, promote and the channel API open
 	// repositories with.
 	Registry registry.Options
+	// PublishAttempts is how many times a run's publish is tried before
+	// the run fails (default 4); PublishBackoff is the wait after the
+	// first failed attempt, doubled after each (default 2s).
+	PublishAttempts int
+	PublishBackoff  time.Duration
+	// MinFree is the free space (bytes) a run's working directory's file
+	// system needs for the run to start (default 16 MiB).
+	MinFree uint64
 }
 
 // Runner queues runs and executes them as child processes within the
@@ -72,6 +81,15 @@ func NewRunner(cfg *Config, store *Store, hub *Hub, o RunnerOptions) *Runner {
 	}
 	if o.Env == nil {
 		o.Env = os.Environ()
+	}
+	if o.MinFree == 0 {
+		o.MinFree = 16 << 20
+	}
+	if o.PublishAttempts <= 0 {
+		o.PublishAttempts = 4
+	}
+	if o.PublishBackoff <= 0 {
+		o.PublishBackoff = 2 * time.Second
 	}
 	return &Runner{cfg: cfg, store: store, hub: hub, opts: o, active: map[int64]*activeRun{}, wake: make(chan struct{}, 1)}
 }
@@ -372,10 +390,12 @@ func (r *Runner) execute(ctx context.Context, p *Pipeline, a *activeRun) {
 
 	status, exitCode, errText, version, promoted := r.build(ctx, p, a, log)
 
+	// The last event is stored before the run is marked finished: an
+	// event stream that sees the run finished has the whole log to send.
+	r.serverEvent(ctx, run.ID, "finished", fmt.Sprintf("run %s after %s", status, time.Since(started).Round(time.Millisecond)))
 	if err := r.store.FinishRun(ctx, run.ID, status, exitCode, errText, version, promoted); err != nil {
 		log.Error("finish run", "err", err)
 	}
-	r.serverEvent(ctx, run.ID, "finished", fmt.Sprintf("run %s after %s", status, time.Since(started).Round(time.Millisecond)))
 	r.publishRun(ctx, run.ID)
 	if r.opts.Metrics != nil {
 		r.opts.Metrics.RunFinished(p.Name, status, time.Since(started))
@@ -400,7 +420,14 @@ func (r *Runner) build(ctx context.Context, p *Pipeline, a *activeRun, log *slog
 	run := a.run
 	workDir := filepath.Join(r.cfg.Server.StateDir, "runs", fmt.Sprint(run.ID))
 	if err := os.MkdirAll(workDir, 0o700); err != nil {
-		return StatusFailed, nil, "work directory: " + err.Error(), "", ""
+		return StatusFailed, nil, diskFull(workDir, "work directory: "+err.Error()), "", ""
+	}
+	// A disk without room fails the run now, saying so, rather than at the
+	// end of the build when the manifest cannot be written.
+	if free, err := freeBytes(workDir); err == nil && free < r.opts.MinFree {
+		msg := fmt.Sprintf("the disk is full: the file system holding %s has %s free, and a run needs at least %s (free some space, or move the server's state_dir)", workDir, humanBytes(free), humanBytes(r.opts.MinFree))
+		r.serverEvent(ctx, run.ID, "disk", msg)
+		return StatusFailed, nil, msg, "", ""
 	}
 	co, err := Fetch(ctx, p, workDir)
 	if err != nil {
@@ -418,9 +445,12 @@ func (r *Runner) build(ctx context.Context, p *Pipeline, a *activeRun, log *slog
 	if p.SignKey != "" {
 		args = append(args, "-sign-key", p.SignKey)
 	}
+	// The server publishes the manifest itself once the build succeeded
+	// (see publish), rather than with bake build -publish: so that a
+	// registry that is down is retried with backoff, and what was built is
+	// kept and shown when it stays down.
 	if p.Publish != "" {
 		version = fmt.Sprintf("%s-%s-r%d", p.Name, time.Now().UTC().Format("20060102T150405Z"), run.ID)
-		args = append(args, "-publish", p.Publish, "-publish-version", version)
 	}
 	if len(p.Only) > 0 {
 		args = append(args, "-only", strings.Join(p.Only, ","))
@@ -485,6 +515,7 @@ func (r *Runner) build(ctx context.Context, p *Pipeline, a *activeRun, log *slog
 	code := cmd.ProcessState.ExitCode()
 	exitCode = &code
 	reason := a.stopReason()
+	r.recordArtifacts(ctx, run.ID, manifest)
 
 	switch {
 	case code == 0 && werr == nil:
@@ -504,9 +535,18 @@ func (r *Runner) build(ctx context.Context, p *Pipeline, a *activeRun, log *slog
 		if errText == "" {
 			errText = fmt.Sprintf("bake build exited with %v", werr)
 		}
+		errText = diskFull(workDir, errText)
 	}
 	if status != StatusSucceeded {
 		return status, exitCode, errText, "", ""
+	}
+	if p.Publish != "" {
+		if err := r.publish(ctx, a, p, manifest, version); err != nil {
+			if errors.Is(err, errStopped) {
+				return StatusCancelled, exitCode, "cancelled while publishing: the build's artifacts are kept", "", ""
+			}
+			return StatusFailed, exitCode, fmt.Sprintf("built, but publish to %s failed: %v; the build's artifacts are kept (see the run's artifacts)", p.Publish, err), "", ""
+		}
 	}
 	if p.Promote != "" {
 		rec, err := r.promote(ctx, p, version, fmt.Sprintf("run %d of pipeline %s succeeded", run.ID, p.Name))
@@ -613,4 +653,118 @@ func (r *Runner) notify(ctx context.Context, id int64, event string) {
 // promote points p's promote channel at version.
 func (r *Runner) promote(ctx context.Context, p *Pipeline, version, reason string) (*registry.Record, error) {
 	return SetChannel(ctx, p, p.Promote, version, reason, "bake serve", r.opts.Registry)
+}
+
+// recordArtifacts stores what the run's manifest says it made (see
+// RunArtifacts), when the child wrote one.
+func (r *Runner) recordArtifacts(ctx context.Context, run int64, manifest string) {
+	if _, err := os.Stat(manifest); err != nil {
+		return
+	}
+	arts, err := ReadRunArtifacts(manifest)
+	if err != nil {
+		r.serverEvent(ctx, run, "artifacts", "run manifest: "+err.Error())
+		if arts == nil {
+			return
+		}
+	}
+	if err := r.store.SetArtifacts(ctx, run, arts); err != nil {
+		r.serverEvent(ctx, run, "artifacts", "store the run's artifacts: "+err.Error())
+		return
+	}
+	var n, tests, pkgs int
+	for _, b := range arts.Builds {
+		if r.opts.Metrics != nil {
+			for _, st := range b.Steps {
+				r.opts.Metrics.CacheStep(b.Builder, st.Status)
+			}
+		}
+		n += len(b.Artifacts)
+		tests += len(b.Tests)
+		if b.SBOM != nil {
+			pkgs += len(b.SBOM.Packages)
+		}
+	}
+	r.serverEvent(ctx, run, "artifacts", fmt.Sprintf("%d artifacts, %d tests, %d packages in SBOMs", n, tests, pkgs))
+}
+
+// errStopped is publish's error when the run was cancelled (or the
+// server shut down) between attempts.
+var errStopped = errors.New("stopped")
+
+// publish publishes the run manifest the child wrote to p's repository as
+// version, trying up to PublishAttempts times with a doubling backoff: a
+// registry that refuses or does not answer is retried; a manifest that
+// cannot be read or is not signed is not. Every failed attempt is in the
+// run's log.
+func (r *Runner) publish(ctx context.Context, a *activeRun, p *Pipeline, manifest, version string) error {
+	bundle, err := os.ReadFile(manifest)
+	if err != nil {
+		return fmt.Errorf("the run manifest: %w", err)
+	}
+	repo, err := registry.Open(p.Publish, r.opts.Registry)
+	if err != nil {
+		return err
+	}
+	wait := r.opts.PublishBackoff
+	for attempt := 1; ; attempt++ {
+		v, err := repo.Publish(ctx, bundle, registry.PublishOptions{Version: version})
+		if err == nil {
+			msg := fmt.Sprintf("published %s:%s (%s)", repo, v.Name, v.Digest)
+			if !v.Published {
+				msg = fmt.Sprintf("%s:%s already holds this manifest (%s)", repo, v.Name, v.Digest)
+			}
+			r.serverEvent(ctx, a.run.ID, "publish", msg)
+			return nil
+		}
+		if errors.Is(err, artifacts.ErrUnsigned) {
+			return err
+		}
+		if attempt >= r.opts.PublishAttempts {
+			return fmt.Errorf("%d attempts, the last: %w", attempt, err)
+		}
+		r.serverEvent(ctx, a.run.ID, "publish", fmt.Sprintf("attempt %d of %d failed: %v; trying again in %s", attempt, r.opts.PublishAttempts, err, wait))
+		for end := time.Now().Add(wait); time.Now().Before(end); time.Sleep(min(100*time.Millisecond, wait)) {
+			if a.stopReason() != "" {
+				return errStopped
+			}
+		}
+		wait *= 2
+	}
+}
+
+// freeBytes returns the space an unprivileged process can still write on
+// the file system holding dir.
+func freeBytes(dir string) (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
+func humanBytes(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// diskFull puts the disk first in a run's error that comes from a full
+// file system (ENOSPC, in the child's words or the server's), naming the
+// file system of the run's working directory and what is free on it.
+func diskFull(workDir, errText string) string {
+	if !strings.Contains(errText, syscall.ENOSPC.Error()) {
+		return errText
+	}
+	where := "the file system holding " + workDir
+	if free, err := freeBytes(workDir); err == nil {
+		where += fmt.Sprintf(" (%s free now)", humanBytes(free))
+	}
+	return "the disk is full: " + where + " ran out of space during the run:\n" + errText
 }

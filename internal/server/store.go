@@ -201,6 +201,37 @@ func (s *Store) AppendEvent(ctx context.Context, run int64, typ, build string, t
 // Events returns run's events after sequence number after, at most limit.
 func (s *Store) Events(ctx context.Context, run int64, after, limit int) ([]Event, error) {
 	rows, err := s.r.QueryContext(ctx, s.q("SELECT seq, time, type, build, body FROM events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"), run, after, limit)
+	return scanEvents(run, rows, err)
+}
+
+// maxSeq is above every sequence number (seq is a 32-bit INTEGER on
+// PostgreSQL).
+const maxSeq = 1<<31 - 1
+
+// EventsBefore returns run's last limit events with a sequence number
+// below before (before <= 0: the run's last limit events), in order: the
+// tail of a log, and the page before a page.
+func (s *Store) EventsBefore(ctx context.Context, run int64, before, limit int) ([]Event, error) {
+	if before <= 0 || before > maxSeq {
+		before = maxSeq
+	}
+	rows, err := s.r.QueryContext(ctx, s.q("SELECT seq, time, type, build, body FROM events WHERE run_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"), run, before, limit)
+	evs, err := scanEvents(run, rows, err)
+	for i, j := 0, len(evs)-1; i < j; i, j = i+1, j-1 {
+		evs[i], evs[j] = evs[j], evs[i]
+	}
+	return evs, err
+}
+
+// BuildEvents returns run's events about its builds and steps
+// (build_started, step_started, build_finished), in order: what the run
+// page's builds table is made of, however long the log.
+func (s *Store) BuildEvents(ctx context.Context, run int64) ([]Event, error) {
+	rows, err := s.r.QueryContext(ctx, s.q("SELECT seq, time, type, build, body FROM events WHERE run_id = $1 AND type IN ('build_started', 'step_started', 'build_finished') ORDER BY seq"), run)
+	return scanEvents(run, rows, err)
+}
+
+func scanEvents(run int64, rows *sql.Rows, err error) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}

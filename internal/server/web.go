@@ -1,12 +1,16 @@
 package server
 
 import (
+	"cmp"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/bake-tool/bake/artifacts/registry"
@@ -15,14 +19,16 @@ import (
 //go:embed web/*.html web/*.css web/*.js
 var webFS embed.FS
 
-// pages are the dashboard's pages, each with the shared layout.
-var pages = func() map[string]*template.Template {
+// pages are the dashboard's pages, each with the shared layout, parsed
+// on first use: not by every bake command at start-up, nor by an idle
+// server nobody has looked at.
+var pages = sync.OnceValue(func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, p := range []string{"login", "index", "run", "pipeline"} {
+	for _, p := range []string{"login", "index", "run", "pipeline", "artifacts"} {
 		m[p] = template.Must(template.ParseFS(webFS, "web/layout.html", "web/"+p+".html"))
 	}
 	return m
-}()
+})
 
 // page is what every page template gets.
 type page struct {
@@ -47,6 +53,7 @@ func (s *Server) webRoutes() {
 	s.mux.HandleFunc("POST /logout", s.web(RoleViewer, s.webLogout))
 	s.mux.HandleFunc("GET /{$}", s.web(RoleViewer, s.webIndex))
 	s.mux.HandleFunc("GET /runs/{id}", s.web(RoleViewer, s.webRun))
+	s.mux.HandleFunc("GET /runs/{id}/artifacts", s.web(RoleViewer, s.webArtifacts))
 	s.mux.HandleFunc("POST /runs/{id}/cancel", s.web(RoleOperator, s.webCancel))
 	s.mux.HandleFunc("GET /pipelines/{name}", s.web(RoleViewer, s.webPipeline))
 	s.mux.HandleFunc("POST /pipelines/{name}/runs", s.web(RoleOperator, s.webTrigger))
@@ -83,7 +90,7 @@ func (s *Server) web(role string, h func(http.ResponseWriter, *http.Request, pag
 func (s *Server) render(w http.ResponseWriter, name string, data any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := pages[name].ExecuteTemplate(w, name+".html", data); err != nil {
+	if err := pages()[name].ExecuteTemplate(w, name+".html", data); err != nil {
 		s.log.Error("render page", "page", name, "err", err)
 	}
 }
@@ -134,7 +141,132 @@ func (s *Server) webIndex(w http.ResponseWriter, r *http.Request, pg page) {
 	}{pg, pis, recent})
 }
 
+// logTail is how many lines of a run's log its page shows at first; the
+// rest is a link away ("earlier lines", a page of the events API at a
+// time) and live ones come over SSE, so a 50,000-line log does not freeze
+// the page.
+const logTail = 1000
+
+// buildRow is a line of a run page's builds table.
+type buildRow struct {
+	Name, Status, Step, Took string
+}
+
+// buildRows sums up a run's build and step events per build, in the order
+// the builds started.
+func buildRows(evs []Event) []buildRow {
+	var rows []buildRow
+	at := map[string]int{}
+	for _, ev := range evs {
+		if ev.Build == "" {
+			continue
+		}
+		var e struct {
+			Step    string  `json:"step"`
+			Status  string  `json:"status"`
+			Elapsed float64 `json:"elapsed_seconds"`
+		}
+		_ = json.Unmarshal(ev.Body, &e)
+		i, ok := at[ev.Build]
+		if !ok {
+			i = len(rows)
+			at[ev.Build] = i
+			rows = append(rows, buildRow{Name: ev.Build, Status: "running"})
+		}
+		switch ev.Type {
+		case "step_started":
+			rows[i].Step = e.Step
+		case "build_finished":
+			rows[i].Status = e.Status
+			if e.Elapsed > 0 {
+				rows[i].Took = fmt.Sprintf("%.1f s", e.Elapsed)
+			}
+		}
+	}
+	return rows
+}
+
+// eventLine is an event as a line of the run page's log; web/live.js
+// writes live events the same way.
+func eventLine(ev Event) string {
+	var e struct {
+		Build   string `json:"build"`
+		Type    string `json:"type"`
+		Step    string `json:"step"`
+		Message string `json:"message"`
+		Status  string `json:"status"`
+		Error   string `json:"error"`
+	}
+	_ = json.Unmarshal(ev.Body, &e)
+	parts := []string{ev.Time.UTC().Format("15:04:05")}
+	if e.Build != "" {
+		parts = append(parts, e.Build+":")
+	}
+	switch {
+	case e.Type == "server":
+		parts = append(parts, "["+cmp.Or(e.Step, "server")+"]")
+	case e.Type != "output":
+		parts = append(parts, "["+strings.TrimSpace(e.Type+" "+e.Step)+"]")
+	}
+	for _, p := range []string{e.Message, e.Status} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if e.Error != "" {
+		parts = append(parts, "error: "+e.Error)
+	}
+	return strings.Join(parts, " ")
+}
+
 func (s *Server) webRun(w http.ResponseWriter, r *http.Request, pg page) {
+	id, ok := runID(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	run, err := s.store.Run(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	tail, err := s.store.EventsBefore(ctx, id, 0, logTail)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	bevs, err := s.store.BuildEvents(ctx, id)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	var log strings.Builder
+	first, last := 0, 0
+	for _, ev := range tail {
+		log.WriteString(eventLine(ev))
+		log.WriteByte('\n')
+	}
+	if len(tail) > 0 {
+		first, last = tail[0].Seq, tail[len(tail)-1].Seq
+	}
+	ds, _ := s.store.Deliveries(ctx, id)
+	pg.Title = fmt.Sprintf("run %d", id)
+	s.render(w, "run", struct {
+		page
+		Run         *Run
+		Builds      []buildRow
+		Log         string
+		First, Last int
+		Earlier     int // lines before the first shown
+		Deliveries  []Delivery
+	}{pg, run, buildRows(bevs), log.String(), first, last, max(first-1, 0), ds})
+}
+
+func (s *Server) webArtifacts(w http.ResponseWriter, r *http.Request, pg page) {
 	id, ok := runID(w, r)
 	if !ok {
 		return
@@ -148,13 +280,17 @@ func (s *Server) webRun(w http.ResponseWriter, r *http.Request, pg page) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	ds, _ := s.store.Deliveries(r.Context(), id)
-	pg.Title = fmt.Sprintf("run %d", id)
-	s.render(w, "run", struct {
+	a, err := s.store.Artifacts(r.Context(), id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	pg.Title = fmt.Sprintf("run %d artifacts", id)
+	s.render(w, "artifacts", struct {
 		page
-		Run        *Run
-		Deliveries []Delivery
-	}{pg, run, ds})
+		Run       *Run
+		Artifacts *RunArtifacts
+	}{pg, run, a})
 }
 
 func (s *Server) webCancel(w http.ResponseWriter, r *http.Request, _ page) {

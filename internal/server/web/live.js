@@ -20,6 +20,11 @@
   function followRun(log) {
     var id = log.dataset.run, pending = [], builds = {}, scheduled = false;
     var status = document.getElementById("status");
+    // The page comes with the builds table and the log's last lines; the
+    // stream goes on from there.
+    document.querySelectorAll("#builds tr[data-build]").forEach(function (row) { builds[row.dataset.build] = row; });
+    log.scrollTop = log.scrollHeight;
+    earlier(document.getElementById("earlier"));
     // Lines are appended in batches, every 50 ms, so a 50,000-line log
     // streams in without freezing the page.
     function flush() {
@@ -30,7 +35,7 @@
       pending = [];
       if (atEnd) log.scrollTop = log.scrollHeight;
     }
-    var src = new EventSource("/api/v1/runs/" + id + "/events/stream");
+    var src = new EventSource("/api/v1/runs/" + id + "/events/stream?after=" + (log.dataset.after || 0));
     src.addEventListener("event", function (m) {
       var ev = JSON.parse(m.data);
       pending.push(text(ev));
@@ -49,6 +54,28 @@
         flush();
       }
     });
+    // earlier makes the "earlier lines" link load the page of lines
+    // before the first shown, in place.
+    function earlier(a) {
+      if (!a) return;
+      a.addEventListener("click", function (e) {
+        e.preventDefault();
+        fetch(a.href, {credentials: "same-origin"}).then(function (r) {
+          if (!r.ok) throw new Error(r.status + " " + r.statusText);
+          return r.json();
+        }).then(function (evs) {
+          if (!evs.length) { a.parentNode.remove(); return; }
+          var h = log.scrollHeight;
+          log.insertBefore(document.createTextNode(evs.map(text).join("\n") + "\n"), log.firstChild);
+          log.scrollTop += log.scrollHeight - h;
+          var first = evs[0].seq;
+          if (first <= 1) { a.parentNode.remove(); return; }
+          a.dataset.before = first;
+          a.href = "/api/v1/runs/" + id + "/events?before=" + first + "&limit=1000";
+          a.textContent = (first - 1) + " earlier lines: load 1000 more";
+        }).catch(function (err) { a.textContent = "could not load earlier lines: " + err.message; });
+      });
+    }
     function build(ev) {
       var e = ev.event || {};
       if (!e.build) return;
