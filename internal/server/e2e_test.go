@@ -79,7 +79,10 @@ func startService(t *testing.T, kind, hookURL string, extra ...string) *service 
 		t.Fatal(err)
 	}
 	key := writeKey(t, dir)
-	dsn := testDatabase(t, kind)
+	dsn := kind // a database setting of its own ("sqlite:PATH")
+	if kind == DatabaseSQLite || kind == DatabasePostgres {
+		dsn = testDatabase(t, kind)
+	}
 	viewer := NewToken()
 	repo := fmt.Sprintf("%s/bake-serve-test/%d", reg, time.Now().UnixNano())
 	cfgText := fmt.Sprintf(`
@@ -620,4 +623,49 @@ func TestCacheMetric(t *testing.T) {
 			t.Errorf("after run %d, /metrics has\n%s\nwant\n%s\n(steps in the manifest: %+v)", i+1, got, want, arts.Builds)
 		}
 	}
+}
+
+// TestDatabaseDiskFull puts the SQLite database on a small tmpfs and
+// fills it while a build runs: the run's log cannot be stored, so the
+// build is stopped and cleans up (no container left); the server goes on
+// answering reads; once space is freed the run is recorded as failed,
+// saying the database's disk is full. (PostgreSQL keeps its files on its
+// own server's disk, which a test cannot fill without a server of its
+// own.)
+func TestDatabaseDiskFull(t *testing.T) {
+	mnt := tmpfs(t, 4<<20)
+	s := startService(t, "sqlite:"+filepath.Join(mnt, "bake.db"), "http://127.0.0.1:9/unused")
+	var run Run
+	if code := s.call(t, "POST", "/api/v1/pipelines/slow/runs", RoleOperator, nil, &run); code != 201 {
+		t.Fatalf("trigger: %d", code)
+	}
+	var bakeRunID string
+	waitFor(t, 3*time.Minute, "the slow build to tick", func() bool {
+		evs, _ := s.store.Events(context.Background(), run.ID, 0, 10000)
+		for _, e := range evs {
+			if strings.Contains(string(e.Body), "tick 1") {
+				return true
+			}
+		}
+		return false
+	})
+	bakeRunID = s.run(t, run.ID).BakeRunID
+	filler := fillDisk(t, mnt, 0)
+	waitFor(t, 2*time.Minute, "the build to be stopped", func() bool {
+		return len(containersOf(t, bakeRunID)) == 0
+	})
+	// Reads go on while the disk is full.
+	if got := s.run(t, run.ID); got.Status != StatusRunning {
+		t.Logf("run while the disk is full: %s", got.Status)
+	}
+	if code := s.call(t, "GET", "/api/v1/runs", RoleViewer, nil, nil); code != 200 {
+		t.Errorf("GET runs with the database's disk full: %d", code)
+	}
+	os.Remove(filler)
+	got := s.waitStatus(t, run.ID, 2*time.Minute, StatusFailed, StatusSucceeded, StatusCancelled)
+	want := "the disk holding the database is full: the run's log could not be stored, so the build was stopped and cleaned up (database or disk is full"
+	if got.Status != StatusFailed || !strings.HasPrefix(got.Error, want) {
+		t.Errorf("run = %s %q, want failed with %q", got.Status, got.Error, want)
+	}
+	t.Logf("error: %s", got.Error)
 }

@@ -44,6 +44,9 @@ type RunnerOptions struct {
 	// MinFree is the free space (bytes) a run's working directory's file
 	// system needs for the run to start (default 16 MiB).
 	MinFree uint64
+	// StoreRetry is how long a run's end is retried when the database's
+	// disk is full (default 5m).
+	StoreRetry time.Duration
 }
 
 // Runner queues runs and executes them as child processes within the
@@ -67,8 +70,9 @@ type activeRun struct {
 	run      *Run
 	cmd      *exec.Cmd
 	mu       sync.Mutex
-	reason   string // why the server stopped it: "cancelled", "timeout", "shutdown"
+	reason   string // why the server stopped it: "cancelled", "timeout", "shutdown", "disk"
 	signaled bool
+	storeErr string // the database's disk-full error that stopped it
 }
 
 // NewRunner returns a Runner for cfg's pipelines.
@@ -81,6 +85,9 @@ func NewRunner(cfg *Config, store *Store, hub *Hub, o RunnerOptions) *Runner {
 	}
 	if o.Env == nil {
 		o.Env = os.Environ()
+	}
+	if o.StoreRetry == 0 {
+		o.StoreRetry = 5 * time.Minute
 	}
 	if o.MinFree == 0 {
 		o.MinFree = 16 << 20
@@ -393,8 +400,20 @@ func (r *Runner) execute(ctx context.Context, p *Pipeline, a *activeRun) {
 	// The last event is stored before the run is marked finished: an
 	// event stream that sees the run finished has the whole log to send.
 	r.serverEvent(ctx, run.ID, "finished", fmt.Sprintf("run %s after %s", status, time.Since(started).Round(time.Millisecond)))
-	if err := r.store.FinishRun(ctx, run.ID, status, exitCode, errText, version, promoted); err != nil {
+	// A database whose disk is full cannot record the end either: try
+	// again for a while (space may be freed); after that the run stays
+	// running until a restart marks it interrupted.
+	for wait := time.Duration(0); ; {
+		err := r.store.FinishRun(ctx, run.ID, status, exitCode, errText, version, promoted)
+		if err == nil {
+			break
+		}
 		log.Error("finish run", "err", err)
+		if !isDiskFull(err) || wait >= r.opts.StoreRetry {
+			break
+		}
+		time.Sleep(time.Second)
+		wait += time.Second
 	}
 	r.publishRun(ctx, run.ID)
 	if r.opts.Metrics != nil {
@@ -526,6 +545,11 @@ func (r *Runner) build(ctx context.Context, p *Pipeline, a *activeRun, log *slog
 		status, errText = StatusCancelled, "cancelled: the server shut down"
 	case reason == "timeout":
 		status, errText = StatusFailed, fmt.Sprintf("timed out after %s", p.Timeout)
+	case reason == "disk":
+		a.mu.Lock()
+		why := a.storeErr
+		a.mu.Unlock()
+		status, errText = StatusFailed, "the disk holding the database is full: the run's log could not be stored, so the build was stopped and cleaned up ("+why+")"
 	default:
 		status = StatusFailed
 		errText = strings.Join(st.failures, "\n")
@@ -613,6 +637,21 @@ func (r *Runner) append(ctx context.Context, run int64, typ, build string, t tim
 	ev, err := r.store.AppendEvent(ctx, run, typ, build, t, body)
 	if err != nil {
 		r.opts.Logger.Error("store event", "run", run, "err", err)
+		if isDiskFull(err) {
+			// A log that cannot be kept: stop the build (it cleans up as
+			// on Ctrl-C) rather than let it go on unrecorded.
+			r.mu.Lock()
+			a := r.active[run]
+			r.mu.Unlock()
+			if a != nil {
+				a.mu.Lock()
+				if a.storeErr == "" {
+					a.storeErr = err.Error()
+				}
+				a.mu.Unlock()
+				a.stop("disk", r.opts.KillGrace)
+			}
+		}
 		return
 	}
 	r.hub.Publish(run, ev)
@@ -767,4 +806,15 @@ func diskFull(workDir, errText string) string {
 		where += fmt.Sprintf(" (%s free now)", humanBytes(free))
 	}
 	return "the disk is full: " + where + " ran out of space during the run:\n" + errText
+}
+
+// isDiskFull reports whether a database error is a full disk: SQLite's
+// SQLITE_FULL, PostgreSQL's disk_full (53100), or ENOSPC in any words.
+func isDiskFull(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return errors.Is(err, syscall.ENOSPC) || strings.Contains(msg, "database or disk is full") ||
+		strings.Contains(msg, "SQLSTATE 53100") || strings.Contains(msg, syscall.ENOSPC.Error())
 }
