@@ -19,6 +19,7 @@ import (
 
 	"github.com/bake-tool/bake/artifacts/registry"
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // service is a bake serve assembled in the test process (store, runner,
@@ -71,8 +72,8 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // configuration; KEY in it is the signing key's path.
 func startService(t *testing.T, kind, hookURL string, extra ...string) *service {
 	t.Helper()
-	dockerUp(t)
-	reg := testRegistry(t)
+	testenv.Docker(t, testenv.BaseImage())
+	reg := testenv.Registry(t)
 	bin := bakebin.Path(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "image.pkr.hcl"), []byte(testTemplate), 0o644); err != nil {

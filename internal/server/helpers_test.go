@@ -145,29 +145,6 @@ func testStore(t *testing.T, kind string) (*Store, string) {
 	return s, db
 }
 
-// testRegistry is the loopback registry scripts/setup.sh starts.
-func testRegistry(t *testing.T) string {
-	t.Helper()
-	addr := os.Getenv("BAKE_TEST_REGISTRY")
-	if addr == "" {
-		addr = "127.0.0.1:5000"
-	}
-	resp, err := http.Get("http://" + addr + "/v2/")
-	if err != nil {
-		t.Fatalf("the test registry at %s does not answer (start it with scripts/setup.sh): %v", addr, err)
-	}
-	resp.Body.Close()
-	return addr
-}
-
-// dockerUp fails t when the Docker engine does not answer.
-func dockerUp(t *testing.T) {
-	t.Helper()
-	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
-		t.Fatalf("docker does not answer (run scripts/setup.sh): %v: %s", err, out)
-	}
-}
-
 // writeKey writes a new unencrypted signing key into dir.
 func writeKey(t *testing.T, dir string) string {
 	t.Helper()

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // bakeServe is a `bake serve` process.
@@ -122,7 +123,7 @@ func TestServeProcess(t *testing.T) {
 }
 
 func testServeProcess(t *testing.T, db string) {
-	dockerUp(t)
+	testenv.Docker(t, testenv.BaseImage())
 	bin := bakebin.Path(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "image.pkr.hcl"), []byte(testTemplate), 0o644); err != nil {
