@@ -91,6 +91,10 @@ type state struct {
 	imageID     string // the committed image, until the build succeeds
 	art         *artifacts.Artifact
 	cache       cacheState
+	// removed, when set, is closed once the removal of the container that
+	// commit started has ended, with its error in removeErr.
+	removed   chan struct{}
+	removeErr error
 }
 
 // Build runs the steps: connect, pull (or find) the image, start the
@@ -255,6 +259,33 @@ func (b *Builder) startContainer(ctx context.Context, s *state) error {
 	return nil
 }
 
+// startRemoval starts removing the container once the commit has made the
+// image, so that the removal overlaps what the build still does (storing
+// the image in the cache, pushing it to the shared cache); the "start
+// container" cleanup waits for it, so the build still returns only once the
+// container is gone. Only with -on-error=cleanup and without -debug: under
+// the other policies a later failure keeps the container for the user, and
+// -debug's pause after the commit shows it.
+func (b *Builder) startRemoval(ctx context.Context, s *state) {
+	if s.containerID == "" || (b.opts.OnError != "" && b.opts.OnError != builder.OnErrorCleanup) || b.opts.Pause != nil {
+		return
+	}
+	// Like a cleanup: not cancelled with the build; a second interrupt
+	// (the cleanup context) stops it.
+	rctx, cancel := b.completing(ctx)
+	done := make(chan struct{})
+	s.removed = done
+	api, id := s.api, s.containerID
+	go func() {
+		defer close(done)
+		defer cancel()
+		err := api.ContainerRemove(rctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			s.removeErr = fmt.Errorf("remove container %s: %w", short(id), err)
+		}
+	}()
+}
+
 // parseDevice reads "host[:container[:permissions]]".
 func parseDevice(d string) container.DeviceMapping {
 	parts := strings.SplitN(d, ":", 3)
@@ -279,6 +310,17 @@ func (b *Builder) completing(ctx context.Context) (context.Context, context.Canc
 // name: one a create call finished making after the build stopped waiting
 // for its answer.
 func (b *Builder) removeContainer(ctx context.Context, s *state) error {
+	if s.removed != nil {
+		select {
+		case <-s.removed:
+		case <-ctx.Done():
+			return fmt.Errorf("remove container %s: %w", short(s.containerID), context.Cause(ctx))
+		}
+		s.removed = nil
+		if s.removeErr == nil {
+			s.containerID = ""
+		}
+	}
 	if s.containerID != "" {
 		err := s.api.ContainerRemove(ctx, s.containerID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil && !cerrdefs.IsNotFound(err) {
@@ -371,6 +413,7 @@ func (b *Builder) commit(ctx context.Context, s *state) error {
 		return fmt.Errorf("committed image %s: %w", short(resp.ID), context.Cause(ctx))
 	}
 	s.ui.Say(fmt.Sprintf("committed image %s", resp.ID))
+	b.startRemoval(ctx, s)
 	s.art = b.imageArtifact(s, resp.ID)
 	if err := b.storeFinal(ctx, s); err != nil {
 		if ctx.Err() != nil {

@@ -717,3 +717,35 @@ func (nopUI) Say(string)        {}
 func (nopUI) Error(string)      {}
 func (nopUI) Stdout() io.Writer { return io.Discard }
 func (nopUI) Stderr() io.Writer { return io.Discard }
+
+// TestBuildCommitRemovesContainerFirst: the commit starts the container's
+// removal at once (it overlaps the cache store and the shared-cache push),
+// and Build still returns only once the container is gone.
+func TestBuildCommitRemovesContainerFirst(t *testing.T) {
+	api := engine(t)
+	ctx := testContext(t)
+	runID := newRunID(t, api)
+	cfg := testConfig()
+	cfg.Commit = true
+	opts := testOptions(runID, "early-removal")
+	var events []string
+	opts.Event = func(e builder.StepEvent) { events = append(events, e.Phase+" "+e.Step) }
+	art, err := New(cfg, opts).Build(ctx, newUI(t), func(ctx context.Context, comm provisioners.Communicator, _ provisioners.BuildInfo) error {
+		return comm.Upload(ctx, "/etc/early", strings.NewReader("early\n"), 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removeImageAtEnd(t, api, art.ID)
+	// At once, not at the test's end: nothing of the run may remain.
+	assertNoContainers(t, api, runID)
+	if _, err := api.ImageInspect(ctx, art.ID); err != nil {
+		t.Errorf("the committed image: %v", err)
+	}
+	if out := runImage(ctx, t, api, runID, art.ID, "cat", "/etc/early"); out != "early\n" {
+		t.Errorf("the image's /etc/early = %q", out)
+	}
+	if !slices.Contains(events, "cleanup start container") {
+		t.Errorf("no cleanup event for the container; events %q", events)
+	}
+}
