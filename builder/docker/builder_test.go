@@ -23,6 +23,7 @@ import (
 
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/internal/testutil/proctest"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 	"github.com/bake-tool/bake/provisioners"
 )
 
@@ -217,11 +218,11 @@ func TestBuildCommit(t *testing.T) {
 	if len(art.Items) != 1 || art.Items[0].ExternalIdentifier != art.ID || art.Items[0].Digest != art.ID {
 		t.Errorf("artifact items = %+v", art.Items)
 	}
-	base, err := api.ImageInspect(ctx, baseImage())
+	base, err := api.ImageInspect(ctx, testenv.BaseImage())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if art.Parent == nil || art.Parent.ImageID != base.ID || art.Parent.Ref != baseImage() {
+	if art.Parent == nil || art.Parent.ImageID != base.ID || art.Parent.Ref != testenv.BaseImage() {
 		t.Errorf("artifact parent = %+v, want image %s", art.Parent, base.ID)
 	}
 
@@ -271,7 +272,7 @@ func TestBuildKeepsBaseCmdEntrypoint(t *testing.T) {
 	api := engine(t)
 	ctx := testContext(t)
 	runID := newRunID(t, api)
-	base, err := api.ImageInspect(ctx, baseImage())
+	base, err := api.ImageInspect(ctx, testenv.BaseImage())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,12 +295,12 @@ func TestBuildKeepsBaseCmdEntrypoint(t *testing.T) {
 		return insp
 	}
 
-	plain := build("plain", baseImage(), "ENV X=1")
+	plain := build("plain", testenv.BaseImage(), "ENV X=1")
 	if !slices.Equal(plain.Config.Cmd, base.Config.Cmd) || len(plain.Config.Entrypoint) != 0 {
 		t.Errorf("no CMD change: Cmd %q Entrypoint %q, want Cmd %q and no entrypoint", plain.Config.Cmd, plain.Config.Entrypoint, base.Config.Cmd)
 	}
 
-	withEP := build("entrypoint", baseImage(), `ENTRYPOINT ["/bin/echo", "from-entrypoint"]`)
+	withEP := build("entrypoint", testenv.BaseImage(), `ENTRYPOINT ["/bin/echo", "from-entrypoint"]`)
 	if !slices.Equal(withEP.Config.Entrypoint, []string{"/bin/echo", "from-entrypoint"}) || len(withEP.Config.Cmd) != 0 {
 		t.Errorf("ENTRYPOINT change: Entrypoint %q Cmd %q", withEP.Config.Entrypoint, withEP.Config.Cmd)
 	}
@@ -312,7 +313,7 @@ func TestBuildKeepsBaseCmdEntrypoint(t *testing.T) {
 		t.Errorf("running the image printed %q", out)
 	}
 
-	shell := build("shellform", baseImage(), "CMD echo shell form $HOME")
+	shell := build("shellform", testenv.BaseImage(), "CMD echo shell form $HOME")
 	if !slices.Equal(shell.Config.Cmd, []string{"/bin/sh", "-c", "echo shell form $HOME"}) {
 		t.Errorf("shell-form CMD = %q", shell.Config.Cmd)
 	}
@@ -491,10 +492,10 @@ func TestBuildFailures(t *testing.T) {
 	}, {
 		name: "pulled image missing",
 		cfg: func(c *Config) {
-			c.Image = registryAddr() + "/bake-test/does-not-exist:nope"
+			c.Image = testenv.RegistryAddr() + "/bake-test/does-not-exist:nope"
 			c.Pull = ptr(true)
 		},
-		want: []string{`pull image "` + registryAddr() + `/bake-test/does-not-exist:nope"`},
+		want: []string{`pull image "` + testenv.RegistryAddr() + `/bake-test/does-not-exist:nope"`},
 	}, {
 		name: "engine unreachable",
 		env:  map[string]string{"DOCKER_HOST": "unix:///nonexistent.sock"},

@@ -20,6 +20,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 	"github.com/bake-tool/bake/provisioners"
 )
 
@@ -186,7 +187,7 @@ func TestRemoveKeepsUntaggedBase(t *testing.T) {
 	runID := newRunID(t, api)
 
 	// An untagged base: a commit of a container of the usual base image.
-	made, err := api.ContainerCreate(ctx, &container.Config{Image: baseImage(), Labels: map[string]string{LabelRunID: runID}}, nil, nil, nil, "")
+	made, err := api.ContainerCreate(ctx, &container.Config{Image: testenv.BaseImage(), Labels: map[string]string{LabelRunID: runID}}, nil, nil, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +237,7 @@ func TestTagGivesBackExistingTags(t *testing.T) {
 	ctx := testContext(t)
 	runID := newRunID(t, api)
 	art := buildImage(ctx, t, api, runID)
-	base := imageIDOf(ctx, t, api, baseImage())
+	base := imageIDOf(ctx, t, api, testenv.BaseImage())
 
 	b := make([]byte, 4)
 	rand.Read(b)
@@ -298,7 +299,7 @@ func TestCancelDuringPush(t *testing.T) {
 	ctx := testContext(t)
 	runID := newRunID(t, api)
 	art := buildImage(ctx, t, api, runID)
-	repo := registryAddr() + "/bake-test/" + runID
+	repo := testenv.RegistryAddr() + "/bake-test/" + runID
 	tagged, _, err := newPP(t, KindTag, &TagConfig{Repository: repo, Tags: []string{"v1", "v2"}}).PostProcess(ctx, newUI(t), art)
 	if err != nil {
 		t.Fatal(err)
@@ -351,7 +352,7 @@ func rootfsArtifact(t *testing.T) *artifacts.Artifact {
 func TestImportGivesBackTag(t *testing.T) {
 	api := engine(t)
 	ctx := testContext(t)
-	base := imageIDOf(ctx, t, api, baseImage())
+	base := imageIDOf(ctx, t, api, testenv.BaseImage())
 	b := make([]byte, 4)
 	rand.Read(b)
 	ref := "bake.local/import-test-" + hex.EncodeToString(b) + ":v1"

@@ -19,6 +19,7 @@ import (
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
 	"github.com/bake-tool/bake/internal/testutil/dockerd"
 	"github.com/bake-tool/bake/internal/testutil/manifesttest"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 	"github.com/bake-tool/bake/templates"
 )
 
@@ -152,7 +153,7 @@ func TestTwoEngines(t *testing.T) {
 	bin := bakebin.Path(t)
 
 	// The base image goes to the second engine as docker save | load.
-	dockerd.CopyImage(t, baseImage(), host, certs)
+	dockerd.CopyImage(t, testenv.BaseImage(), host, certs)
 
 	// Without a client certificate the engine refuses.
 	plain := endpoint{Host: host, TLS: true, CA: filepath.Join(certs, "ca.pem"), From: "test"}
@@ -173,7 +174,7 @@ func TestTwoEngines(t *testing.T) {
 	dir := t.TempDir()
 	manifest := filepath.Join(dir, "m.json")
 	cmd := exec.Command(bin, "build", "-color=false", "-no-cache", "-manifest", manifest,
-		"-var", "image="+baseImage(), "-var", "remote_host="+host, "-var", "remote_certs="+certs, template)
+		"-var", "image="+testenv.BaseImage(), "-var", "remote_host="+host, "-var", "remote_certs="+certs, template)
 	// The environment names no engine, so the local source uses the
 	// default socket and only docker_host leads elsewhere.
 	cmd.Env = append(os.Environ(), "DOCKER_HOST=", "DOCKER_CONTEXT=", "DOCKER_CERT_PATH=", "DOCKER_TLS_VERIFY=")

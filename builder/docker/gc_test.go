@@ -13,6 +13,7 @@ import (
 
 	"github.com/bake-tool/bake/internal/gc"
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // gcTemplate is a docker build whose shell-local provisioner and
@@ -129,7 +130,7 @@ func TestGCAfterSIGKILL(t *testing.T) {
 				}
 			})
 
-			args := []string{"build", "-json", "-debug", "-manifest", "", "-var", "image=" + baseImage()}
+			args := []string{"build", "-json", "-debug", "-manifest", "", "-var", "image=" + testenv.BaseImage()}
 			if p.vars != nil {
 				for _, v := range p.vars(d) {
 					args = append(args, "-var", v)

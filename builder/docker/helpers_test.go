@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,41 +17,23 @@ import (
 
 	"github.com/bake-tool/bake/builder"
 	"github.com/bake-tool/bake/internal/testutil/proctest"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 	"github.com/bake-tool/bake/provisioners"
 )
 
-// baseImage is the local base image scripts/setup.sh makes.
-func baseImage() string {
-	if s := os.Getenv("BAKE_BASE_IMAGE"); s != "" {
-		return s
-	}
-	return "bake.local/debian:bookworm"
-}
-
-// registryAddr is the loopback registry scripts/setup.sh starts.
-func registryAddr() string {
-	if s := os.Getenv("BAKE_TEST_REGISTRY"); s != "" {
-		return s
-	}
-	return "127.0.0.1:5000"
-}
-
-// engine returns a client for the test engine, skipping the test when
-// there is none (unless CI is set, where it fails).
+// engine returns a client for the test engine, failing the test when
+// there is none or the base image is missing.
 func engine(t *testing.T) dockerAPI {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	api, err := connect(ctx, newEngineClient)
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("docker engine: %v (run scripts/setup.sh)", err)
-		}
-		t.Skipf("no docker engine: %v (run scripts/setup.sh)", err)
+		t.Fatalf("docker engine: %v (run scripts/setup.sh)", err)
 	}
-	if _, err := api.ImageInspect(ctx, baseImage()); err != nil {
+	if _, err := api.ImageInspect(ctx, testenv.BaseImage()); err != nil {
 		api.Close()
-		t.Fatalf("base image %s: %v (run scripts/setup.sh)", baseImage(), err)
+		t.Fatalf("base image %s: %v (run scripts/setup.sh)", testenv.BaseImage(), err)
 	}
 	t.Cleanup(func() { api.Close() })
 	return api
@@ -124,7 +105,7 @@ func (u *testUI) Stderr() io.Writer { return &u.stderr }
 func testConfig() *Config {
 	return &Config{
 		Communicator:   "docker",
-		Image:          baseImage(),
+		Image:          testenv.BaseImage(),
 		Pull:           ptr(false),
 		ContainerDir:   DefaultContainerDir,
 		FixUploadOwner: ptr(true),

@@ -18,6 +18,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/bake-tool/bake/artifacts"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 	"github.com/bake-tool/bake/provisioners"
 )
 
@@ -64,7 +65,7 @@ func TestTagPushPullByDigest(t *testing.T) {
 	ctx := testContext(t)
 	runID := newRunID(t, api)
 	art := buildImage(ctx, t, api, runID)
-	repo := registryAddr() + "/bake-test/" + runID
+	repo := testenv.RegistryAddr() + "/bake-test/" + runID
 
 	tagged, keep, err := newPP(t, KindTag, &TagConfig{Repository: repo, Tags: []string{"v1", "latest"}}).PostProcess(ctx, newUI(t), art)
 	if err != nil {
@@ -189,7 +190,7 @@ func TestPushRefused(t *testing.T) {
 // authProxy serves the local registry behind HTTP basic auth.
 func authProxy(t *testing.T, user, password string) string {
 	t.Helper()
-	target, _ := url.Parse("http://" + registryAddr())
+	target, _ := url.Parse("http://" + testenv.RegistryAddr())
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); !ok || u != user || p != password {

@@ -16,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/artifacts/registry"
-	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // TestAttestBuildCLI: a signed docker build that pushes attaches its run
@@ -58,7 +60,7 @@ build {
     post-processor "docker-push" {}
   }
 }
-`, e2eBaseImage(), repo, tag))
+`, testenv.BaseImage(), repo, tag))
 	}
 	m := filepath.Join(dir, "run.sigstore.json")
 	code, out, errOut := bakeRun(t, os.Environ(), "build", "-color=false", "-no-cache", "-sign-key", key, "-manifest", m, tpl("v1"))

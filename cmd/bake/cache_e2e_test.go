@@ -29,6 +29,7 @@ import (
 	"github.com/bake-tool/bake/cache"
 	"github.com/bake-tool/bake/internal/engine"
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // cacheTemplateDir writes the cache tests' template: three shell steps, a
@@ -80,7 +81,7 @@ build {
     script = "%s/last.sh"
   }
 }
-`, e2eBaseImage(), dir, dir, dir)
+`, testenv.BaseImage(), dir, dir, dir)
 	if err := os.WriteFile(filepath.Join(dir, "t.pkr.hcl"), []byte(tpl), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func cachedImageFactsOf(t *testing.T, cli *client.Client, id string) cachedImage
 }
 
 func TestCacheE2EDocker(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	cacheDir := t.TempDir()
 	t.Setenv("BAKE_CACHE_DIR", cacheDir)
 	t.Setenv("BAKE_NO_CACHE", "")
@@ -268,7 +269,7 @@ func TestCacheE2EDocker(t *testing.T) {
 		t.Fatalf("no final-image entry for %s in %d entries", changedImage, len(entries))
 	}
 	tag := docker.CacheRepository + ":" + final.Key.Hex()
-	if err := cli.ImageTag(context.Background(), e2eBaseImage(), tag); err != nil {
+	if err := cli.ImageTag(context.Background(), testenv.BaseImage(), tag); err != nil {
 		t.Fatal(err)
 	}
 	damaged := bakeDocker(t, cli, dir)
@@ -360,7 +361,7 @@ func removeCacheImages(t *testing.T, cli *client.Client, dir string) {
 // cache at once: both succeed, every entry left is whole and names a live
 // image, and a third build reuses the result without running a step.
 func TestCacheE2EConcurrent(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	cacheDir := t.TempDir()
 	t.Setenv("BAKE_CACHE_DIR", cacheDir)
 	t.Setenv("BAKE_NO_CACHE", "")

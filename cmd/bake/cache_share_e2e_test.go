@@ -21,6 +21,7 @@ import (
 
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
 	"github.com/bake-tool/bake/internal/testutil/dockerd"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // TestCacheE2EShared builds on machine A with -cache-to, then on machine B
@@ -30,16 +31,16 @@ import (
 // step changed, B starts from the state A shared and runs only that step.
 // A registry that refuses is a warning: the build succeeds.
 func TestCacheE2EShared(t *testing.T) {
-	cliA := dockerClient(t)
+	cliA := testenv.Docker(t, testenv.BaseImage())
 	host, certs := dockerd.Start(t)
-	dockerd.CopyImage(t, e2eBaseImage(), host, certs)
+	dockerd.CopyImage(t, testenv.BaseImage(), host, certs)
 	cliB, err := dockerd.Client(host, certs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cliB.Close()
 
-	repo := e2eRegistry() + "/bake-e2e/cache-" + randSuffix()
+	repo := testenv.RegistryAddr() + "/bake-e2e/cache-" + randSuffix()
 	t.Cleanup(func() { deleteTags(t, repo) })
 	cacheA, cacheB := t.TempDir(), t.TempDir()
 	t.Cleanup(func() { removeCacheImages(t, cliA, cacheA) })

@@ -39,48 +39,12 @@ import (
 	"github.com/bake-tool/bake/internal/engine"
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
 	"github.com/bake-tool/bake/internal/testutil/manifesttest"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // labelTest marks the containers a test itself runs from a built image,
 // so that a leftover one can be told from a build's.
 const labelTest = "dev.bake.e2e-test"
-
-// e2eBaseImage is the local base image scripts/setup.sh makes.
-func e2eBaseImage() string {
-	if s := os.Getenv("BAKE_BASE_IMAGE"); s != "" {
-		return s
-	}
-	return "bake.local/debian:bookworm"
-}
-
-// e2eRegistry is the loopback registry scripts/setup.sh starts.
-func e2eRegistry() string {
-	if s := os.Getenv("BAKE_TEST_REGISTRY"); s != "" {
-		return s
-	}
-	return "127.0.0.1:5000"
-}
-
-// dockerClient returns a client for the engine bake builds with (the one
-// the environment names), failing the test when it does not answer or the
-// base image is missing.
-func dockerClient(t *testing.T) *client.Client {
-	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := cli.Ping(ctx); err != nil {
-		t.Fatalf("no Docker engine: run scripts/setup.sh first (%v)", err)
-	}
-	if _, err := cli.ImageInspect(ctx, e2eBaseImage()); err != nil {
-		t.Fatalf("base image %s: %v (run scripts/setup.sh)", e2eBaseImage(), err)
-	}
-	return cli
-}
 
 func randSuffix() string {
 	b := make([]byte, 4)
@@ -330,7 +294,7 @@ func readHostFile(t *testing.T, p string) string {
 // line; a directory goes up with and without a trailing slash; a file and
 // a directory come down to the host; discard leaves no image.
 func TestDockerE2EShellAndFiles(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	tree := makeTree(t, "tree", map[string]string{"a.txt": "alpha\n", "sub/b.txt": "beta\n"})
 	down := t.TempDir()
 	scriptDir := t.TempDir()
@@ -396,7 +360,7 @@ build {
     destination = "%s/contents"
   }
 }
-`, e2eBaseImage(), script, tree, tree, down, down, down))
+`, testenv.BaseImage(), script, tree, tree, down, down, down))
 	r := bakeDocker(t, cli, dir)
 	r.mustSucceed(t)
 
@@ -444,7 +408,7 @@ build {
 // metadata. A build without changes on a base with its own ENTRYPOINT and
 // CMD keeps them.
 func TestDockerE2ECommitChanges(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	ctx := context.Background()
 	app := makeTree(t, "app", map[string]string{"hello.txt": "hello from the host\n"})
 	dir := writeTemplate(t, fmt.Sprintf(`
@@ -471,7 +435,7 @@ build {
     inline = ["echo made by shell > /srv/app/made-by-shell"]
   }
 }
-`, e2eBaseImage(), app))
+`, testenv.BaseImage(), app))
 	r := bakeDocker(t, cli, dir)
 	r.mustSucceed(t)
 	art := r.artifact(t, "docker.app", "docker")
@@ -508,7 +472,7 @@ build {
 
 	// A base with its own ENTRYPOINT and CMD, committed here.
 	baseRef := "bake-e2e/entry-base:" + randSuffix()
-	c, err := cli.ContainerCreate(ctx, &container.Config{Image: e2eBaseImage(), Cmd: []string{"true"}, Labels: map[string]string{labelTest: t.Name()}}, nil, nil, nil, "")
+	c, err := cli.ContainerCreate(ctx, &container.Config{Image: testenv.BaseImage(), Cmd: []string{"true"}, Labels: map[string]string{labelTest: t.Name()}}, nil, nil, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -558,7 +522,7 @@ build {
 // parallel: export_path writes a tar with the provisioned files, discard
 // leaves no image, and neither leaves an image.
 func TestDockerE2EExportAndDiscard(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	tarPath := filepath.Join(t.TempDir(), "out", "rootfs.tar")
 	files := makeTree(t, "etc-app", map[string]string{"app.conf": "port=8080\n"})
 	dir := writeTemplate(t, fmt.Sprintf(`
@@ -584,7 +548,7 @@ build {
     destination = "/etc"
   }
 }
-`, e2eBaseImage(), tarPath, e2eBaseImage(), files))
+`, testenv.BaseImage(), tarPath, testenv.BaseImage(), files))
 	r := bakeDocker(t, cli, dir)
 	r.mustSucceed(t)
 
@@ -646,9 +610,9 @@ func tarFiles(t *testing.T, path string, names ...string) map[string]string {
 // and pulling by that digest, with the local image gone, gives the same
 // image.
 func TestDockerE2EPushAndPullByDigest(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	ctx := context.Background()
-	repo := e2eRegistry() + "/bake-e2e/push-" + randSuffix()
+	repo := testenv.RegistryAddr() + "/bake-e2e/push-" + randSuffix()
 	dir := writeTemplate(t, fmt.Sprintf(`
 source "docker" "push" {
   image   = %q
@@ -670,7 +634,7 @@ build {
     post-processor "docker-push" {}
   }
 }
-`, e2eBaseImage(), repo))
+`, testenv.BaseImage(), repo))
 	r := bakeDocker(t, cli, dir)
 	r.mustSucceed(t)
 	imageID := r.artifact(t, "docker.push", "docker").ID
@@ -733,7 +697,7 @@ build {
 // so a first build commits an image with the user; a second build as that
 // user uploads a file and a directory, which end up owned by it.
 func TestDockerE2EExecUserOwnsUploads(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	userImage := "bake-e2e/with-user:" + randSuffix()
 	dir := writeTemplate(t, fmt.Sprintf(`
 source "docker" "user" {
@@ -752,7 +716,7 @@ build {
     tags       = [%q]
   }
 }
-`, e2eBaseImage(), strings.Split(userImage, ":")[0], strings.Split(userImage, ":")[1]))
+`, testenv.BaseImage(), strings.Split(userImage, ":")[0], strings.Split(userImage, ":")[1]))
 	bakeDocker(t, cli, dir).mustSucceed(t)
 
 	tree := makeTree(t, "tree", map[string]string{"a.txt": "a\n", "sub/b.txt": "b\n"})
@@ -800,7 +764,7 @@ build {
 // TestDockerE2EFailures: each failure exits 1 with an error that says
 // what went wrong, and leaves no container.
 func TestDockerE2EFailures(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 
 	// A registry that refuses every request.
 	var refused atomic.Int32
@@ -812,7 +776,7 @@ func TestDockerE2EFailures(t *testing.T) {
 	t.Cleanup(refusing.Close)
 	refusedRepo := strings.TrimPrefix(refusing.URL, "http://") + "/bake-e2e/refused"
 	missing := "bake.local/no-such-image:missing-" + randSuffix()
-	missingRemote := e2eRegistry() + "/bake-e2e/absent:missing-" + randSuffix()
+	missingRemote := testenv.RegistryAddr() + "/bake-e2e/absent:missing-" + randSuffix()
 
 	for _, tc := range []struct {
 		name   string
@@ -822,7 +786,7 @@ func TestDockerE2EFailures(t *testing.T) {
 	}{
 		{
 			name:   "provisioner exits non-zero",
-			source: fmt.Sprintf("image = %q\npull = false\ncommit = true", e2eBaseImage()),
+			source: fmt.Sprintf("image = %q\npull = false\ncommit = true", testenv.BaseImage()),
 			build:  `provisioner "shell" { inline = ["echo about to fail", "exit 42"] }`,
 			want:   []string{"42"},
 		},
@@ -838,7 +802,7 @@ func TestDockerE2EFailures(t *testing.T) {
 		},
 		{
 			name:   "registry refuses the push",
-			source: fmt.Sprintf("image = %q\npull = false\ncommit = true", e2eBaseImage()),
+			source: fmt.Sprintf("image = %q\npull = false\ncommit = true", testenv.BaseImage()),
 			build: fmt.Sprintf(`post-processors {
   post-processor "docker-tag" {
     repository = %q
@@ -871,7 +835,7 @@ source "docker" "fail" {
 build {
   sources = ["source.docker.fail"]
 }
-`, e2eBaseImage()))
+`, testenv.BaseImage()))
 		env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
 			return strings.HasPrefix(kv, "DOCKER_")
 		}), "DOCKER_HOST=unix:///nonexistent.sock")
@@ -904,7 +868,7 @@ func assertFailed(t *testing.T, r dockerRun, want ...string) {
 // exits 130 after its cleanups, the container is gone, and the run
 // manifest records the build as cancelled.
 func TestDockerE2EInterrupt(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGHUP} {
 		name := map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGHUP: "SIGHUP"}[sig]
 		t.Run(name, func(t *testing.T) { testDockerInterrupt(t, cli, sig, name) })
@@ -925,7 +889,7 @@ build {
     inline = ["echo started", "sleep 300"]
   }
 }
-`, e2eBaseImage()))
+`, testenv.BaseImage()))
 	manifest := filepath.Join(dir, "m.json")
 	cmd := exec.Command(bakebin.Path(t), "build", "-json", "-manifest", manifest, dir)
 	var stderr bytes.Buffer

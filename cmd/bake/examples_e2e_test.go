@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // TestServeUnitVerifies: systemd accepts examples/serve/bake-serve.service
@@ -52,10 +53,10 @@ func TestServeConfigChecks(t *testing.T) {
 // command and port 8080 exposed.
 func TestServeImageRecipe(t *testing.T) {
 	requireDocker(t)
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	tag := "test-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
 	code, stdout, stderr := bakeRun(t, os.Environ(), "build", "-color=false", "-manifest", "",
-		"-var", "base="+e2eBaseImage(), "-var", "pull=false", "-var", "apt_packages=[]", "-var", "bake_binary="+bakebin.Path(t), "-var", "tag="+tag,
+		"-var", "base="+testenv.BaseImage(), "-var", "pull=false", "-var", "apt_packages=[]", "-var", "bake_binary="+bakebin.Path(t), "-var", "tag="+tag,
 		"../../examples/serve/image.pkr.hcl")
 	image := "bake-serve:" + tag
 	t.Cleanup(func() { removeImageRef(cli, image) })

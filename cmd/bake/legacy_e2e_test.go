@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/docker/docker/client"
+
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // legacyTemplateJSON is one docker build as a legacy JSON template:
@@ -163,13 +165,13 @@ func buildImageFacts(t *testing.T, cli *client.Client, template string) imageFac
 // template, as its `bake hcl2_upgrade`, and by hand in HCL2 gives the
 // same image config (Cmd, Env, Labels, WorkingDir) and the same files.
 func TestLegacyJSONThreeWays(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	t.Setenv("BAKE_E2E_MODE", "production")
 	app := makeTree(t, "app", map[string]string{"hello.txt": "hello from the host\n"})
 
 	jsonDir := t.TempDir()
 	jsonPath := filepath.Join(jsonDir, "template.json")
-	if err := os.WriteFile(jsonPath, []byte(fmt.Sprintf(legacyTemplateJSON, e2eBaseImage(), app)), 0o644); err != nil {
+	if err := os.WriteFile(jsonPath, []byte(fmt.Sprintf(legacyTemplateJSON, testenv.BaseImage(), app)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := bakeRun(t, os.Environ(), "hcl2_upgrade", jsonPath)
@@ -184,7 +186,7 @@ func TestLegacyJSONThreeWays(t *testing.T) {
 	if code, out, errOut := bakeRun(t, os.Environ(), "fmt", "-check", upgraded); code != exitOK {
 		t.Errorf("the upgrade is not formatted as bake fmt formats:\n%s%s\n%s", out, errOut, src)
 	}
-	hclPath := filepath.Join(writeTemplate(t, fmt.Sprintf(legacyTemplateHCL, e2eBaseImage(), app)), "template.pkr.hcl")
+	hclPath := filepath.Join(writeTemplate(t, fmt.Sprintf(legacyTemplateHCL, testenv.BaseImage(), app)), "template.pkr.hcl")
 
 	want := imageFacts{
 		Cmd:        []string{"/bin/sh", "-c", "cat made"},

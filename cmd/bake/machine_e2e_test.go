@@ -12,6 +12,7 @@ import (
 
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
 	"github.com/bake-tool/bake/internal/testutil/manifesttest"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // packerWrapper is what scripts around Packer do with -machine-readable
@@ -26,7 +27,7 @@ $3 == "error" { print "ERROR " $2 }'`
 // the build that succeeded, the error for the one that failed, and every
 // line has Packer's shape with commas and newlines escaped.
 func TestDockerE2EMachineReadable(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	dir := writeTemplate(t, fmt.Sprintf(`
 variable "secret" {
   type      = string
@@ -56,7 +57,7 @@ build {
     inline = ["exit 3"]
   }
 }
-`, e2eBaseImage()))
+`, testenv.BaseImage()))
 	manifest := filepath.Join(dir, "m.sigstore.json")
 	cmd := exec.Command(bakebin.Path(t), "build", "-machine-readable", "-manifest", manifest, dir)
 	var stdout, stderr bytes.Buffer

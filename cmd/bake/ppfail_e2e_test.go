@@ -10,6 +10,7 @@ import (
 
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/internal/testutil/manifesttest"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // bakeHuman runs `bake build` in-process with human output (the summary)
@@ -17,7 +18,7 @@ import (
 // run remains and removes the run's images when the test ends.
 func bakeHuman(t *testing.T, dir string, args ...string) (code int, stdout, stderr string, stmt artifacts.Statement) {
 	t.Helper()
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	manifest := filepath.Join(dir, "m.sigstore.json")
 	args = append(append([]string{"build", "-color=false", "-manifest", manifest}, args...), dir)
 	code, stdout, stderr = bakeRun(t, os.Environ(), args...)
@@ -31,7 +32,7 @@ func bakeHuman(t *testing.T, dir string, args ...string) (code int, stdout, stde
 // the run manifest under the failed build and the summary says it may
 // remain.
 func TestDockerE2EFailedPostProcessorKeepsImage(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	dir := writeTemplate(t, fmt.Sprintf(`
 source "docker" "pp" {
   image  = %q
@@ -48,7 +49,7 @@ build {
     inline = ["exit 1"]
   }
 }
-`, e2eBaseImage()))
+`, testenv.BaseImage()))
 	code, stdout, stderr, stmt := bakeHuman(t, dir)
 	if code != exitFailed {
 		t.Fatalf("exit %d, want %d\n%s%s", code, exitFailed, stdout, stderr)
@@ -99,7 +100,7 @@ build {
     inline = ["exit 1"]
   }
 }
-`, e2eBaseImage(), filepath.Join(out, "f.tar"), filepath.Join(out, "f.tar.gz")))
+`, testenv.BaseImage(), filepath.Join(out, "f.tar"), filepath.Join(out, "f.tar.gz")))
 	code, stdout, stderr, stmt := bakeHuman(t, tmpl, "-sign-key", key+".key")
 	if code != exitFailed {
 		t.Fatalf("exit %d, want %d\n%s%s", code, exitFailed, stdout, stderr)

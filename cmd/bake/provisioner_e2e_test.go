@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // TestDockerE2EProvisionerTimeout is the issue's repro: a shell step with
@@ -13,7 +15,7 @@ import (
 // and no bake file (script, environment file with the secret) is left in
 // the committed image.
 func TestDockerE2EProvisionerTimeout(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	// The first attempt ticks into /ticks until it is stopped. The retry
 	// counts the ticks, waits, and counts again: a first attempt still
 	// running adds some.
@@ -42,7 +44,7 @@ build {
     ]
   }
 }
-`, e2eBaseImage()))
+`, testenv.BaseImage()))
 	r := bakeDocker(t, cli, dir)
 	r.mustSucceed(t)
 	out := strings.Join(r.outputLines("docker.timeout", ""), "\n")

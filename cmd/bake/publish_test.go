@@ -13,13 +13,14 @@ import (
 
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/internal/testutil/manifesttest"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // testRepo returns a fresh repository on the loopback registry
 // scripts/setup.sh starts (Debian's docker-registry, distribution 2.8).
 func testRepo(t *testing.T) string {
 	t.Helper()
-	addr := e2eRegistry()
+	addr := testenv.RegistryAddr()
 	resp, err := http.Get("http://" + addr + "/v2/")
 	if err != nil {
 		t.Fatalf("the test registry at %s does not answer (start it with scripts/setup.sh): %v", addr, err)

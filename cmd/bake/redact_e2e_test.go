@@ -17,6 +17,7 @@ import (
 
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
 	"github.com/bake-tool/bake/internal/testutil/manifesttest"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // liveBake is a real bake process whose stdout is read line by line as it
@@ -118,7 +119,7 @@ func (b *liveBake) output() string {
 // manifest; a short sensitive value does not eat unrelated text; log
 // files are the user's alone.
 func TestDockerE2ESecretsNeverEscape(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	key, err := os.ReadFile("../../internal/redact/testdata/key.pem")
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +164,7 @@ build {
     ]
   }
 }
-`, e2eBaseImage()))
+`, testenv.BaseImage()))
 	environ := append(os.Environ(), "BAKE_VAR_key="+pem, "BAKE_VAR_password="+password, "BAKE_VAR_pin=3")
 
 	// What must never be seen: each value as written, each line of the

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/bake-tool/bake/internal/engine"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // BenchmarkSBOMReferenceImage builds the reference image (the docker base
@@ -25,7 +26,7 @@ func BenchmarkSBOMReferenceImage(b *testing.B) {
 	dir := b.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "t.pkr.hcl"), []byte(`
 source "docker" "ref" {
-  image       = "`+e2eBaseImage()+`"
+  image       = "`+testenv.BaseImage()+`"
   pull        = false
   export_path = "`+filepath.Join(dir, "ref.tar")+`"
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/artifacts/provenance"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // TestSBOMProvenancePolicyE2E builds from a template in a real git
@@ -27,7 +28,7 @@ import (
 // by scripts/cosign.sh) accepts the SBOM and provenance statements.
 func TestSBOMProvenancePolicyE2E(t *testing.T) {
 	requireDocker(t)
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Fatalf("git is not installed: %v (scripts/setup.sh installs it)", err)
 	}
@@ -39,13 +40,13 @@ func TestSBOMProvenancePolicyE2E(t *testing.T) {
 		"setup.sh":   "dpkg --purge --force-all ca-certificates >/dev/null 2>&1\necho provisioned > /etc/bake-sbom\n",
 		"template.pkr.hcl": `
 source "docker" "app" {
-  image  = "` + e2eBaseImage() + `"
+  image  = "` + testenv.BaseImage() + `"
   pull   = false
   commit = true
 }
 
 source "docker" "nodb" {
-  image       = "` + e2eBaseImage() + `"
+  image       = "` + testenv.BaseImage() + `"
   pull        = false
   export_path = "` + tarPath + `"
 }
@@ -182,7 +183,7 @@ build {
 	if err := json.Unmarshal(att.Predicate, &prov); err != nil {
 		t.Fatal(err)
 	}
-	base, err := cli.ImageInspect(context.Background(), e2eBaseImage())
+	base, err := cli.ImageInspect(context.Background(), testenv.BaseImage())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ build {
 	var haveBase, haveScript, haveGit bool
 	for _, d := range prov.BuildDefinition.ResolvedDependencies {
 		switch {
-		case d.Name == "base-image" && d.URI == e2eBaseImage() && "sha256:"+d.Digest["sha256"] == base.ID:
+		case d.Name == "base-image" && d.URI == testenv.BaseImage() && "sha256:"+d.Digest["sha256"] == base.ID:
 			haveBase = true
 		case strings.HasSuffix(d.URI, "/setup.sh") && d.Digest["sha256"] == script:
 			haveScript = true

@@ -19,6 +19,7 @@ import (
 	"github.com/bake-tool/bake/builder/docker"
 	"github.com/bake-tool/bake/internal/testutil/bakebin"
 	"github.com/bake-tool/bake/internal/testutil/manifesttest"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // TestDockerE2EStdoutClosed is `bake build t | head -1`: the reader of
@@ -26,7 +27,7 @@ import (
 // output to print. bake must not die of SIGPIPE: the build runs to its
 // end, its container is removed and the run manifest is written.
 func TestDockerE2EStdoutClosed(t *testing.T) {
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	source := "head-" + randSuffix()
 	build := "docker." + source
 	// Whatever happens, no container of this build outlives the test.
@@ -50,7 +51,7 @@ build {
     inline = ["sleep 1", "for i in $(seq 1 50); do echo line $i; done", "echo done > /built"]
   }
 }
-`, source, e2eBaseImage(), source))
+`, source, testenv.BaseImage(), source))
 	manifest := filepath.Join(dir, "m.sigstore.json")
 	pr, pw, err := os.Pipe()
 	if err != nil {

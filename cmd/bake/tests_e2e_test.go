@@ -15,6 +15,7 @@ import (
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/builder/docker"
 	"github.com/bake-tool/bake/internal/engine"
+	"github.com/bake-tool/bake/internal/testutil/testenv"
 )
 
 // testsTemplate has three docker builds that share one provisioner and
@@ -24,19 +25,19 @@ import (
 func testsTemplate() string {
 	return `
 source "docker" "good" {
-  image  = "` + e2eBaseImage() + `"
+  image  = "` + testenv.BaseImage() + `"
   pull   = false
   commit = true
 }
 
 source "docker" "bad" {
-  image  = "` + e2eBaseImage() + `"
+  image  = "` + testenv.BaseImage() + `"
   pull   = false
   commit = true
 }
 
 source "docker" "hang" {
-  image  = "` + e2eBaseImage() + `"
+  image  = "` + testenv.BaseImage() + `"
   pull   = false
   commit = true
 }
@@ -91,7 +92,7 @@ build {
 // holds on the good build's run and fails on the others.
 func TestTestBlocksDockerE2E(t *testing.T) {
 	requireDocker(t)
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "t.pkr.hcl"), []byte(testsTemplate()), 0o644); err != nil {
 		t.Fatal(err)
@@ -213,7 +214,7 @@ rule "tests-passed" {
 // buildImages counts the run's images by the build that made them.
 func buildImages(t *testing.T, runID string) map[string]int {
 	t.Helper()
-	cli := dockerClient(t)
+	cli := testenv.Docker(t, testenv.BaseImage())
 	list, err := cli.ImageList(context.Background(), image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", docker.LabelRunID+"="+runID))})
 	if err != nil {
 		t.Fatal(err)
