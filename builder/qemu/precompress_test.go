@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -250,5 +251,64 @@ func TestPrecompressCancel(t *testing.T) {
 	}
 	if info := qemuInfo(t, r.s.work); info.BackingFile != r.base {
 		t.Errorf("the working disk's backing file is %q, want the base %s", info.BackingFile, r.base)
+	}
+}
+
+// threadNices returns the nice value of each thread of process pid, from
+// /proc (field 19 of its stat).
+func threadNices(t *testing.T, pid int) []int {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + task.Name() + "/stat")
+		if err != nil {
+			continue // the thread ended
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndex(s, ")")+2:])
+		n, err := strconv.Atoi(f[16])
+		if err != nil {
+			t.Fatalf("stat of thread %s: %q", task.Name(), s)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// TestPrecompressPriority: qemu-img compresses at nice 19 while the guest
+// runs, and at bake's own nice once the convert step waits for it.
+func TestPrecompressPriority(t *testing.T) {
+	r := newPrecompressRig(t, "")
+	pid := r.s.pre.cmd.Process.Pid
+	// nice(1) runs first, then becomes qemu-img.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); strings.HasPrefix(string(b), "qemu-img\x00") {
+			break
+		}
+	}
+	for _, n := range threadNices(t, pid) {
+		if n != 19 {
+			t.Errorf("a thread of the background qemu-img runs at nice %d, want 19", n)
+		}
+	}
+	if err := r.s.pre.raisePriority(); err != nil {
+		t.Fatal(err)
+	}
+	if !r.s.pre.running() {
+		t.Fatal("qemu-img ended before its priority could be checked")
+	}
+	raw, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := 20 - raw
+	for _, n := range threadNices(t, pid) {
+		if n != own {
+			t.Errorf("after raisePriority a thread of qemu-img runs at nice %d, want bake's %d", n, own)
+		}
 	}
 }
