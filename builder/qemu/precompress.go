@@ -99,6 +99,7 @@ func (b *Builder) startPrecompress(_ context.Context, s *state) error {
 	}
 	how := map[bool]string{true: "zstd", false: "zlib"}[b.cfg.CompressionType == "zstd"]
 	s.ui.Say(fmt.Sprintf("compressing the base disk into the output, compressed (%s), while the guest runs (lowest CPU priority): %s", how, strings.Join(argv, " ")))
+	base := s.base
 	go func() {
 		err := cmd.Wait()
 		p.took = time.Since(p.started)
@@ -106,7 +107,7 @@ func (b *Builder) startPrecompress(_ context.Context, s *state) error {
 			if msg := strings.TrimSpace(stderr.String()); msg != "" {
 				err = fmt.Errorf("%w: %s", err, msg)
 			}
-			p.err = fmt.Errorf("qemu-img convert of the base disk %s: %w", s.base, err)
+			p.err = fmt.Errorf("qemu-img convert of the base disk %s: %w", base, err)
 		}
 		close(p.done)
 	}()
