@@ -169,6 +169,7 @@ if echo "$parts" | grep -qw qemu; then
 		want=$(awk '{print $1}' "$1/sha256.checksum")
 		got=$(sha256sum "$1/bench.qcow2" | awk '{print $1}')
 		[ "$want" = "$got" ] || { echo "speed.sh: $1/sha256.checksum says $want, sha256sum $got" >&2; exit 1; }
+		stat -c %s "$1/bench.qcow2" >>"$1.size"
 	}
 	# bake_qemu LABEL TEMPLATE: one build, its time in LABEL.t, its steps in LABEL.steps.
 	bake_qemu() {
@@ -259,6 +260,10 @@ if echo "$parts" | grep -qw qemu; then
 		echo "  outside the guest's boot to SSH: bake $(secs "$bnb") (zstd $(secs "$znb"))"
 	fi
 	echo "  all runs (ms): bake $(tr '\n' ' ' <"$work/bake-q.t")| zstd $(tr '\n' ' ' <"$work/bake-zstd.t")| packer $(tr '\n' ' ' <"$work/packer-q.t")"
+	mib() { median <"$1" | awk '{printf "%.1f MiB", $1 / 1048576}'; }
+	psize="no packer"
+	[ -s "$work/q-packer.size" ] && psize="packer $(mib "$work/q-packer.size")"
+	echo "  output size, median: bake zlib $(mib "$work/q-bake-q.size"), zstd $(mib "$work/q-bake-zstd.size"); $psize"
 	echo "  bake's steps (zlib), from -json:"
 	steps "$work/bake-q.steps"
 	echo "  bake's steps (zstd), from -json:"

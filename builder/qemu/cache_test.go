@@ -345,12 +345,14 @@ func TestCacheE2E(t *testing.T) {
 		t.Errorf("the build over a changed disk in place started qemu %d times", got-starts)
 	}
 
-	// The last provisioner changed: the build runs, and is stored beside
-	// the first.
-	changed := build("v2", "-cache-to", repo)
+	// The last provisioner changed, with -force into the same directory:
+	// the disk there is no entry of the new key, so it goes and the build
+	// runs; it is stored beside the first.
+	changed := buildIn(outDir, "v2", "-force", "-cache-to", repo)
 	if got := changed.statuses(); got != "run,run" {
 		t.Fatalf("changed build steps %q, want run,run", got)
 	}
+	assertOnly("changed build in place", "cached.qcow2", "sha256.checksum")
 	if changed.steps[1].Key == cold.steps[1].Key || changed.steps[0].Key != cold.steps[0].Key {
 		t.Errorf("changed build keys %+v, cold %+v: want the first step's the same and the last's different", changed.steps, cold.steps)
 	}

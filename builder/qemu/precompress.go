@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -98,6 +99,7 @@ func (b *Builder) startPrecompress(_ context.Context, s *state) error {
 	}
 	how := map[bool]string{true: "zstd", false: "zlib"}[b.cfg.CompressionType == "zstd"]
 	s.ui.Say(fmt.Sprintf("compressing the base disk into the output, compressed (%s), while the guest runs (lowest CPU priority): %s", how, strings.Join(argv, " ")))
+	base := s.base
 	go func() {
 		err := cmd.Wait()
 		p.took = time.Since(p.started)
@@ -105,7 +107,7 @@ func (b *Builder) startPrecompress(_ context.Context, s *state) error {
 			if msg := strings.TrimSpace(stderr.String()); msg != "" {
 				err = fmt.Errorf("%w: %s", err, msg)
 			}
-			p.err = fmt.Errorf("qemu-img convert of the base disk %s: %w", s.base, err)
+			p.err = fmt.Errorf("qemu-img convert of the base disk %s: %w", base, err)
 		}
 		close(p.done)
 	}()
@@ -119,6 +121,42 @@ func (p *precompress) stop() {
 	p.cancel()
 	<-p.done
 	os.Remove(p.path)
+}
+
+// raisePriority gives qemu-img bake's own nice value back, once the guest
+// has exited: every thread it has, and its main thread, from which the
+// threads it makes later inherit it. Raising a priority is a privilege
+// (CAP_SYS_NICE, or RLIMIT_NICE) an unprivileged bake may lack: the
+// error says so, and qemu-img goes on at nice 19.
+func (p *precompress) raisePriority() error {
+	// getpriority(2) returns 20 - nice on Linux.
+	raw, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
+	if err != nil {
+		return err
+	}
+	nice := 20 - raw
+	pid := p.cmd.Process.Pid
+	var errs []error
+	for range 2 { // a thread made during the first pass
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			return err
+		}
+		errs = errs[:0]
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil {
+				continue
+			}
+			if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, nice); err != nil && !errors.Is(err, syscall.ESRCH) {
+				errs = append(errs, fmt.Errorf("setpriority %d (thread %d of qemu-img %d): %w", nice, tid, pid, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
 }
 
 // running reports whether qemu-img still runs.
@@ -159,7 +197,12 @@ func (b *Builder) finishPrecompress(ctx context.Context, s *state, out string) (
 	p := s.pre
 	if p.running() {
 		t0 := time.Now()
-		s.ui.Say("waiting for the background compression of the base disk to finish")
+		// Nothing runs beside it now: at the lowest priority, on a
+		// loaded machine, it would finish later than today's convert.
+		if err := p.raisePriority(); err != nil {
+			s.ui.Error(fmt.Sprintf("the background compression stays at the lowest CPU priority: %v", err))
+		}
+		s.ui.Say("waiting for the background compression of the base disk to finish (now at the build's CPU priority)")
 		select {
 		case <-p.done:
 		case <-ctx.Done():

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -195,29 +196,53 @@ func TestPrecompressCommit(t *testing.T) {
 }
 
 // TestPrecompressFallback: when the background compression fails (here
-// killed), the convert step says so and converts as before; the output is
+// its base is gone when it starts), or its copy cannot be read once it
+// ended, the convert step says so and converts as before; the output is
 // the same content.
 func TestPrecompressFallback(t *testing.T) {
-	r := newPrecompressRig(t, "")
-	r.guestWrites(t)
-	ref := filepath.Join(t.TempDir(), "ref.qcow2")
-	qemuImgT(t, "convert", "-c", "-O", "qcow2", r.s.work, ref)
-	r.s.pre.cmd.Process.Signal(syscall.SIGKILL)
-	<-r.s.pre.done
-	if err := r.b.convert(context.Background(), r.s); err != nil {
-		t.Fatalf("convert: %v\n%s", err, r.ui.text())
+	for _, tc := range []struct {
+		name, said string
+		spoil      func(t *testing.T, r *precompressRig)
+	}{
+		{"the job fails", "the background compression failed", func(t *testing.T, r *precompressRig) {
+			stopPrecompress(context.Background(), r.s)
+			r.s.base = filepath.Join(t.TempDir(), "gone.qcow2")
+			r.b.startPrecompress(context.Background(), r.s)
+			r.s.base = r.base
+			if r.s.pre == nil {
+				t.Fatal("qemu-img did not start")
+			}
+			<-r.s.pre.done
+		}},
+		{"its copy is gone", "read the compressed base", func(t *testing.T, r *precompressRig) {
+			<-r.s.pre.done
+			if err := os.Remove(r.s.pre.path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newPrecompressRig(t, "")
+			r.guestWrites(t)
+			ref := filepath.Join(t.TempDir(), "ref.qcow2")
+			qemuImgT(t, "convert", "-c", "-O", "qcow2", r.s.work, ref)
+			tc.spoil(t, r)
+			if err := r.b.convert(context.Background(), r.s); err != nil {
+				t.Fatalf("convert: %v\n%s", err, r.ui.text())
+			}
+			text := r.ui.text()
+			if !strings.Contains(text, tc.said) || !strings.Contains(text, "converting the disk after shutdown instead") {
+				t.Errorf("the fallback was not said (%q):\n%s", tc.said, text)
+			}
+			if strings.Contains(text, "committed into it") {
+				t.Errorf("the convert step committed into a failed compression:\n%s", text)
+			}
+			if info := qemuInfo(t, r.s.work); info.BackingFile != r.base {
+				t.Errorf("the working disk's backing file is %q, want the base %s", info.BackingFile, r.base)
+			}
+			r.checkOutput(t, ref, "zlib")
+		})
 	}
-	text := r.ui.text()
-	if !strings.Contains(text, "the background compression failed") || !strings.Contains(text, "converting the disk after shutdown instead") {
-		t.Errorf("the fallback was not said:\n%s", text)
-	}
-	if strings.Contains(text, "committed into it") {
-		t.Errorf("the convert step committed into a failed compression:\n%s", text)
-	}
-	if info := qemuInfo(t, r.s.work); info.BackingFile != r.base {
-		t.Errorf("the working disk's backing file is %q, want the base %s", info.BackingFile, r.base)
-	}
-	r.checkOutput(t, ref, "zlib")
 }
 
 // TestPrecompressCancel: a build that ends while the background
@@ -250,5 +275,77 @@ func TestPrecompressCancel(t *testing.T) {
 	}
 	if info := qemuInfo(t, r.s.work); info.BackingFile != r.base {
 		t.Errorf("the working disk's backing file is %q, want the base %s", info.BackingFile, r.base)
+	}
+}
+
+// threadNices returns the nice value of each thread of process pid, from
+// /proc (field 19 of its stat).
+func threadNices(t *testing.T, pid int) []int {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + task.Name() + "/stat")
+		if err != nil {
+			continue // the thread ended
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndex(s, ")")+2:])
+		n, err := strconv.Atoi(f[16])
+		if err != nil {
+			t.Fatalf("stat of thread %s: %q", task.Name(), s)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// TestPrecompressPriority: qemu-img compresses at nice 19 while the guest
+// runs, and at bake's own nice once the convert step waits for it.
+func TestPrecompressPriority(t *testing.T) {
+	r := newPrecompressRig(t, "")
+	// A base of 128 MiB of random bytes, so that qemu-img compresses for
+	// seconds, not milliseconds, while the test looks at it.
+	stopPrecompress(context.Background(), r.s)
+	big := filepath.Join(t.TempDir(), "big.raw")
+	if out, err := exec.Command("dd", "if=/dev/urandom", "of="+big, "bs=1M", "count=128", "status=none").CombinedOutput(); err != nil {
+		t.Fatalf("dd: %v: %s", err, out)
+	}
+	r.s.base = big
+	r.s.baseInfo.Format = "raw"
+	r.b.startPrecompress(context.Background(), r.s)
+	if r.s.pre == nil {
+		t.Fatal("qemu-img did not start")
+	}
+	pid := r.s.pre.cmd.Process.Pid
+	// nice(1) runs first, then becomes qemu-img.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); strings.HasPrefix(string(b), "qemu-img\x00") {
+			break
+		}
+	}
+	for _, n := range threadNices(t, pid) {
+		if n != 19 {
+			t.Errorf("a thread of the background qemu-img runs at nice %d, want 19", n)
+		}
+	}
+	if err := r.s.pre.raisePriority(); err != nil {
+		t.Fatal(err)
+	}
+	if !r.s.pre.running() {
+		t.Fatal("qemu-img ended before its priority could be checked")
+	}
+	raw, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := 20 - raw
+	for _, n := range threadNices(t, pid) {
+		if n != own {
+			t.Errorf("after raisePriority a thread of qemu-img runs at nice %d, want bake's %d", n, own)
+		}
 	}
 }
