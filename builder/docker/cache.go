@@ -33,7 +33,6 @@ type cacheState struct {
 	reused     *cache.Entry       // the final image, reused whole
 	startImage string             // the step image the container starts from
 	startSize  int64              // the whole size of the image the container starts from
-	validSize  int64              // the size of the image of the entry validEntry last returned
 	lastStore  time.Time          // when the last state was stored (or provisioning began)
 	stored     map[cache.Key]bool // the steps this build stored
 }
@@ -108,13 +107,13 @@ func (b *Builder) cacheLookup(ctx context.Context, s *state) error {
 	s.cache.finalKey = b.finalKey(last)
 	cb.SetFinal(s.cache.finalKey, false)
 	// find is the local entry of k, else the shared one, pulled.
-	find := func(k cache.Key, kind string) *cache.Entry {
-		if e := b.validEntry(ctx, s, k, kind); e != nil {
-			return e
+	find := func(k cache.Key, kind string) (*cache.Entry, int64) {
+		if e, size := b.validEntry(ctx, s, k, kind); e != nil {
+			return e, size
 		}
 		return b.pullShared(ctx, s, k, kind)
 	}
-	if e := find(s.cache.finalKey, cache.KindDockerImage); e != nil {
+	if e, _ := find(s.cache.finalKey, cache.KindDockerImage); e != nil {
 		s.cache.reused = e
 		cb.SetFinal(s.cache.finalKey, true)
 		for i := range keys {
@@ -125,10 +124,10 @@ func (b *Builder) cacheLookup(ctx context.Context, s *state) error {
 	}
 	from := 0
 	for i := len(keys) - 1; i >= 0; i-- {
-		if e := find(keys[i].Key, cache.KindDockerStep); e != nil {
+		if e, size := find(keys[i].Key, cache.KindDockerStep); e != nil {
 			from = i + 1
 			s.cache.startImage = e.Ref
-			s.cache.startSize = s.cache.validSize // validEntry inspected the image
+			s.cache.startSize = size
 			for j := 0; j <= i; j++ {
 				cb.Reused(j, &cache.Entry{Key: keys[j].Key, RunID: e.RunID})
 			}
@@ -144,16 +143,16 @@ func (b *Builder) cacheLookup(ctx context.Context, s *state) error {
 
 // validEntry returns k's entry when it is of kind and its image is still
 // the one recorded (its id, which is the digest of its content, and its
-// cache tag); a damaged entry is removed and reported, and counts as a
-// miss.
-func (b *Builder) validEntry(ctx context.Context, s *state, k cache.Key, kind string) *cache.Entry {
+// cache tag), with the image's whole size; a damaged entry is removed
+// and reported, and counts as a miss.
+func (b *Builder) validEntry(ctx context.Context, s *state, k cache.Key, kind string) (*cache.Entry, int64) {
 	if k == "" {
-		return nil
+		return nil, 0
 	}
 	store := b.opts.Cache.Store
 	e, err := store.Get(k)
 	if err != nil || e == nil {
-		return nil
+		return nil, 0
 	}
 	why := ""
 	insp, err := s.api.ImageInspect(ctx, e.Ref)
@@ -164,7 +163,7 @@ func (b *Builder) validEntry(ctx context.Context, s *state, k cache.Key, kind st
 		why = fmt.Sprintf("image %s is gone", short(e.Ref))
 	case err != nil:
 		s.ui.Error(fmt.Sprintf("cache: inspect image %s: %s", short(e.Ref), err))
-		return nil
+		return nil, 0
 	case insp.ID != e.Digest:
 		why = fmt.Sprintf("image %s has id %s, want %s", short(e.Ref), short(insp.ID), short(e.Digest))
 	case !slices.Contains(insp.RepoTags, cacheTag(k)):
@@ -175,13 +174,12 @@ func (b *Builder) validEntry(ctx context.Context, s *state, k cache.Key, kind st
 		if err := store.Remove(k); err != nil {
 			s.ui.Error(fmt.Sprintf("cache: remove entry %s: %s", k.Short(), err))
 		}
-		return nil
+		return nil, 0
 	}
 	if err := store.Touch(e); err != nil {
 		s.ui.Error(fmt.Sprintf("cache: %s", err))
 	}
-	s.cache.validSize = insp.Size
-	return e
+	return e, insp.Size
 }
 
 func cacheTag(k cache.Key) string { return CacheRepository + ":" + k.Hex() }

@@ -21,20 +21,20 @@ import (
 // pullShared looks for k's image (of kind) in the -cache-from registry
 // and, when it is there, loads it into the engine tagged as the local
 // cache tags it, records it in the local index (with the run that made
-// it) and returns that entry. A registry that cannot be reached or
-// refuses is a warning: the build goes on without it.
-func (b *Builder) pullShared(ctx context.Context, s *state, k cache.Key, kind string) *cache.Entry {
+// it) and returns that entry and the image's whole size. A registry that
+// cannot be reached or refuses is a warning: the build goes on without it.
+func (b *Builder) pullShared(ctx context.Context, s *state, k cache.Key, kind string) (*cache.Entry, int64) {
 	sh := b.opts.SharedCache
 	if k == "" || !sh.CanRead() {
-		return nil
+		return nil, 0
 	}
 	img, meta, err := sh.Image(ctx, k, kind)
 	if errors.Is(err, share.ErrNotFound) {
-		return nil
+		return nil, 0
 	}
 	if err != nil {
 		s.ui.Error(fmt.Sprintf("warning: cache: %s; going on without the shared cache", err))
-		return nil
+		return nil, 0
 	}
 	t0 := time.Now()
 	e, err := b.loadShared(ctx, s, k, kind, img, meta)
@@ -42,7 +42,7 @@ func (b *Builder) pullShared(ctx context.Context, s *state, k cache.Key, kind st
 		if ctx.Err() == nil {
 			s.ui.Error(fmt.Sprintf("warning: cache: load %s from %s: %s; going on without it", k.Short(), sh.From(), err))
 		}
-		return nil
+		return nil, 0
 	}
 	s.ui.Say(fmt.Sprintf("cache: pulled image %s (key %s, built by run %s) from %s in %s",
 		short(e.Ref), k.Short(), e.RunID, sh.From(), time.Since(t0).Round(10*time.Millisecond)))
