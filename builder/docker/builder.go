@@ -544,25 +544,30 @@ func destroyImage(ctx context.Context, newAPI func() (dockerAPI, error), id stri
 	return removeOwnImage(ctx, api, id)
 }
 
-// errExportExists is the error for an export_path that exists without
-// -force.
-func errExportExists(p string) error {
-	return fmt.Errorf("export_path %s already exists: remove it or use -force", p)
+// errExists is the error for an output file (export_path, docker-save's
+// path) that exists without -force.
+func errExists(what, p string) error {
+	return fmt.Errorf("%s %s already exists: remove it or use -force", what, p)
 }
 
-// checkExportPath refuses an existing export_path unless -force, before
-// the build spends any time; the export itself refuses one that appeared
-// since.
-func (b *Builder) checkExportPath(_ context.Context, _ *state) error {
-	if b.opts.Force {
+// refuseExisting refuses an existing output file unless force, before the
+// build spends any time on it; the atomic write itself refuses one that
+// appeared since.
+func refuseExisting(what, p string, force bool) error {
+	if force {
 		return nil
 	}
-	if _, err := os.Lstat(b.cfg.ExportPath); err == nil {
-		return errExportExists(b.cfg.ExportPath)
+	if _, err := os.Lstat(p); err == nil {
+		return errExists(what, p)
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("export_path: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// checkExportPath refuses an existing export_path unless -force.
+func (b *Builder) checkExportPath(_ context.Context, _ *state) error {
+	return refuseExisting("export_path", b.cfg.ExportPath, b.opts.Force)
 }
 
 // export streams the container's file system to export_path, written
@@ -578,7 +583,7 @@ func (b *Builder) export(ctx context.Context, s *state) error {
 	defer rc.Close()
 	sum, size, err := writeFileAtomic(dst, rc, b.opts.Force)
 	if errors.Is(err, fs.ErrExist) {
-		return errExportExists(dst)
+		return errExists("export_path", dst)
 	}
 	if err != nil {
 		return fmt.Errorf("export container %s: %w", short(s.containerID), err)

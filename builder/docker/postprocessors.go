@@ -349,14 +349,8 @@ func (p *SavePostProcessor) PostProcess(ctx context.Context, ui ui.UI, in *artif
 	if err != nil {
 		return nil, false, err
 	}
-	// Refused before the engine spends any time; the write itself
-	// refuses a path that appeared since.
-	if !p.force {
-		if _, err := os.Lstat(p.cfg.Path); err == nil {
-			return nil, false, errSaveExists(p.cfg.Path)
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, false, fmt.Errorf("docker-save path: %w", err)
-		}
+	if err := refuseExisting("docker-save path", p.cfg.Path, p.force); err != nil {
+		return nil, false, err
 	}
 	api, err := connect(ctx, p.newAPI)
 	if err != nil {
@@ -377,7 +371,7 @@ func (p *SavePostProcessor) PostProcess(ctx context.Context, ui ui.UI, in *artif
 	defer rc.Close()
 	sum, size, err := writeFileAtomic(p.cfg.Path, rc, p.force)
 	if errors.Is(err, fs.ErrExist) {
-		return nil, false, errSaveExists(p.cfg.Path)
+		return nil, false, errExists("docker-save path", p.cfg.Path)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("save image %s to %s: %w", short(id), p.cfg.Path, err)
@@ -404,12 +398,6 @@ func (p *SavePostProcessor) PostProcess(ctx context.Context, ui ui.UI, in *artif
 		Destroy: func(context.Context) error { return removeFile(abs) },
 	}
 	return out, false, nil
-}
-
-// errSaveExists is the error for a docker-save path that exists without
-// -force.
-func errSaveExists(p string) error {
-	return fmt.Errorf("docker-save path %s already exists: remove it or use -force", p)
 }
 
 // ImportPostProcessor is docker-import: it imports an exported container
