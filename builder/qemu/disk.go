@@ -329,16 +329,25 @@ func qemuImg(ctx context.Context, args ...string) ([]byte, error) {
 // recognise "raw", so a raw "disk" must at least be a whole number of
 // 512-byte sectors and hold a MiB.
 func inspectDisk(ctx context.Context, path string) (imageInfo, error) {
-	out, err := qemuImg(ctx, "info", "--output=json", path)
+	info, err := diskInfo(ctx, path)
 	if err != nil {
 		return imageInfo{}, fmt.Errorf("base disk %s is not a disk image qemu-img can read: %w", path, err)
+	}
+	if info.Format == "raw" && (info.VirtualSize < 1<<20 || info.VirtualSize%512 != 0) {
+		return imageInfo{}, fmt.Errorf("base disk %s is not a disk image: qemu-img sees %d bytes of unrecognised data (a raw disk is a whole number of 512-byte sectors, at least 1 MiB)", path, info.VirtualSize)
+	}
+	return info, nil
+}
+
+// diskInfo is what qemu-img info says of path.
+func diskInfo(ctx context.Context, path string) (imageInfo, error) {
+	out, err := qemuImg(ctx, "info", "--output=json", path)
+	if err != nil {
+		return imageInfo{}, err
 	}
 	var info imageInfo
 	if err := json.Unmarshal(out, &info); err != nil {
 		return imageInfo{}, fmt.Errorf("qemu-img info %s: %w", path, err)
-	}
-	if info.Format == "raw" && (info.VirtualSize < 1<<20 || info.VirtualSize%512 != 0) {
-		return imageInfo{}, fmt.Errorf("base disk %s is not a disk image: qemu-img sees %d bytes of unrecognised data (a raw disk is a whole number of 512-byte sectors, at least 1 MiB)", path, info.VirtualSize)
 	}
 	return info, nil
 }

@@ -3,7 +3,6 @@ package qemu
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -255,17 +254,4 @@ func (b *Builder) finishPrecompress(ctx context.Context, s *state, out string) (
 		p.took.Round(100*time.Millisecond), time.Since(t0).Round(10*time.Millisecond)))
 	s.pre = nil
 	return true, nil
-}
-
-// diskInfo is qemu-img info of a disk bake made.
-func diskInfo(ctx context.Context, path string) (imageInfo, error) {
-	out, err := qemuImg(ctx, "info", "--output=json", path)
-	if err != nil {
-		return imageInfo{}, err
-	}
-	var info imageInfo
-	if err := json.Unmarshal(out, &info); err != nil {
-		return imageInfo{}, fmt.Errorf("qemu-img info %s: %w", path, err)
-	}
-	return info, nil
 }
