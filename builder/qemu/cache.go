@@ -2,12 +2,9 @@ package qemu
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -483,19 +480,12 @@ func (b *Builder) reuseKept(s *state, out, want string) (string, int64, bool) {
 	if s.kept == "" {
 		return "", 0, false
 	}
-	f, err := os.Open(s.kept)
-	if err != nil {
-		s.ui.Error(fmt.Sprintf("cache: the disk already in %s: %v; copying the cached disk", s.outDir, err))
-		return "", 0, false
-	}
-	h := sha256.New()
-	n, err := io.CopyBuffer(h, f, make([]byte, 1<<20))
-	f.Close()
-	if err != nil {
+	d := newDigests("")
+	if err := hashFile(s.kept, d); err != nil {
 		s.ui.Error(fmt.Sprintf("cache: hash the disk already in %s: %v; copying the cached disk", s.outDir, err))
 		return "", 0, false
 	}
-	got := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	got := "sha256:" + d.SHA256()
 	if got != want {
 		s.ui.Error(fmt.Sprintf("cache: the disk already in %s (%s) is not the cache entry's (%s): replacing it with the cached disk", s.outDir, got, want))
 		return "", 0, false
@@ -505,7 +495,7 @@ func (b *Builder) reuseKept(s *state, out, want string) (string, int64, bool) {
 		return "", 0, false
 	}
 	s.kept = ""
-	return got, n, true
+	return got, d.n, true
 }
 
 // dropKept removes the disk keepOutput set aside, unless it became the
