@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,18 +63,14 @@ func ReadRunArtifacts(path string) (*RunArtifacts, error) {
 // readFile reads a file beside it (an SBOM) by the name the manifest
 // gives.
 func parseRunArtifacts(path string, data []byte, readFile func(name string) ([]byte, error)) (*RunArtifacts, error) {
-	var bundle struct {
-		DSSEEnvelope *struct {
-			Payload string `json:"payload"`
-		} `json:"dsseEnvelope"`
+	var bundle artifacts.Bundle
+	if err := json.Unmarshal(data, &bundle); err != nil {
+		return nil, fmt.Errorf("%s: not a run manifest bundle: %w", path, err)
 	}
-	if err := json.Unmarshal(data, &bundle); err != nil || bundle.DSSEEnvelope == nil {
-		return nil, fmt.Errorf("%s: not a run manifest bundle (%v)", path, err)
+	if pt := bundle.DSSEEnvelope.PayloadType; pt != artifacts.PayloadType {
+		return nil, fmt.Errorf("%s: not a run manifest bundle (payload type %q)", path, pt)
 	}
-	payload, err := base64.StdEncoding.DecodeString(bundle.DSSEEnvelope.Payload)
-	if err != nil {
-		return nil, fmt.Errorf("%s: payload: %w", path, err)
-	}
+	payload := bundle.DSSEEnvelope.Payload
 	var st artifacts.Statement
 	if err := json.Unmarshal(payload, &st); err != nil || st.Predicate == nil {
 		return nil, fmt.Errorf("%s: statement: not a run manifest (%v)", path, err)

@@ -27,7 +27,8 @@ func TestParseRunArtifacts(t *testing.T) {
 	for _, c := range []struct{ name, data, want string }{
 		{"not JSON", "{", "m.json: not a run manifest bundle"},
 		{"no envelope", `{}`, "m.json: not a run manifest bundle"},
-		{"bad base64", `{"dsseEnvelope":{"payload":"%%%"}}`, "m.json: payload"},
+		{"bad base64", `{"dsseEnvelope":{"payload":"%%%"}}`, "m.json: not a run manifest bundle: illegal base64"},
+		{"not a statement", `{"dsseEnvelope":{"payloadType":"text/plain","payload":""}}`, `m.json: not a run manifest bundle (payload type "text/plain")`},
 		{"no predicate", string(bundleOf(`{"_type":"x"}`)), "m.json: statement: not a run manifest"},
 	} {
 		if _, err := parseRunArtifacts("m.json", []byte(c.data), none); err == nil || !strings.Contains(err.Error(), c.want) {
