@@ -133,8 +133,12 @@ func runServe(ctx context.Context, env *cliEnv, args []string) int {
 	logger.Info("bake serve listening", "address", scheme+"://"+ln.Addr().String(), "pipelines", len(cfg.Pipelines))
 	// Start-up (every template checked, migrations, recovery) leaves
 	// garbage that an idle server would keep resident until the runtime's
-	// scavenger got to it: collect it and give the memory back now.
+	// scavenger got to it: collect it and give the memory back now, and
+	// drop the binary's pages that only the start ran.
 	debug.FreeOSMemory()
+	if _, err := server.ReleaseStartupPages(); err != nil {
+		logger.Warn("could not release the start-up pages", "error", err)
+	}
 
 	runnerDone := make(chan struct{})
 	go func() { runner.Run(sigCtx, *grace); close(runnerDone) }()

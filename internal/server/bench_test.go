@@ -209,7 +209,9 @@ func BenchmarkAPI(b *testing.B) {
 // pages of the binary file (RssFile, file-MB), shared and reclaimable:
 // the median of each over the iterations, and the largest VmRSS
 // (rss-max-MB; how many binary pages the kernel maps around a fault
-// depends on the page cache, so VmRSS varies by several MB run to run).
+// depends on the page cache, so VmRSS varies by a few MB run to run).
+// The server drops the binary pages its start touched (see
+// ReleaseStartupPages): without that, file-MB alone was 30-41 MB.
 func BenchmarkIdleRSS(b *testing.B) {
 	setting := benchDatabase(b)
 	bin := bakebin.Path(b)
