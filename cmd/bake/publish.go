@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/artifacts/registry"
@@ -51,7 +52,7 @@ func runPublish(ctx context.Context, env *cliEnv, args []string) int {
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
-	v, err := repo.Publish(ctx, bundle, registry.PublishOptions{Version: *version, AllowUnsigned: *allowUnsigned, Key: pub})
+	v, err := repo.PublishRetrying(ctx, bundle, registry.PublishOptions{Version: *version, AllowUnsigned: *allowUnsigned, Key: pub}, publishRetry(env, "bake publish"))
 	if err != nil {
 		return c.fail(exitFailed, err)
 	}
@@ -140,11 +141,21 @@ func publishRun(ctx context.Context, env *cliEnv, to, version, manifest string, 
 	repo, err := registry.Open(to, registryOptions())
 	if err == nil {
 		var v *registry.Version
-		if v, err = repo.Publish(ctx, bundle, registry.PublishOptions{Version: version}); err == nil {
+		if v, err = repo.PublishRetrying(ctx, bundle, registry.PublishOptions{Version: version}, publishRetry(env, "bake build: -publish")); err == nil {
 			printPublished(env.withStdout(env.stderr), repo, v)
 			return exitOK
 		}
 	}
 	fmt.Fprintf(env.stderr, "bake build: -publish: %s\n", err)
 	return exitFailed
+}
+
+// publishRetry is registry.DefaultRetry telling stderr, after prefix, of
+// each attempt that failed and is tried again.
+func publishRetry(env *cliEnv, prefix string) registry.Retry {
+	r := registry.DefaultRetry
+	r.OnRetry = func(attempt, attempts int, err error, wait time.Duration) {
+		fmt.Fprintf(env.stderr, "%s: attempt %d of %d failed: %s; trying again in %s\n", prefix, attempt, attempts, err, wait)
+	}
+	return r
 }

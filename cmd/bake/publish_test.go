@@ -1,10 +1,15 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -238,5 +243,59 @@ func TestManifestMergeCLI(t *testing.T) {
 		if code != exitOK || strings.TrimSpace(out) != "out/"+build+" sha256:"+sum {
 			t.Errorf("resolve %s: exit %d, %q\n%s", build, code, out, errOut)
 		}
+	}
+}
+
+// TestPublishRetriesUnavailableRegistry: the registry is down (nothing
+// listens on its port) when bake publish starts and comes up a second
+// later, as when it restarts. bake publish says so, waits and publishes.
+func TestPublishRetriesUnavailableRegistry(t *testing.T) {
+	testRepo(t)
+	target, err := url.Parse("http://" + testenv.RegistryAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := &http.Server{Handler: httputil.NewSingleHostReverseProxy(target)}
+	up := time.AfterFunc(time.Second, func() {
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			srv.Serve(ln)
+		}
+	})
+	t.Cleanup(func() { up.Stop(); srv.Close() })
+	var b [6]byte
+	rand.Read(b[:])
+	repo := addr + "/bake-test/cli-retry-" + hex.EncodeToString(b[:])
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	st, err := artifacts.NewRunManifest(artifacts.RunInfo{RunID: "run-retry", CreatedAt: now, BakeVersion: "test",
+		TemplatePath: "t.pkr.hcl", TemplateSHA256: strings.Repeat("0", 64)},
+		[]artifacts.BuildRecord{{Name: "null.a", Builder: "null", Status: artifacts.StatusSucceeded, Started: now, Finished: now}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := artifacts.SignStatement(st, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := filepath.Join(t.TempDir(), "run.sigstore.json")
+	if err := os.WriteFile(m, bundle, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := bakeRun(t, nil, "publish", "-to", repo, m)
+	if code != exitOK || !strings.Contains(out, "Published "+repo+":run-retry") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "bake publish: attempt 1 of 4 failed: ") || !strings.Contains(errOut, "connection refused") || !strings.Contains(errOut, "trying again in 2s") {
+		t.Errorf("stderr does not tell of the retry:\n%s\nstdout:\n%s", errOut, out)
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bake-tool/bake/artifacts"
 	"github.com/bake-tool/bake/artifacts/registry"
 )
 
@@ -72,7 +71,8 @@ type activeRun struct {
 	mu       sync.Mutex
 	reason   string // why the server stopped it: "cancelled", "timeout", "shutdown", "disk"
 	signaled bool
-	storeErr string // the database's disk-full error that stopped it
+	storeErr string        // the database's disk-full error that stopped it
+	stopped  chan struct{} // closed when the server stops it
 }
 
 // NewRunner returns a Runner for cfg's pipelines.
@@ -335,7 +335,7 @@ func (r *Runner) dispatch(ctx context.Context) {
 		}
 		r.queue = append(r.queue[:i:i], r.queue[i+1:]...)
 		perPipeline[run.Pipeline]++
-		a := &activeRun{run: run}
+		a := &activeRun{run: run, stopped: make(chan struct{})}
 		r.active[run.ID] = a
 		r.wg.Add(1)
 		go func() {
@@ -356,6 +356,7 @@ func (a *activeRun) stop(reason string, grace time.Duration) {
 	defer a.mu.Unlock()
 	if a.reason == "" {
 		a.reason = reason
+		close(a.stopped)
 	}
 	if a.cmd == nil || a.cmd.Process == nil || a.signaled {
 		return
@@ -728,14 +729,14 @@ func (r *Runner) recordArtifacts(ctx context.Context, run int64, manifest string
 }
 
 // errStopped is publish's error when the run was cancelled (or the
-// server shut down) between attempts.
+// server shut down) while it published.
 var errStopped = errors.New("stopped")
 
 // publish publishes the run manifest the child wrote to p's repository as
-// version, trying up to PublishAttempts times with a doubling backoff: a
-// registry that refuses or does not answer is retried; a manifest that
-// cannot be read or is not signed is not. Every failed attempt is in the
-// run's log.
+// version, trying up to PublishAttempts times with a doubling backoff
+// (registry.PublishRetrying: a registry that does not answer or is
+// unavailable is retried; a refusal is not). Every failed attempt is in
+// the run's log; a stop of the run ends the publish.
 func (r *Runner) publish(ctx context.Context, a *activeRun, p *Pipeline, manifest, version string) error {
 	bundle, err := os.ReadFile(manifest)
 	if err != nil {
@@ -745,31 +746,34 @@ func (r *Runner) publish(ctx context.Context, a *activeRun, p *Pipeline, manifes
 	if err != nil {
 		return err
 	}
-	wait := r.opts.PublishBackoff
-	for attempt := 1; ; attempt++ {
-		v, err := repo.Publish(ctx, bundle, registry.PublishOptions{Version: version})
-		if err == nil {
-			msg := fmt.Sprintf("published %s:%s (%s)", repo, v.Name, v.Digest)
-			if !v.Published {
-				msg = fmt.Sprintf("%s:%s already holds this manifest (%s)", repo, v.Name, v.Digest)
-			}
-			r.serverEvent(ctx, a.run.ID, "publish", msg)
-			return nil
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-a.stopped:
+			cancel()
+		case <-ctx.Done():
 		}
-		if errors.Is(err, artifacts.ErrUnsigned) {
-			return err
+	}()
+	v, err := repo.PublishRetrying(ctx, bundle, registry.PublishOptions{Version: version}, registry.Retry{
+		Attempts: r.opts.PublishAttempts,
+		Backoff:  r.opts.PublishBackoff,
+		OnRetry: func(attempt, attempts int, err error, wait time.Duration) {
+			r.serverEvent(ctx, a.run.ID, "publish", fmt.Sprintf("attempt %d of %d failed: %v; trying again in %s", attempt, attempts, err, wait))
+		},
+	})
+	if err != nil {
+		if a.stopReason() != "" {
+			return errStopped
 		}
-		if attempt >= r.opts.PublishAttempts {
-			return fmt.Errorf("%d attempts, the last: %w", attempt, err)
-		}
-		r.serverEvent(ctx, a.run.ID, "publish", fmt.Sprintf("attempt %d of %d failed: %v; trying again in %s", attempt, r.opts.PublishAttempts, err, wait))
-		for end := time.Now().Add(wait); time.Now().Before(end); time.Sleep(min(100*time.Millisecond, wait)) {
-			if a.stopReason() != "" {
-				return errStopped
-			}
-		}
-		wait *= 2
+		return err
 	}
+	msg := fmt.Sprintf("published %s:%s (%s)", repo, v.Name, v.Digest)
+	if !v.Published {
+		msg = fmt.Sprintf("%s:%s already holds this manifest (%s)", repo, v.Name, v.Digest)
+	}
+	r.serverEvent(ctx, a.run.ID, "publish", msg)
+	return nil
 }
 
 // freeBytes returns the space an unprivileged process can still write on
