@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -286,6 +287,9 @@ func ParseSize(s string) (Size, error) {
 	mult := int64(1 << 20)
 	last := strings.ToUpper(t[len(t)-1:])
 	t2 := strings.TrimSuffix(strings.TrimSuffix(t, "iB"), "ib")
+	if t2 == "" {
+		return 0, fmt.Errorf("%q is not a size: write a whole number of mebibytes or a number with a unit, like \"512M\" or \"10G\"", s)
+	}
 	if t2 != t {
 		last = strings.ToUpper(t2[len(t2)-1:])
 		t = t2
@@ -306,11 +310,29 @@ func ParseSize(s string) (Size, error) {
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("%q is not a size: write a whole number of mebibytes or a number with a unit, like \"512M\" or \"10G\"", s)
 	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is too large a size", s)
+	}
 	return Size(n * mult), nil
 }
 
 // MiB returns the size in whole mebibytes, rounded up.
 func (s Size) MiB() int64 { return (int64(s) + (1<<20 - 1)) >> 20 }
+
+// String writes the size for people, in the binary units ParseSize reads:
+// "512 B", "1.5 KiB", "10.0 GiB".
+func (s Size) String() string {
+	const units = "KMGTPE"
+	n := int64(s)
+	if n < 1<<10 && n > -1<<10 {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, i := float64(n)/(1<<10), 0
+	for ; (f >= 1<<10 || f <= -1<<10) && i < len(units)-1; i++ {
+		f /= 1 << 10
+	}
+	return fmt.Sprintf("%.1f %ciB", f, units[i])
+}
 
 var (
 	durationType = reflect.TypeOf(time.Duration(0))

@@ -14,6 +14,7 @@ import (
 	"github.com/bake-tool/bake/builder/docker"
 	"github.com/bake-tool/bake/cache"
 	"github.com/bake-tool/bake/cache/share"
+	"github.com/bake-tool/bake/templates"
 )
 
 const cacheSynopsis = `ls | prune [-keep-bytes N] [-older-than DURATION]
@@ -137,11 +138,11 @@ func runCache(ctx context.Context, env *cliEnv, args []string) int {
 		var total int64
 		for _, e := range entries {
 			total += e.Size
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Key.Short(), e.Kind, e.Build, e.Step, byteSize(e.Size),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Key.Short(), e.Kind, e.Build, e.Step, templates.Size(e.Size),
 				ago(now, e.Created), ago(now, e.LastUsed), e.RunID)
 		}
 		tw.Flush()
-		fmt.Fprintf(env.stderr, "%d entries, %s, in %s\n", len(entries), byteSize(total), dir)
+		fmt.Fprintf(env.stderr, "%d entries, %s, in %s\n", len(entries), templates.Size(total), dir)
 		return exitOK
 	}
 	victims := pruneSet(entries, now, olderThan, keepBytes)
@@ -154,9 +155,9 @@ func runCache(ctx context.Context, env *cliEnv, args []string) int {
 			continue
 		}
 		freed += e.Size
-		fmt.Fprintf(env.stdout, "removed %s %s (%s, %s, last used %s)\n", e.Kind, e.Key.Short(), e.Build, byteSize(e.Size), ago(now, e.LastUsed))
+		fmt.Fprintf(env.stdout, "removed %s %s (%s, %s, last used %s)\n", e.Kind, e.Key.Short(), e.Build, templates.Size(e.Size), ago(now, e.LastUsed))
 	}
-	fmt.Fprintf(env.stderr, "removed %d of %d entries, %s\n", len(victims), len(entries), byteSize(freed))
+	fmt.Fprintf(env.stderr, "removed %d of %d entries, %s\n", len(victims), len(entries), templates.Size(freed))
 	if failed {
 		return exitFailed
 	}
@@ -206,19 +207,6 @@ func removeEntry(ctx context.Context, store *cache.Store, e *cache.Entry) error 
 		}
 	}
 	return store.Remove(e.Key)
-}
-
-func byteSize(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
 
 func ago(now, t time.Time) string {

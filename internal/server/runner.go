@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bake-tool/bake/artifacts/registry"
+	"github.com/bake-tool/bake/templates"
 )
 
 // RunnerOptions configure a Runner.
@@ -445,7 +446,7 @@ func (r *Runner) build(ctx context.Context, p *Pipeline, a *activeRun, log *slog
 	// A disk without room fails the run now, saying so, rather than at the
 	// end of the build when the manifest cannot be written.
 	if free, err := freeBytes(workDir); err == nil && free < r.opts.MinFree {
-		msg := fmt.Sprintf("the disk is full: the file system holding %s has %s free, and a run needs at least %s (free some space, or move the server's state_dir)", workDir, humanBytes(free), humanBytes(r.opts.MinFree))
+		msg := fmt.Sprintf("the disk is full: the file system holding %s has %s free, and a run needs at least %s (free some space, or move the server's state_dir)", workDir, templates.Size(free), templates.Size(r.opts.MinFree))
 		r.serverEvent(ctx, run.ID, "disk", msg)
 		return StatusFailed, nil, msg, "", ""
 	}
@@ -786,18 +787,6 @@ func freeBytes(dir string) (uint64, error) {
 	return st.Bavail * uint64(st.Bsize), nil
 }
 
-func humanBytes(n uint64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
-
 // diskFull puts the disk first in a run's error that comes from a full
 // file system (ENOSPC, in the child's words or the server's), naming the
 // file system of the run's working directory and what is free on it.
@@ -807,7 +796,7 @@ func diskFull(workDir, errText string) string {
 	}
 	where := "the file system holding " + workDir
 	if free, err := freeBytes(workDir); err == nil {
-		where += fmt.Sprintf(" (%s free now)", humanBytes(free))
+		where += fmt.Sprintf(" (%s free now)", templates.Size(free))
 	}
 	return "the disk is full: " + where + " ran out of space during the run:\n" + errText
 }
