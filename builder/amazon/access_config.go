@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	"sync"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/hashicorp/hcl/v2"
@@ -59,11 +60,18 @@ type AssumeRole struct {
 	TransitiveTagKeys []string `hcl:"transitive_tag_keys"`
 }
 
+// The larger expressions compile on first use: a counted repetition
+// compiles to that many copies ({1,512}: about 350 KB each), and every bake
+// process (bake serve's too) would build and keep them at start.
 var (
-	roleARNRE     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
-	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+	roleARNRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
+	})
+	sessionNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@-]{2,64}$`) })
 	externalIDRE  = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
-	policyARNRE   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/[\w+=,.@/-]{1,512}$`)
+	policyARNRE   = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/[\w+=,.@/-]{1,512}$`)
+	})
 )
 
 // STS's limits on session policies (AssumeRole's API reference).
@@ -76,10 +84,10 @@ const (
 func (a *AssumeRole) prepare(b *templates.Body) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	diags = b.Required(diags, "role_arn")
-	if b.Known("role_arn") && !roleARNRE.MatchString(a.RoleARN) {
+	if b.Known("role_arn") && !roleARNRE().MatchString(a.RoleARN) {
 		diags = append(diags, b.Errorf("role_arn", "Invalid role ARN", `%q is not a role ARN like "arn:aws:iam::123456789012:role/builder".`, a.RoleARN))
 	}
-	if b.Known("session_name") && !sessionNameRE.MatchString(a.SessionName) {
+	if b.Known("session_name") && !sessionNameRE().MatchString(a.SessionName) {
 		diags = append(diags, b.Errorf("session_name", "Invalid value",
 			`"session_name" is 2 to 64 letters, digits and + = , . @ _ -, not %q.`, a.SessionName))
 	}
@@ -108,7 +116,7 @@ func (a *AssumeRole) prepare(b *templates.Body) hcl.Diagnostics {
 			diags = append(diags, b.Errorf("policy_arns", "Invalid value", "STS takes at most %d session policy ARNs, not %d.", maxSessionPolicyARNs, len(a.PolicyARNs)))
 		}
 		for i, arn := range a.PolicyARNs {
-			if !policyARNRE.MatchString(arn) {
+			if !policyARNRE().MatchString(arn) {
 				diags = append(diags, b.ElementErrorf("policy_arns", i, "Invalid policy ARN",
 					`%q is not a managed policy ARN like "arn:aws:iam::aws:policy/ReadOnlyAccess".`, arn))
 			}

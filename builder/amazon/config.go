@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -223,11 +224,14 @@ type BlockDevice struct {
 	NoDevice            bool   `hcl:"no_device"`
 }
 
+// amiNameRE and kmsKeyRE compile on first use (see roleARNRE).
 var (
-	amiNameRE   = regexp.MustCompile(`^[a-zA-Z0-9()\[\] ./\-'@_]{3,128}$`)
-	accountRE   = regexp.MustCompile(`^[0-9]{12}$`)
-	snapshotRE  = regexp.MustCompile(`^snap-[0-9a-f]{8}([0-9a-f]{9})?$`)
-	kmsKeyRE    = regexp.MustCompile(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/[0-9a-f-]+|alias/[a-zA-Z0-9:/_-]+)|alias/[a-zA-Z0-9:/_-]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
+	amiNameRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9()\[\] ./\-'@_]{3,128}$`) })
+	accountRE  = regexp.MustCompile(`^[0-9]{12}$`)
+	snapshotRE = regexp.MustCompile(`^snap-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	kmsKeyRE   = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/[0-9a-f-]+|alias/[a-zA-Z0-9:/_-]+)|alias/[a-zA-Z0-9:/_-]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
+	})
 	deviceRE    = regexp.MustCompile(`^/dev/|^xvd[a-z]|^sd[a-z]|^hd[a-z]`)
 	iopsRanges  = map[string][2]int32{"io1": {100, 64000}, "io2": {100, 256000}, "gp3": {3000, 16000}}
 	throughputs = [2]int32{125, 1000}
@@ -245,7 +249,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 		case len(c.AMIName) < 3 || len(c.AMIName) > 128:
 			diags = append(diags, b.Errorf("ami_name", "Invalid AMI name",
 				"An AMI name must be 3 to 128 characters long; %q has %d.", c.AMIName, len(c.AMIName)))
-		case !amiNameRE.MatchString(c.AMIName):
+		case !amiNameRE().MatchString(c.AMIName):
 			bad := badAMINameChars(c.AMIName)
 			diags = append(diags, b.Errorf("ami_name", "Invalid AMI name",
 				"%q contains %s, which AMI names may not: use letters, digits, spaces and ( ) [ ] . / - ' @ _ (regex_replace() can replace the others).", c.AMIName, bad))
@@ -330,7 +334,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 				diags = append(diags, b.KeyErrorf("region_kms_key_ids", r, "Region not in ami_regions",
 					"%q has a key in \"region_kms_key_ids\" but is not one of \"ami_regions\", so no AMI is copied there.", r))
 			}
-			if !kmsKeyRE.MatchString(c.RegionKMSKeyIDs[r]) {
+			if !kmsKeyRE().MatchString(c.RegionKMSKeyIDs[r]) {
 				diags = append(diags, b.KeyErrorf("region_kms_key_ids", r, "Invalid KMS key",
 					"%q is not a KMS key id, alias or ARN.", c.RegionKMSKeyIDs[r]))
 			}
@@ -634,7 +638,7 @@ func groups(b *templates.Body, diags hcl.Diagnostics, name string, gs []string) 
 }
 
 func kmsKey(b *templates.Body, diags hcl.Diagnostics, name, key string) hcl.Diagnostics {
-	if b.Known(name) && !kmsKeyRE.MatchString(key) {
+	if b.Known(name) && !kmsKeyRE().MatchString(key) {
 		diags = append(diags, b.Errorf(name, "Invalid KMS key", "%q is not a KMS key id, alias or ARN.", key))
 	}
 	return diags
@@ -645,7 +649,7 @@ func badAMINameChars(name string) string {
 	var bad []string
 	seen := map[rune]bool{}
 	for _, r := range name {
-		if !amiNameRE.MatchString("ab"+string(r)) && !seen[r] {
+		if !amiNameRE().MatchString("ab"+string(r)) && !seen[r] {
 			seen[r] = true
 			bad = append(bad, "'"+string(r)+"'")
 		}

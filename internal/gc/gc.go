@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -237,11 +238,12 @@ func NamePattern(prefix string) *regexp.Regexp {
 	return regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) + `(` + RunIDPattern + `)-`)
 }
 
-// validRunID reports whether id is safe as a file name.
-var validRunID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+// validRunID reports whether id is safe as a file name. It compiles on
+// first use: {0,127} compiles to 127 copies, kept by every bake process.
+var validRunID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`) })
 
 func checkRunID(id string) error {
-	if !validRunID.MatchString(id) {
+	if !validRunID().MatchString(id) {
 		return errors.New("run id: letters, digits, '.', '_' and '-' only")
 	}
 	return nil
