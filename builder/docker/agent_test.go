@@ -302,3 +302,25 @@ func TestNoAgent(t *testing.T) {
 		t.Errorf("noAgent %v, session %v", c.noAgent, c.sess)
 	}
 }
+
+// TestMkdirLikeTar: container_dir made by a command in the session (as
+// root) gets the mode and owner the archive API gives it, parents too.
+func TestMkdirLikeTar(t *testing.T) {
+	ctx := testContext(t)
+	c := commInto(ctx, t, engine(t), testenv.BaseImage())
+	if err := c.mkdir(ctx, "/by/session"); err != nil {
+		t.Fatal(err)
+	}
+	usedSession(t, c)
+	tarred := &execComm{api: c.api, containerID: c.containerID, workdir: "/", imageUser: "nobody"}
+	if err := tarred.mkdir(ctx, "/by/tar"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.mkdir(ctx, "/by/session"); err != nil { // exists
+		t.Fatal(err)
+	}
+	got := run(ctx, t, c, "stat -c '%n %a %U:%G' /by /by/session /by/tar")
+	if want := "/by 755 root:root\n/by/session 755 root:root\n/by/tar 755 root:root"; got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}

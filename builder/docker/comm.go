@@ -376,6 +376,24 @@ func header(name string, mode int64, size int64, uid, gid int) *tar.Header {
 // upload owner.
 func (c *execComm) mkdir(ctx context.Context, dir string) error {
 	dir = containerPath(c.workdir, dir)
+	user := c.user
+	if user == "" {
+		user = c.imageUser
+	}
+	if uid, _, ok := knownOwner(user); ok && uid == 0 {
+		// As root, a command in the session makes it: the archive
+		// API's copy costs as much as an exec, and the session is
+		// about to start for the provisioners anyway. The same mode as
+		// the tar entry below; an image without mkdir gets the tar.
+		q := "'" + strings.ReplaceAll(dir, "'", `'"'"'`) + "'"
+		code, err := c.Run(ctx, &provisioners.Cmd{Command: "[ -d " + q + " ] || { umask 022 && mkdir -p -- " + q + "; }"})
+		if err == nil && code == 0 {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+	}
 	if _, err := c.api.ContainerStatPath(ctx, c.containerID, dir); err == nil {
 		return nil
 	} else if !cerrdefs.IsNotFound(err) {
