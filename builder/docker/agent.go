@@ -64,12 +64,18 @@ const agentReady = "bake-agent-ready-"
 
 // agentScript is the agent for the session tagged tag; see above. The tag
 // line comes first, so that killScript finds the agent (and with its
-// process group, the command and what it started).
+// process group, the command and what it started). A command's shell
+// gets the tag line first too, as in an exec: it shows the same in ps,
+// and bash numbers the lines of its errors alike. bash counts itself in
+// SHLVL: the agent takes itself out, so that a command sees the SHLVL an
+// exec sees.
 func agentScript(tag string) string {
 	return execTagLine + tag + `
 trap : ` + agentSignals + `
 [ "$(command -v printf)" = printf ] || exit 97
-e='` + provisioners.EvalCommand + `'
+[ -z "${BASH_VERSION-}" ] || SHLVL=$((SHLVL - 1))
+e='` + execTagLine + tag + `
+` + provisioners.EvalCommand + `'
 printf '%s 0\n' '` + agentReady + tag + `'
 while read -r m n k; do
 	c= i=0
