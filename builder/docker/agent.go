@@ -39,10 +39,12 @@ import (
 // /dev/null meanwhile (the command's is the agent's stderr, set in the
 // subshell that execs the command's shell, not by a redirection of the
 // agent), so that the agent does not report a command killed by a signal
-// ("Killed"), which an exec's shell, killed itself, never does.
-// When the command ends the
-// agent writes "MARKER\n" to stderr and "MARKER STATUS\n" to stdout; the
-// marker is random per command, so no output can fake the end.
+// ("Killed"), which an exec's shell, killed itself, never does. When the
+// command ends the agent writes "MARKER\n" to stderr and "MARKER
+// STATUS\n" to stdout; the marker is random per command, so no output can
+// fake the end. The agent's variables are in the __bake_ namespace of
+// EvalCommand's: a container's environment could export a short name,
+// which the agent's assignment would change for the commands.
 //
 // Only sh builtins are used (read, printf, [, trap, $(( ))); an image
 // whose sh lacks them gives no ready line and bake uses an exec per
@@ -74,34 +76,34 @@ func agentScript(tag string) string {
 trap : ` + agentSignals + `
 [ "$(command -v printf)" = printf ] || exit 97
 [ -z "${BASH_VERSION-}" ] || SHLVL=$((SHLVL - 1))
-e='` + execTagLine + tag + `
+__bake_e='` + execTagLine + tag + `
 ` + provisioners.EvalCommand + `'
 printf '%s 0\n' '` + agentReady + tag + `'
-while read -r m n k; do
-	c= i=0
-	while [ "$i" -lt "$n" ]; do
-		IFS= read -r l || exit 98
-		if [ "$i" -eq 0 ]; then c=$l; else c="$c
-$l"; fi
-		i=$((i + 1))
+while read -r __bake_m __bake_n __bake_k; do
+	__bake_c= __bake_i=0
+	while [ "$__bake_i" -lt "$__bake_n" ]; do
+		IFS= read -r __bake_l || exit 98
+		if [ "$__bake_i" -eq 0 ]; then __bake_c=$__bake_l; else __bake_c="$__bake_c
+$__bake_l"; fi
+		__bake_i=$((__bake_i + 1))
 	done
 	{
-		if [ "$k" -lt 0 ]; then
-			(export ` + provisioners.CommandVar + `="$c"; exec /bin/sh -c "$e" </dev/null 2>&3 3>&-)
+		if [ "$__bake_k" -lt 0 ]; then
+			(export ` + provisioners.CommandVar + `="$__bake_c"; exec /bin/sh -c "$__bake_e" </dev/null 2>&3 3>&-)
 		else
 			{
 				trap '' ` + agentSignals + `
-				while [ "$k" -gt 0 ]; do
-					IFS= read -r l || exit 98
-					printf "$l"
-					k=$((k - 1))
+				while [ "$__bake_k" -gt 0 ]; do
+					IFS= read -r __bake_l || exit 98
+					printf "$__bake_l"
+					__bake_k=$((__bake_k - 1))
 				done
-			} | (export ` + provisioners.CommandVar + `="$c"; exec /bin/sh -c "$e" 2>&3 3>&-)
+			} | (export ` + provisioners.CommandVar + `="$__bake_c"; exec /bin/sh -c "$__bake_e" 2>&3 3>&-)
 		fi
 	} 3>&2 2>/dev/null
-	r=$?
-	printf '%s\n' "$m" >&2
-	printf '%s %d\n' "$m" "$r"
+	__bake_r=$?
+	printf '%s\n' "$__bake_m" >&2
+	printf '%s %d\n' "$__bake_m" "$__bake_r"
 done
 `
 }

@@ -16,12 +16,15 @@ import (
 	"github.com/bake-tool/bake/provisioners"
 )
 
-// commInto starts a container of image as a build does, removed
-// when the test ends, and returns the communicator into it.
+// commInto starts a container of image as a build does, removed when the
+// test ends, and returns the communicator into it.
 func commInto(ctx context.Context, t *testing.T, api dockerAPI, image string) *execComm {
 	t.Helper()
 	runID := newRunID(t, api)
-	created, err := api.ContainerCreate(ctx, &container.Config{Image: image, Entrypoint: keepAlive,
+	// Short names in the environment, which a command must see as they
+	// are (the agent has variables too).
+	env := []string{"c=from the container", "k=from the container", "e=from the container"}
+	created, err := api.ContainerCreate(ctx, &container.Config{Image: image, Entrypoint: keepAlive, Env: env,
 		Labels: map[string]string{LabelRunID: runID}}, &container.HostConfig{}, nil, nil, "")
 	if err != nil {
 		t.Fatal(err)
