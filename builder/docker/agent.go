@@ -47,8 +47,9 @@ import (
 // which the agent's assignment would change for the commands.
 //
 // Only sh builtins are used (read, printf, [, trap, $(( ))); an image
-// whose sh lacks them gives no ready line and bake uses an exec per
-// command there (see execComm.Run).
+// whose sh lacks them gives no ready line (the ready line is printf's: a
+// shell without it has failed by then) and bake uses an exec per command
+// there (see execComm.Run).
 
 // agentStdinMax is the largest stdin sent through the session: the agent
 // reads it a byte at a time (the read builtin cannot read ahead of a line
@@ -74,11 +75,10 @@ const agentReady = "bake-agent-ready-"
 func agentScript(tag string) string {
 	return execTagLine + tag + `
 trap : ` + agentSignals + `
-[ "$(command -v printf)" = printf ] || exit 97
 [ -z "${BASH_VERSION-}" ] || SHLVL=$((SHLVL - 1))
 __bake_e='` + execTagLine + tag + `
 ` + provisioners.EvalCommand + `'
-printf '%s 0\n' '` + agentReady + tag + `'
+printf '%s 0\n' '` + agentReady + tag + `' || exit 97
 while read -r __bake_m __bake_n __bake_k; do
 	__bake_c= __bake_i=0
 	while [ "$__bake_i" -lt "$__bake_n" ]; do

@@ -304,7 +304,9 @@ func TestNoAgent(t *testing.T) {
 	api := engine(t)
 	ctx := testContext(t)
 	base := commInto(ctx, t, api, testenv.BaseImage())
-	run(ctx, t, base, `rm /bin/sh && printf '%s\n' '#!/bin/dash' 'case "$2" in *`+agentReady+`*) exit 97;; esac' 'exec /bin/dash "$@"' > /bin/sh && chmod 755 /bin/sh`)
+	// A shell without printf, to the agent: dash with printf as a
+	// function that fails as a missing command does.
+	run(ctx, t, base, `rm /bin/sh && printf '%s\n' '#!/bin/dash' 'case "$2" in *`+agentReady+`*) set -- "$1" "printf() { echo sh: printf: not found >&2; return 127; }; $2";; esac' 'exec /bin/dash "$@"' > /bin/sh && chmod 755 /bin/sh`)
 	img, err := api.ContainerCommit(ctx, base.containerID, container.CommitOptions{Config: &container.Config{Entrypoint: []string{}}})
 	if err != nil {
 		t.Fatal(err)
