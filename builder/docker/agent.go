@@ -365,6 +365,7 @@ func (c *execComm) startSession(ctx context.Context) (*session, error) {
 		}
 		return s, nil
 	case <-s.ended:
+		s.close()
 		return nil, errNoAgent
 	case <-ctx.Done():
 		s.close()
