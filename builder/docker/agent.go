@@ -509,3 +509,50 @@ func (c *execComm) stopped(ctx context.Context) error {
 	}
 	return fmt.Errorf("run command in container %s: %w: %w", short(c.containerID), provisioners.ErrDisconnected, err)
 }
+
+// idleScript prints the processes of the container other than its main
+// process, the keep-alive loop's sleep, and the session tagged tag (the
+// agent, its subshells and this command's shell carry the tag in their
+// command lines). Only builtins: read drops the NULs of a cmdline.
+func idleScript(tag string) string {
+	return `for d in /proc/[0-9]*; do
+p=${d#/proc/}
+[ "$p" = 1 ] && continue
+l=
+read -r l 2>/dev/null < "$d/cmdline"
+case $l in *"` + execTagLine + tag + `"*) continue;; esac
+if [ "$l" = sleep3600 ]; then
+	pp=
+	read -r _ _ _ pp _ 2>/dev/null < "$d/stat"
+	[ "$pp" = 1 ] && continue
+fi
+echo "$p"
+done`
+}
+
+// idle reports whether nothing but bake's own processes runs in the
+// container, asked through the running session (an exec to ask would
+// cost more than what the answer saves): then a commit need not pause
+// the container (freezing and thawing its cgroup, about 70 ms of a
+// commit's 200 on this host), as no process can change the files
+// while they are read. Any doubt (no session, an unreadable process,
+// an error) is "not idle", and the commit pauses as before.
+func (c *execComm) idle(ctx context.Context) bool {
+	if c == nil || !c.sessMu.TryLock() {
+		return false
+	}
+	defer c.sessMu.Unlock()
+	if c.sess == nil || c.noAgent || c.closed {
+		return false
+	}
+	select {
+	case <-c.sess.ended:
+		return false
+	default:
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	code, ran, err := c.runInSession(ctx, &provisioners.Cmd{Command: idleScript(c.sess.tag), Stdout: &out})
+	return ran && err == nil && code == 0 && out.Len() == 0
+}

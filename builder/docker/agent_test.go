@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 
@@ -343,5 +344,35 @@ func TestMkdirLikeTar(t *testing.T) {
 	got := run(ctx, t, c, "stat -c '%n %a %U:%G' /by /by/session /by/tar")
 	if want := "/by 755 root:root\n/by/session 755 root:root\n/by/tar 755 root:root"; got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestIdle: a commit skips the pause only when nothing but bake's own
+// processes runs in the container: not with a process a command left in
+// the background, nor without a session to ask.
+func TestIdle(t *testing.T) {
+	ctx := testContext(t)
+	c := commInto(ctx, t, engine(t), testenv.BaseImage())
+	if c.idle(ctx) {
+		t.Error("idle before the session started")
+	}
+	run(ctx, t, c, "echo x > /f")
+	if !c.idle(ctx) {
+		t.Error("not idle after a command ended")
+	}
+	run(ctx, t, c, "while :; do date >> /f; sleep 0.2; done >/dev/null 2>&1 & echo $! > /writer")
+	if c.idle(ctx) {
+		t.Error("idle while a background writer runs")
+	}
+	run(ctx, t, c, "kill $(cat /writer)")
+	// Its last sleep ends within 0.2 s.
+	for i := 0; !c.idle(ctx); i++ {
+		if i == 100 {
+			t.Fatal("not idle once the writer is gone")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if execOnly(c).idle(ctx) {
+		t.Error("idle without a session")
 	}
 }
