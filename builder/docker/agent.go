@@ -535,14 +535,23 @@ done`
 // cost more than what the answer saves): then a commit need not pause
 // the container (freezing and thawing its cgroup, about 70 ms of a
 // commit's 200 on this host), as no process can change the files
-// while they are read. Any doubt (no session, an unreadable process,
-// an error) is "not idle", and the commit pauses as before.
+// while they are read. Any doubt (no session, a session user other than
+// root, who may not see every process, an unreadable process, an error)
+// is "not idle", and the commit pauses as before.
 func (c *execComm) idle(ctx context.Context) bool {
 	if c == nil || !c.sessMu.TryLock() {
 		return false
 	}
 	defer c.sessMu.Unlock()
 	if c.sess == nil || c.noAgent || c.closed {
+		return false
+	}
+	user := c.user
+	if user == "" {
+		user = c.imageUser
+	}
+	if uid, _, ok := knownOwner(user); !ok || uid != 0 {
+		// Another user may not see every process (hidepid).
 		return false
 	}
 	select {

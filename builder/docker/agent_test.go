@@ -375,4 +375,11 @@ func TestIdle(t *testing.T) {
 	if execOnly(c).idle(ctx) {
 		t.Error("idle without a session")
 	}
+	c.Close()
+	nobody := &execComm{api: c.api, containerID: c.containerID, workdir: "/", user: "nobody"}
+	run(ctx, t, nobody, "true")
+	if nobody.idle(ctx) {
+		t.Error("idle, asked as a user who may not see every process")
+	}
+	nobody.Close()
 }
