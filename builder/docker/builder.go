@@ -401,7 +401,7 @@ func (b *Builder) commit(ctx context.Context, s *state) error {
 		Comment: b.cfg.Message,
 		Author:  b.cfg.Author,
 		Changes: b.cfg.Changes,
-		Pause:   true,
+		Pause:   !s.comm.idle(ctx),
 		Config:  commitConfig(s.base),
 	})
 	cancel()

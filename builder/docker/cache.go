@@ -203,7 +203,7 @@ func (b *Builder) storeStep(ctx context.Context, s *state, i int, key cache.Key)
 	}
 	defer func() { s.cache.lastStore = time.Now() }()
 	return b.store(ctx, s, key, cache.KindDockerStep, keysLabel(s.cache.keys, i), func(ctx context.Context) (string, error) {
-		resp, err := s.api.ContainerCommit(ctx, s.containerID, container.CommitOptions{Pause: true, Config: commitConfig(s.base)})
+		resp, err := s.api.ContainerCommit(ctx, s.containerID, container.CommitOptions{Pause: !s.comm.idle(ctx), Config: commitConfig(s.base)})
 		if err != nil {
 			return "", fmt.Errorf("commit container %s: %w", short(s.containerID), err)
 		}

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -45,13 +46,28 @@ type execComm struct {
 	ownerMu    sync.Mutex
 	ownerKnown bool
 	uid, gid   int
+
+	// sessMu is held by the Run that uses the session; a Run that finds
+	// it held runs its command in an exec of its own.
+	sessMu sync.Mutex
+	sess   *session
+	// noAgent is set once the container could not run the agent, and
+	// closed once Close was called: Run then uses an exec per command.
+	noAgent, closed bool
 }
 
 var _ provisioners.Communicator = (*execComm)(nil)
 
 // Run runs cmd.Command with /bin/sh -c as the exec user, streaming its
-// output as the engine delivers it, and returns the exit code that exec
-// inspect reports.
+// output (stdout and stderr apart) as the engine delivers it, and returns
+// the command's exit code.
+//
+// The command runs in the container's command session (agent.go): one
+// exec for all the communicator's commands, each a child of the agent.
+// It runs in an exec of its own, as before the session existed, when the
+// session is busy with another Run, when the container's sh cannot run
+// the agent, or when the command's stdin is a stream or larger than
+// agentStdinMax; an exec's exit code is what exec inspect reports.
 //
 // The command line reaches the shell in the exec's environment (see
 // provisioners.EvalCommand), not in its arguments: with a local engine
@@ -62,6 +78,63 @@ var _ provisioners.Communicator = (*execComm)(nil)
 // container before Run returns (see stop), so that nothing a cancelled
 // or timed-out command does afterwards lands in the image.
 func (c *execComm) Run(ctx context.Context, cmd *provisioners.Cmd) (int, error) {
+	own := *cmd // the session path may put a stdin it read back
+	cmd = &own
+	if c.sessMu.TryLock() {
+		code, ran, err := c.runInSession(ctx, cmd)
+		c.sessMu.Unlock()
+		if ran {
+			return code, err
+		}
+	}
+	return c.runExec(ctx, cmd)
+}
+
+// runInSession runs cmd in the session, started if need be, and reports
+// whether it did; the caller holds sessMu. When it did not, cmd (its
+// stdin put back whole) is the exec path's to run.
+func (c *execComm) runInSession(ctx context.Context, cmd *provisioners.Cmd) (code int, ran bool, err error) {
+	if c.noAgent || c.closed {
+		return 0, false, nil
+	}
+	stdin, ok := agentInput(cmd)
+	if !ok {
+		return 0, false, nil
+	}
+	if c.sess != nil {
+		select {
+		case <-c.sess.ended:
+			c.sess.close()
+			c.sess = nil
+		default:
+		}
+	}
+	if c.sess == nil {
+		s, err := c.startSession(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return -1, true, fmt.Errorf("run command in container %s: %w", short(c.containerID), context.Cause(ctx))
+			}
+			if errors.Is(err, errNoAgent) {
+				c.noAgent = true
+			}
+			if stdin != nil {
+				cmd.Stdin = bytes.NewReader(stdin)
+			}
+			return 0, false, nil
+		}
+		c.sess = s
+	}
+	code, keep, err := c.runSession(ctx, c.sess, cmd, stdin)
+	if !keep {
+		c.sess.close()
+		c.sess = nil
+	}
+	return code, true, err
+}
+
+// runExec runs cmd in an exec of its own.
+func (c *execComm) runExec(ctx context.Context, cmd *provisioners.Cmd) (int, error) {
 	tag := newExecTag()
 	created, err := c.api.ContainerExecCreate(ctx, c.containerID, container.ExecOptions{
 		User:         c.user,
@@ -121,6 +194,13 @@ func (c *execComm) attach(ctx context.Context, execID string, cmd *provisioners.
 			return -1, c.execError("inspect exec", err)
 		}
 		if !insp.Running {
+			if insp.ExitCode == 128+9 {
+				// Killed by SIGKILL, as a stopping container kills
+				// its processes.
+				if err := c.stopped(ctx); err != nil {
+					return -1, err
+				}
+			}
 			return insp.ExitCode, nil
 		}
 		select {
@@ -296,6 +376,24 @@ func header(name string, mode int64, size int64, uid, gid int) *tar.Header {
 // upload owner.
 func (c *execComm) mkdir(ctx context.Context, dir string) error {
 	dir = containerPath(c.workdir, dir)
+	user := c.user
+	if user == "" {
+		user = c.imageUser
+	}
+	if uid, _, ok := knownOwner(user); ok && uid == 0 {
+		// As root, a command in the session makes it: the archive
+		// API's copy costs as much as an exec, and the session is
+		// about to start for the provisioners anyway. The same mode as
+		// the tar entry below; an image without mkdir gets the tar.
+		q := "'" + strings.ReplaceAll(dir, "'", `'"'"'`) + "'"
+		code, err := c.Run(ctx, &provisioners.Cmd{Command: "[ -d " + q + " ] || { umask 022 && mkdir -p -- " + q + "; }"})
+		if err == nil && code == 0 {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+	}
 	if _, err := c.api.ContainerStatPath(ctx, c.containerID, dir); err == nil {
 		return nil
 	} else if !cerrdefs.IsNotFound(err) {
@@ -504,6 +602,15 @@ func (c *execComm) DownloadDir(ctx context.Context, src, dst string) error {
 	return nil
 }
 
-// Close releases nothing: every call opens and closes its own
-// connection. It is idempotent.
-func (c *execComm) Close() error { return nil }
+// Close ends the command session: the agent exits when its stdin closes.
+// Other calls open and close their own connections. It is idempotent.
+func (c *execComm) Close() error {
+	c.sessMu.Lock()
+	defer c.sessMu.Unlock()
+	c.closed = true
+	if c.sess != nil {
+		c.sess.close()
+		c.sess = nil
+	}
+	return nil
+}

@@ -71,7 +71,9 @@ func shellProvisioner(t *testing.T, src string) *shell.Provisioner {
 // that contain s.
 func containerProcs(ctx context.Context, t *testing.T, comm provisioners.Communicator, s string) []string {
 	t.Helper()
-	out := run(ctx, t, asRoot(comm), `for d in /proc/[0-9]*; do tr '\0' ' ' < "$d/cmdline" 2>/dev/null; echo; done`)
+	root := asRoot(comm)
+	root.noAgent = true // no session of its own: its agent would be listed
+	out := run(ctx, t, root, `for d in /proc/[0-9]*; do tr '\0' ' ' < "$d/cmdline" 2>/dev/null; echo; done`)
 	var found []string
 	for _, l := range strings.Split(out, "\n") {
 		if strings.Contains(l, s) && !strings.Contains(l, "/proc/[0-9]") {
