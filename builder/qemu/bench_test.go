@@ -81,7 +81,8 @@ func BenchmarkBootToSSH(b *testing.B) {
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port.Port))
 		for {
-			if probeBanner(context.Background(), addr, 22) == nil {
+			if c, err := probeBanner(context.Background(), addr, 22); err == nil {
+				c.Close()
 				break
 			}
 			if time.Since(t0) > 5*time.Minute {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bake-tool/bake/artifacts"
@@ -770,7 +771,10 @@ func (b *Builder) sshAddr(s *state) (string, int) {
 // (within ssh_timeout) and logs in. Until the guest's sshd is up, qemu's
 // port forwarding accepts each connection and then closes it, which to an
 // SSH client looks like a failed handshake; so bake first waits for the
-// server's banner, and only then logs in. When the wait fails, the error
+// server's banner, and then logs in on the connection that brought it
+// (unless pause_before_connecting asks for a pause first): a second
+// connection would make the guest's sshd fork and start a session process
+// once more, about a second under TCG. When the wait fails, the error
 // names the last cause and ends with the tail of the guest's serial
 // console.
 func (b *Builder) waitSSH(ctx context.Context, s *state) error {
@@ -785,6 +789,7 @@ func (b *Builder) waitSSH(ctx context.Context, s *state) error {
 	start := time.Now()
 	deadline := start.Add(c.Timeout)
 	s.ui.Say(fmt.Sprintf("waiting for SSH on %s (ssh_timeout %s)", addr, c.Timeout))
+	var probed net.Conn // the connection that brought the banner
 	if c.BastionHost == "" {
 		var last error
 		for {
@@ -792,7 +797,7 @@ func (b *Builder) waitSSH(ctx context.Context, s *state) error {
 				return b.withConsole(s, s.vm.exitError("qemu exited before SSH was available"))
 			}
 			actx, cancel := context.WithDeadline(ctx, deadline)
-			last = probeBanner(actx, addr, b.guestPort())
+			probed, last = probeBanner(actx, addr, b.guestPort())
 			cancel()
 			if last == nil {
 				break
@@ -810,13 +815,25 @@ func (b *Builder) waitSSH(ctx context.Context, s *state) error {
 			}
 		}
 	}
+	if probed != nil && c.PauseBeforeConnecting > 0 {
+		// The pause is there for a guest that may still restart sshd
+		// or reboot: log in on a new connection after it.
+		probed.Close()
+		probed = nil
+	}
 	if err := b.sleep(ctx, s, c.PauseBeforeConnecting); err != nil {
 		return err
 	}
 	cfg, err := b.cfg.SSHConfig.Client(host, port, s.privateKey)
 	cfg.Timeout = max(time.Until(deadline), 10*time.Second)
 	if err != nil {
+		if probed != nil {
+			probed.Close()
+		}
 		return err
+	}
+	if probed != nil {
+		cfg.Dial = handOver(probed)
 	}
 	comm, err := ssh.Connect(ctx, cfg, nil)
 	if err != nil {
@@ -859,16 +876,16 @@ func (b *Builder) withConsole(s *state, err error) error {
 	return fmt.Errorf("%w\nguest serial console (last 25 lines):\n%s", err, consoleTail(s.console, 25))
 }
 
-// probeBanner connects to addr and reads the SSH server's banner.
-func probeBanner(ctx context.Context, addr string, guestPort int) error {
+// probeBanner connects to addr and reads the SSH server's banner. On
+// success it returns the connection, which replays what was read.
+func probeBanner(ctx context.Context, addr string, guestPort int) (net.Conn, error) {
 	var d net.Dialer
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	conn, err := d.DialContext(dctx, "tcp", addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer conn.Close()
 	dl := time.Now().Add(10 * time.Second)
 	if cd, ok := ctx.Deadline(); ok && cd.Before(dl) {
 		dl = cd
@@ -877,19 +894,58 @@ func probeBanner(ctx context.Context, addr string, guestPort int) error {
 	conn.SetReadDeadline(dl)
 	buf := make([]byte, 64)
 	n, err := io.ReadAtLeast(conn, buf, 4)
+	if n >= 4 && string(buf[:4]) == "SSH-" {
+		if err := conn.SetReadDeadline(time.Time{}); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return &primedConn{Conn: conn, head: buf[:n]}, nil
+	}
+	conn.Close()
 	switch {
-	case n >= 4 && string(buf[:4]) == "SSH-":
-		return nil
 	case n > 0:
-		return fmt.Errorf("port %d answered %q, not an SSH banner", guestPort, buf[:n])
+		return nil, fmt.Errorf("port %d answered %q, not an SSH banner", guestPort, buf[:n])
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err):
-		return fmt.Errorf("the connection was closed before the SSH banner: nothing listens on the guest's port %d yet (guest still booting, sshd not started, or no network)", guestPort)
+		return nil, fmt.Errorf("the connection was closed before the SSH banner: nothing listens on the guest's port %d yet (guest still booting, sshd not started, or no network)", guestPort)
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return fmt.Errorf("no SSH banner within %s: the guest does not answer on port %d (still booting, or its network is not up)", wait, guestPort)
+			return nil, fmt.Errorf("no SSH banner within %s: the guest does not answer on port %d (still booting, or its network is not up)", wait, guestPort)
 		}
-		return err
+		return nil, err
+	}
+}
+
+// primedConn is a connection whose first bytes were already read; Read
+// returns them before reading on.
+type primedConn struct {
+	net.Conn
+	head []byte
+}
+
+func (c *primedConn) Read(p []byte) (int, error) {
+	if len(c.head) > 0 {
+		n := copy(p, c.head)
+		c.head = c.head[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// handOver returns an ssh.Config Dial that returns conn on its first call
+// and dials anew on later ones (a failed first handshake, a reconnect).
+func handOver(conn net.Conn) func(context.Context, string) (net.Conn, error) {
+	var mu sync.Mutex
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		mu.Lock()
+		c := conn
+		conn = nil
+		mu.Unlock()
+		if c != nil {
+			return c, nil
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
 	}
 }
 

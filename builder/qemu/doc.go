@@ -47,7 +47,8 @@
 //     waits for the monitor to answer, and an early exit fails the step
 //     with qemu's stderr.
 //   - wait for SSH: boot_wait, then until the guest's SSH banner arrives on
-//     the forwarded port, then the login, all within ssh_timeout. The error
+//     the forwarded port, then the login on the connection that brought
+//     it, all within ssh_timeout. The error
 //     names the last cause and ends with the last lines of the guest's
 //     serial console.
 //   - provision: the engine's hook runs the provisioners.

@@ -586,3 +586,39 @@ func TestPortForwardBeforeServer(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// TestDial: Config.Dial opens the connection in place of a plain dial, for
+// the first connection and for a reconnect after the server closed it,
+// and its error is retried like a refused connection.
+func TestDial(t *testing.T) {
+	srv := sshd.Start(t, sshd.Options{})
+	cfg := rootConfig(srv)
+	cfg.Port = 1 // never dialled: Dial goes to srv
+	var calls atomic.Int32
+	cfg.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
+		if n := calls.Add(1); n == 1 {
+			return nil, errors.New("not yet")
+		}
+		if addr != "127.0.0.1:1" {
+			t.Errorf("Dial got address %q", addr)
+		}
+		return new(net.Dialer).DialContext(ctx, "tcp", srv.Addr())
+	}
+	c := connect(t, cfg)
+	if out, _, _ := run(t, c, "echo up"); out != "up\n" {
+		t.Errorf("output %q", out)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("Dial called %d times, want 2 (a failure, then the connection)", n)
+	}
+	// The shell's parent is the sshd process of this connection.
+	if _, err := c.Run(t.Context(), &provisioners.Cmd{Command: "kill -9 $PPID; sleep 30"}); !errors.Is(err, provisioners.ErrDisconnected) {
+		t.Fatalf("Run returned %v, want ErrDisconnected", err)
+	}
+	if out, _, _ := run(t, c, "echo again"); out != "again\n" {
+		t.Errorf("output after reconnect %q", out)
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("Dial called %d times after a reconnect, want 3", n)
+	}
+}

@@ -1,6 +1,7 @@
 package ssh
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -59,6 +60,12 @@ type Config struct {
 	// HostKeyCallback checks the server's host key. nil accepts any key,
 	// which suits machines the build itself just created.
 	HostKeyCallback gossh.HostKeyCallback
+	// Dial, when set, opens the TCP connection to addr (Host:Port) in
+	// place of a plain dial; with a Bastion it is not used. A builder that
+	// has already connected to the server, to see its banner, can hand
+	// that connection over this way instead of making the server accept
+	// another.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // BastionConfig is the jump host of Config.Bastion.

@@ -184,6 +184,10 @@ func (d *dialer) dialOnce(ctx context.Context) (*conn, error) {
 			}
 			return nil, err
 		}
+	} else if d.cfg.Dial != nil {
+		if nc, err = d.cfg.Dial(ctx, addr); err != nil {
+			return nil, err
+		}
 	} else if nc, err = new(net.Dialer).DialContext(ctx, "tcp", addr); err != nil {
 		return nil, err
 	}
