@@ -134,8 +134,14 @@ var isoTools = [][]string{
 	{"mkisofs"},
 }
 
+// isoAttempts is how many times makeISO runs a tool that crashed.
+const isoAttempts = 3
+
 // makeISO writes the directory dir to an ISO 9660 image with Joliet and
-// Rock Ridge names (so "user-data" keeps its name) labelled label.
+// Rock Ridge names (so "user-data" keeps its name) labelled label. A tool
+// that crashed (killed by a signal, or xorriso reporting one it caught:
+// CI saw xorriso 1.5.4 die of SIGSEGV once on this small input, and never
+// again in 900 runs) is run again; the image is written anew each time.
 func makeISO(ctx context.Context, out, label, dir string) error {
 	for _, tool := range isoTools {
 		path, err := exec.LookPath(tool[0])
@@ -143,13 +149,20 @@ func makeISO(ctx context.Context, out, label, dir string) error {
 			continue
 		}
 		args := append(append([]string{}, tool[1:]...), "-quiet", "-o", out, "-V", label, "-J", "-r", dir)
-		cmd := exec.CommandContext(ctx, path, args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("%s: %w: %s", tool[0], err, strings.TrimSpace(stderr.String()))
+		for attempt := 1; ; attempt++ {
+			cmd := exec.CommandContext(ctx, path, args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if err == nil {
+				return nil
+			}
+			crashed := strings.Contains(stderr.String(), "UNIX-SIGNAL") ||
+				(cmd.ProcessState != nil && !cmd.ProcessState.Exited())
+			if !crashed || attempt == isoAttempts || ctx.Err() != nil {
+				return fmt.Errorf("%s: %w: %s", tool[0], err, strings.TrimSpace(stderr.String()))
+			}
 		}
-		return nil
 	}
 	return fmt.Errorf("no program to write the CD image: install xorriso (or genisoimage); scripts/setup.sh does")
 }
