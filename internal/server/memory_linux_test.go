@@ -3,8 +3,6 @@ package server
 import (
 	"encoding/json"
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -12,12 +10,12 @@ import (
 // call lowers this process's resident pages of its executable, and the
 // process goes on running code (and reading data) from those pages.
 func TestReleaseStartupPages(t *testing.T) {
-	before := statusKB(t, "RssFile:")
+	before := procKB(os.Getpid(), "RssFile:")
 	n, err := ReleaseStartupPages()
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := statusKB(t, "RssFile:")
+	after := procKB(os.Getpid(), "RssFile:")
 	if n == 0 || after >= before {
 		t.Fatalf("released %d bytes of mappings; RssFile %d kB before, %d kB after: want it lower", n, before, after)
 	}
@@ -27,24 +25,6 @@ func TestReleaseStartupPages(t *testing.T) {
 	if err != nil || string(b) != `{"n":3,"status":"succeeded"}` {
 		t.Fatalf("after the release: %s, %v", b, err)
 	}
-}
-
-func statusKB(t *testing.T, name string) int {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(data)) {
-		if v, ok := strings.CutPrefix(line, name); ok {
-			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("no %s in /proc/self/status", name)
-	return 0
 }
 
 func TestReadOnlyRanges(t *testing.T) {
