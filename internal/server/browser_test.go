@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -373,6 +374,76 @@ func TestArtifactsBrowser(t *testing.T) {
 					chromedp.Navigate(fmt.Sprintf("%s/runs/%d/artifacts", s.url, slow.ID)),
 					chromedp.WaitVisible(chromedp.CSS("#no-artifacts")),
 				)
+			}
+		})
+	}
+}
+
+// TestRunPageLiveLogBounded follows a running run in Chromium while it
+// prints more lines than the page keeps: the page shows the end of the
+// log, no more than liveLogMax lines, and the "earlier lines" link (the
+// page had none when it opened) starts right before the first line left
+// and brings back the page before it; on SQLite and on PostgreSQL.
+func TestRunPageLiveLogBounded(t *testing.T) {
+	defer func(m int) { liveLogMax = m }(liveLogMax)
+	liveLogMax = 3000
+	const lines = 8000
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			srv, store, hub, tok := streamServer(t, db)
+			hs := httptest.NewServer(srv)
+			defer hs.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			run, err := store.CreateRun(ctx, "p", "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			store.StartRun(ctx, run.ID)
+			add := func(msg string) {
+				body, _ := json.Marshal(map[string]string{"type": "output", "build": "docker.base", "message": msg})
+				ev, err := store.AppendEvent(ctx, run.ID, "output", "docker.base", time.Now(), body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hub.Publish(run.ID, ev)
+			}
+			add("line 0") // seq 1: line N is seq N+1
+			tab := browser(t, ctx)
+			do(t, tab, "run page",
+				login(hs.URL, tok),
+				chromedp.Navigate(fmt.Sprintf("%s/runs/%d", hs.URL, run.ID)),
+				chromedp.WaitVisible(chromedp.CSS("#log")),
+			)
+			for i := 1; i <= lines; i++ {
+				add(fmt.Sprintf("line %d", i))
+			}
+			store.FinishRun(ctx, run.ID, StatusSucceeded, nil, "", "", "")
+			fin, _ := store.Run(ctx, run.ID)
+			body, _ := json.Marshal(fin)
+			hub.Publish(run.ID, Event{RunID: run.ID, Type: "run", Body: body})
+			do(t, tab, "the end of the log",
+				waitJS(`document.getElementById("status").textContent === "succeeded"`, time.Minute),
+				waitJS(fmt.Sprintf(`document.getElementById("log").textContent.endsWith("line %d\n")`, lines), time.Minute),
+			)
+			shown := strings.Split(strings.TrimSpace(text(t, tab, "#log")), "\n")
+			if len(shown) > liveLogMax || len(shown) < liveLogMax/2 {
+				t.Fatalf("the page keeps %d lines of %d, want at most %d (and not far fewer)", len(shown), lines+1, liveLogMax)
+			}
+			var first int
+			if _, err := fmt.Sscanf(shown[0][strings.Index(shown[0], "line "):], "line %d", &first); err != nil {
+				t.Fatalf("first line %q: %v", shown[0], err)
+			}
+			if want := fmt.Sprintf("%d earlier lines", first); !strings.HasPrefix(text(t, tab, "#earlier"), want) {
+				t.Errorf("earlier link %q, want %q... (the first line shown is line %d)", text(t, tab, "#earlier"), want, first)
+			}
+			do(t, tab, "load earlier lines",
+				chromedp.Click(chromedp.CSS("#earlier")),
+				waitJS(fmt.Sprintf(`document.getElementById("log").textContent.includes("line %d\n")`, first-1000), time.Minute),
+			)
+			again := strings.Split(strings.TrimSpace(text(t, tab, "#log")), "\n")
+			if len(again) != len(shown)+1000 || !strings.HasSuffix(again[0], fmt.Sprintf("line %d", first-1000)) {
+				t.Errorf("after loading earlier lines: %d lines from %q; want %d from line %d", len(again), again[0], len(shown)+1000, first-1000)
 			}
 		})
 	}

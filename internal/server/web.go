@@ -147,6 +147,13 @@ func (s *Server) webIndex(w http.ResponseWriter, r *http.Request, pg page) {
 // the page.
 const logTail = 1000
 
+// liveLogMax is how many lines the run page keeps while it follows a
+// run's live log scrolled to its end: older ones leave the page (the
+// "earlier lines" link brings them back), so that a build printing
+// millions of lines does not grow the page without bound. A variable for
+// the tests.
+var liveLogMax = 10_000
+
 // buildRow is a line of a run page's builds table.
 type buildRow struct {
 	Name, Status, Step, Took string
@@ -262,8 +269,9 @@ func (s *Server) webRun(w http.ResponseWriter, r *http.Request, pg page) {
 		Log         string
 		First, Last int
 		Earlier     int // lines before the first shown
+		Max         int // liveLogMax
 		Deliveries  []Delivery
-	}{pg, run, buildRows(bevs), log.String(), first, last, max(first-1, 0), ds})
+	}{pg, run, buildRows(bevs), log.String(), first, last, max(first-1, 0), liveLogMax, ds})
 }
 
 func (s *Server) webArtifacts(w http.ResponseWriter, r *http.Request, pg page) {

@@ -18,26 +18,67 @@
   }
 
   function followRun(log) {
-    var id = log.dataset.run, pending = [], builds = {}, scheduled = false;
+    var id = log.dataset.run, pending = [], pendingFirst = 0, builds = {}, scheduled = false;
     var status = document.getElementById("status");
+    // The log is text nodes, one per batch of lines, oldest first; chunks
+    // says where each starts (its first event's seq) and how many lines it
+    // has, so that old ones can leave the page.
+    var chunks = [], shown = 0, max = +log.dataset.max || 10000;
+    if (log.firstChild) chunk(log.firstChild, +log.dataset.first, log.textContent.split("\n").length - 1, false);
     // The page comes with the builds table and the log's last lines; the
     // stream goes on from there.
     document.querySelectorAll("#builds tr[data-build]").forEach(function (row) { builds[row.dataset.build] = row; });
     log.scrollTop = log.scrollHeight;
     earlier(document.getElementById("earlier"));
+    function chunk(node, first, n, before) {
+      var c = {node: node, first: first, n: n};
+      if (before) chunks.unshift(c); else chunks.push(c);
+      shown += n;
+    }
     // Lines are appended in batches, every 50 ms, so a 50,000-line log
-    // streams in without freezing the page.
+    // streams in without freezing the page. While the reader follows the
+    // end, the page keeps the last max lines or so: older batches go and
+    // the "earlier lines" link starts before the first line left.
     function flush() {
       scheduled = false;
       if (!pending.length) return;
       var atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
-      log.appendChild(document.createTextNode(pending.join("\n") + "\n"));
+      var node = document.createTextNode(pending.join("\n") + "\n");
+      log.appendChild(node);
+      chunk(node, pendingFirst, pending.length, false);
       pending = [];
-      if (atEnd) log.scrollTop = log.scrollHeight;
+      if (!atEnd) return;
+      if (shown > max && chunks.length > 1) {
+        while (shown > max && chunks.length > 1) {
+          var c = chunks.shift();
+          log.removeChild(c.node);
+          shown -= c.n;
+        }
+        earlierFrom(chunks[0].first);
+      }
+      log.scrollTop = log.scrollHeight;
+    }
+    // earlierFrom points the "earlier lines" link (made if the page had
+    // none) at the lines before seq.
+    function earlierFrom(seq) {
+      var a = document.getElementById("earlier");
+      if (!a) {
+        var p = document.createElement("p");
+        p.id = "earlier-p";
+        a = document.createElement("a");
+        a.id = "earlier";
+        p.appendChild(a);
+        log.parentNode.insertBefore(p, log);
+        earlier(a);
+      }
+      a.dataset.before = seq;
+      a.href = "/api/v1/runs/" + id + "/events?before=" + seq + "&limit=1000";
+      a.textContent = (seq - 1) + " earlier lines: load 1000 more";
     }
     var src = new EventSource("/api/v1/runs/" + id + "/events/stream?after=" + (log.dataset.after || 0));
     src.addEventListener("event", function (m) {
       var ev = JSON.parse(m.data);
+      if (!pending.length) pendingFirst = ev.seq;
       pending.push(text(ev));
       build(ev);
       if (!scheduled) { scheduled = true; setTimeout(flush, 50); }
@@ -66,13 +107,13 @@
         }).then(function (evs) {
           if (!evs.length) { a.parentNode.remove(); return; }
           var h = log.scrollHeight;
-          log.insertBefore(document.createTextNode(evs.map(text).join("\n") + "\n"), log.firstChild);
+          var node = document.createTextNode(evs.map(text).join("\n") + "\n");
+          log.insertBefore(node, log.firstChild);
+          chunk(node, evs[0].seq, evs.length, true);
           log.scrollTop += log.scrollHeight - h;
           var first = evs[0].seq;
           if (first <= 1) { a.parentNode.remove(); return; }
-          a.dataset.before = first;
-          a.href = "/api/v1/runs/" + id + "/events?before=" + first + "&limit=1000";
-          a.textContent = (first - 1) + " earlier lines: load 1000 more";
+          earlierFrom(first);
         }).catch(function (err) { a.textContent = "could not load earlier lines: " + err.message; });
       });
     }
