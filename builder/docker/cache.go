@@ -77,6 +77,11 @@ func (b *Builder) finalKey(last cache.Key) cache.Key {
 	h.Strings("changes", b.cfg.Changes)
 	h.String("author", b.cfg.Author)
 	h.String("message", b.cfg.Message)
+	if b.cfg.Squash {
+		// A squashed image is never one resumed from a kept step (one
+		// layer more); added only when on, so that other keys stay.
+		h.Value("squash", true)
+	}
 	k, _ := h.Sum()
 	return k
 }
@@ -120,6 +125,12 @@ func (b *Builder) cacheLookup(ctx context.Context, s *state) error {
 			cb.Reused(i, &cache.Entry{Key: keys[i].Key, RunID: e.RunID})
 		}
 		s.ui.Say(fmt.Sprintf("cache: reusing image %s (key %s, built by run %s); no step runs", short(e.Ref), s.cache.finalKey.Short(), e.RunID))
+		return nil
+	}
+	if b.cfg.Squash {
+		// No step state is kept or resumed from: each would add a layer.
+		s.ui.Say("cache: squash = true: a changed build runs every step from the base image, so that its image is one layer over the base")
+		cb.Resume(0, nil)
 		return nil
 	}
 	from := 0

@@ -37,6 +37,11 @@ type Config struct {
 	Changes []string `hcl:"changes"`
 	Author  string   `hcl:"author"`
 	Message string   `hcl:"message"`
+	// Squash keeps the committed image at one layer over the base image
+	// even when the build cache is on: a changed build then runs every
+	// step from the base instead of resuming from a kept step's image
+	// (which would add that image's layer). bake's own option.
+	Squash bool `hcl:"squash"`
 
 	Privileged bool `hcl:"privileged"`
 	// Volumes maps host paths to container paths.
@@ -127,7 +132,7 @@ func (c *Config) Prepare(b *templates.Body) hcl.Diagnostics {
 		diags = append(diags, b.Warning("changes", "Option ignored",
 			`"changes" only apply when the container is committed (commit = true).`))
 	}
-	for _, n := range []string{"author", "message"} {
+	for _, n := range []string{"author", "message", "squash"} {
 		if b.Has(n) && !b.IsUnknown("commit") && !c.Commit {
 			diags = append(diags, b.Warningf(n, "Option ignored", "%q only applies when commit = true.", n))
 		}

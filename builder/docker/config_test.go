@@ -14,6 +14,8 @@ func TestPrepare(t *testing.T) {
 		{Name: "export", Src: "image = \"debian\"\nexport_path = \"out.tar\""},
 		{Name: "discard", Src: "image = \"debian\"\ndiscard = true\ncommit = false"},
 		{Name: "unknown export path", Src: "image = \"debian\"\nexport_path = build.ID"},
+		{Name: "squash", Src: "image = \"d\"\ncommit = true\nsquash = true"},
+		{Src: "image = \"d\"\ndiscard = true\nsquash = true", Want: `"squash" only applies when commit = true`, Line: 3, Warning: true},
 		{Src: `commit = true`, Want: `needs the option "image"`},
 		{Src: `image = "debian"`, Want: `needs exactly one of "commit", "export_path", "discard"`, Line: 1},
 		{Src: "image = \"debian\"\ncommit = false", Want: "needs exactly one of"},

@@ -323,6 +323,91 @@ func TestCacheE2EDocker(t *testing.T) {
 	}
 }
 
+// TestCacheE2EDockerSquash checks squash = true: a build whose last step
+// changed runs every step from the base, and its image is the base plus
+// one layer, although the cache keeps the state before that step (from
+// an unsquashed build of the template) and the unsquashed image of the
+// same steps; an unchanged squashed build is reused whole.
+func TestCacheE2EDockerSquash(t *testing.T) {
+	cli := testenv.Docker(t, testenv.BaseImage())
+	cacheDir := t.TempDir()
+	t.Setenv("BAKE_CACHE_DIR", cacheDir)
+	t.Setenv("BAKE_NO_CACHE", "")
+	t.Cleanup(func() { removeCacheImages(t, cli, cacheDir) })
+	dir := cacheTemplateDir(t, "#!/bin/sh\necho last-v1 > /srv/last\n")
+	tpl := filepath.Join(dir, "t.pkr.hcl")
+	setLast := func(v string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "last.sh"), []byte("#!/bin/sh\necho "+v+" > /srv/last\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	layers := func(id string) int {
+		t.Helper()
+		insp, err := cli.ImageInspect(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(insp.RootFS.Layers)
+	}
+	base := layers(testenv.BaseImage())
+
+	// Unsquashed: cold, then resumed before the last step (one layer more).
+	bakeDocker(t, cli, dir).mustSucceed(t)
+	setLast("last-v2")
+	resumed := bakeDocker(t, cli, dir)
+	resumed.mustSucceed(t)
+	if got := statusList(stepStatuses(t, resumed)); got != "reused,reused,reused,reused,run" {
+		t.Fatalf("unsquashed last-step-changed build steps: %s", got)
+	}
+	if n := layers(builtImage(t, resumed)); n != base+2 {
+		t.Fatalf("the resumed unsquashed image has %d layers over the base's %d, want 2 (the test no longer shows what squash is for)", n-base, base)
+	}
+
+	// squash = true, same steps: neither the kept step nor the unsquashed
+	// image is used; every step runs and the image is one layer over the base.
+	b, err := os.ReadFile(tpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tpl, []byte(strings.Replace(string(b), "commit  = true", "commit  = true\n  squash  = true", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	squashed := bakeDocker(t, cli, dir)
+	squashed.mustSucceed(t)
+	if got := statusList(stepStatuses(t, squashed)); got != "run,run,run,run,run" {
+		t.Fatalf("squashed build steps: %s", got)
+	}
+	img := builtImage(t, squashed)
+	if img == builtImage(t, resumed) {
+		t.Fatal("the squashed build reused the unsquashed image")
+	}
+	if n := layers(img); n != base+1 {
+		t.Errorf("the squashed image has %d layers over the base, want 1", n-base)
+	}
+	if out := runImageCmd(t, cli, img); strings.TrimSpace(out) != "last-v2" {
+		t.Errorf("the squashed image's command printed %q, want last-v2", out)
+	}
+
+	// Unchanged: reused whole.
+	same := bakeDocker(t, cli, dir)
+	same.mustSucceed(t)
+	if got := statusList(stepStatuses(t, same)); got != "reused,reused,reused,reused,reused" || builtImage(t, same) != img {
+		t.Errorf("unchanged squashed build: steps %s, image %s; want all reused, image %s", got, builtImage(t, same), img)
+	}
+
+	// The last step changed again: every step runs, one layer over the base.
+	setLast("last-v3")
+	changed := bakeDocker(t, cli, dir)
+	changed.mustSucceed(t)
+	if got := statusList(stepStatuses(t, changed)); got != "run,run,run,run,run" {
+		t.Errorf("squashed last-step-changed build steps: %s", got)
+	}
+	if n := layers(builtImage(t, changed)); n != base+1 {
+		t.Errorf("the changed squashed image has %d layers over the base, want 1", n-base)
+	}
+}
+
 func provisionersRun(r dockerRun) int {
 	n := 0
 	for _, e := range r.events {
