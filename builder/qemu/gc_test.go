@@ -187,8 +187,20 @@ build {
 		{
 			// The base is being compressed into the output directory
 			// by a qemu-img of bake's (precompress.go): it goes too.
-			name:     "during boot, compressing the base",
-			at:       func(string) bakebin.KillPoint { return bakebin.KillPoint{Step: "start qemu"} },
+			// That qemu-img runs at the lowest CPU priority, so on a
+			// loaded machine it may not have made its file when the
+			// guest starts: bake is killed once it has.
+			name: "during boot, compressing the base",
+			at: func(d string) bakebin.KillPoint {
+				return bakebin.KillPoint{Step: "start qemu", Before: func(string) {
+					pat := filepath.Join(d, "somewhere", "output", ".gc.qcow2.*.part")
+					for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+						if m, _ := filepath.Glob(pat); len(m) > 0 {
+							return
+						}
+					}
+				}}
+			},
 			compress: true,
 			want:     []string{"qemu output directory", "qemu temporary directory"},
 		},
