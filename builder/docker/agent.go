@@ -19,11 +19,15 @@ import (
 	"github.com/bake-tool/bake/provisioners"
 )
 
-// The command session: one exec per container runs a small sh script, the
-// agent, that reads requests on its stdin and runs each command as a
+// The command session: one process per container runs a small sh script,
+// the agent, that reads requests on its stdin and runs each command as a
 // child of its own, so that a Run costs a write and a fork in the
 // container instead of an exec (a runc exec: a process spawned by the
-// engine, tens of milliseconds, more on a loaded host).
+// engine, tens of milliseconds, more on a loaded host). In a build
+// container whose commands run as the image's user the agent is part of
+// the main process (mainAgentScript), whose streams bake attaches to
+// before the container starts: no exec at all. Otherwise, and after that
+// session ended, an exec runs it (startSession).
 //
 // A request is lines of text:
 //
@@ -305,14 +309,27 @@ func (w *endWriter) Write(b []byte) (int, error) {
 
 // session is a running agent.
 type session struct {
+	// execID is the agent's exec; "" for the agent that is the
+	// container's main process (attachSession).
 	execID string
 	tag    string
 	conn   types.HijackedResponse
 	stdout endWriter
 	stderr endWriter
+	// ready is closed when the agent's ready line came.
+	ready chan struct{}
 	// ended is closed when the agent's output stream ended: the agent
 	// exited, was killed, or its container stopped.
 	ended chan struct{}
+}
+
+// newSession starts reading an agent's output from conn, watching for
+// its ready line.
+func newSession(execID, tag string, conn types.HijackedResponse) *session {
+	s := &session{execID: execID, tag: tag, conn: conn, ended: make(chan struct{})}
+	s.ready = s.stdout.expect(agentReady+tag, true, io.Discard)
+	go s.read()
+	return s
 }
 
 // read copies the agent's output stream to the two writers until it
@@ -352,28 +369,57 @@ func (c *execComm) startSession(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, c.execError("start exec", err)
 	}
-	s := &session{execID: created.ID, tag: tag, conn: resp, ended: make(chan struct{})}
-	ready := s.stdout.expect(agentReady+tag, true, io.Discard)
-	go s.read()
+	s := newSession(created.ID, tag, resp)
+	if err := s.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// waitReady waits for the agent's ready line; errNoAgent when the agent
+// ended or said nothing in time. The session is closed unless ready.
+func (s *session) waitReady(ctx context.Context) error {
 	timer := time.NewTimer(agentStartTimeout)
 	defer timer.Stop()
 	select {
-	case <-ready:
+	case <-s.ready:
 		if code, err := s.stdout.result(); err != nil || code != 0 {
 			s.close()
-			return nil, errNoAgent
+			return errNoAgent
 		}
-		return s, nil
+		return nil
 	case <-s.ended:
 		s.close()
-		return nil, errNoAgent
+		return errNoAgent
 	case <-ctx.Done():
 		s.close()
-		return nil, context.Cause(ctx)
+		return context.Cause(ctx)
 	case <-timer.C:
 		s.close()
-		return nil, errNoAgent
+		return errNoAgent
 	}
+}
+
+// mainAgentScript is the main process of a build container that runs its
+// session from the start (no exec needed): the agent in a subshell, so
+// that however it ends the container goes on running, then the keep-alive
+// loop. When the agent ends, a ready line with status 1 (echo, which no
+// sh lacks) tells a waitReady that is still waiting that it failed. Its
+// first line is the agent's tag line, as the agent's is, so that
+// killScript and idleScript know it (and the subshell, a fork of it).
+func mainAgentScript(tag string) string {
+	return execTagLine + tag + "\n(\n" + agentScript(tag) + ")\necho '" + agentReady + tag + " 1'\nwhile :; do sleep 3600; done\n"
+}
+
+// attachSession attaches to the standard streams of container id,
+// created but not started, whose main process is mainAgentScript(tag):
+// once the container starts, waitReady says whether the agent runs.
+func attachSession(ctx context.Context, api dockerAPI, id, tag string) (*session, error) {
+	resp, err := api.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return nil, err
+	}
+	return newSession("", tag, resp), nil
 }
 
 // agentInput returns the stdin to send through the session: nil for
@@ -461,6 +507,14 @@ func (c *execComm) runSession(ctx context.Context, s *session, cmd *provisioners
 func (c *execComm) sessionLost(ctx context.Context, s *session) (int, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 	defer cancel()
+	if s.execID == "" {
+		// The container's main process: its output ends only with the
+		// container.
+		if err := c.stopped(ctx); err != nil {
+			return -1, err
+		}
+		return -1, fmt.Errorf("run command in container %s: the bake agent's output ended", short(c.containerID))
+	}
 	code := -1
 	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
 		insp, err := c.api.ContainerExecInspect(ctx, s.execID)

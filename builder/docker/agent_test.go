@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
 
 	"github.com/bake-tool/bake/internal/testutil/proctest"
 	"github.com/bake-tool/bake/internal/testutil/testenv"
@@ -323,6 +327,29 @@ func TestNoAgent(t *testing.T) {
 	if !c.noAgent || c.sess != nil {
 		t.Errorf("noAgent %v, session %v", c.noAgent, c.sess)
 	}
+
+	// A build from that image: its main process cannot run the agent
+	// either; the build says so at once (no wait for the agent's
+	// timeout) and runs its commands in execs.
+	cfg := testConfig()
+	cfg.Image = img.ID
+	cfg.Discard = true
+	t0 := time.Now()
+	_, err = New(cfg, testOptions(newRunID(t, api), "noagent")).Build(ctx, newUI(t), func(ctx context.Context, comm provisioners.Communicator, _ provisioners.BuildInfo) error {
+		if got := run(ctx, t, comm, "echo in a build"); got != "in a build" {
+			t.Errorf("build command printed %q", got)
+		}
+		if c := comm.(*execComm); !c.noAgent || c.sess != nil {
+			t.Errorf("build: noAgent %v, session %v", c.noAgent, c.sess)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d > agentStartTimeout/2 {
+		t.Errorf("the build took %s: it waited for an agent that had failed", d)
+	}
 }
 
 // TestMkdirLikeTar: container_dir made by a command in the session (as
@@ -382,4 +409,128 @@ func TestIdle(t *testing.T) {
 		t.Error("idle, asked as a user who may not see every process")
 	}
 	nobody.Close()
+}
+
+// TestBuildSessionIsMainProcess: a build container whose commands run as
+// the image's user runs the command session as its main process, so a
+// build makes no exec at all (the agent was one per build); its committed
+// image shows none of it.
+func TestBuildSessionIsMainProcess(t *testing.T) {
+	api := engine(t)
+	ctx := testContext(t)
+	runID := newRunID(t, api)
+	ev, ok := api.(interface {
+		Events(context.Context, events.ListOptions) (<-chan events.Message, <-chan error)
+	})
+	if !ok {
+		t.Fatalf("%T has no Events", api)
+	}
+	ectx, stop := context.WithCancel(ctx)
+	defer stop()
+	msgs, errs := ev.Events(ectx, events.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("type", "container"), filters.Arg("label", LabelRunID+"="+runID))})
+	var mu sync.Mutex
+	var seen []string
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for {
+			select {
+			case m := <-msgs:
+				mu.Lock()
+				seen = append(seen, string(m.Action))
+				mu.Unlock()
+			case <-errs:
+				return
+			}
+		}
+	}()
+	cfg := testConfig()
+	cfg.Commit = true
+	art, err := New(cfg, testOptions(runID, "main")).Build(ctx, newUI(t), func(ctx context.Context, comm provisioners.Communicator, _ provisioners.BuildInfo) error {
+		c := comm.(*execComm)
+		if c.sess == nil || c.sess.execID != "" {
+			t.Errorf("the build's communicator has no main-process session: %+v", c.sess)
+		}
+		for i := range 3 {
+			run(ctx, t, comm, fmt.Sprintf("echo %d > /step%d", i, i))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removeImageAtEnd(t, api, art.ID)
+	// The engine sends its events as they happen; the build's are all
+	// out once its container is destroyed.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		done := slices.Contains(seen, "destroy")
+		mu.Unlock()
+		if done || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	<-collected
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(seen, "start") || !slices.Contains(seen, "destroy") {
+		t.Fatalf("events of the build's container: %v; want its start and destroy", seen)
+	}
+	for _, a := range seen {
+		if strings.HasPrefix(a, "exec_create") {
+			t.Errorf("the build made an exec (events %v)", seen)
+			break
+		}
+	}
+	insp, err := api.ImageInspect(ctx, art.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := insp.Config; len(c.Entrypoint) != 0 {
+		t.Errorf("the committed image's entrypoint is %q, want none (the session must not leak into it)", c.Entrypoint)
+	}
+	if out := runImage(ctx, t, api, runID, art.ID, "cat", "/step0", "/step2"); out != "0\n2\n" {
+		t.Errorf("the image holds %q, want the steps' files", out)
+	}
+}
+
+// TestMainSessionCancel: when a command of the main-process session is
+// cancelled, it and what it started are gone by the time Run returns, the
+// container goes on running, and later commands run (in a session of
+// their own).
+func TestMainSessionCancel(t *testing.T) {
+	withContainer(t, func(ctx context.Context, comm provisioners.Communicator) {
+		c := comm.(*execComm)
+		if c.sess == nil || c.sess.execID != "" {
+			t.Fatalf("no main-process session: %+v", c.sess)
+		}
+		var out proctest.Buffer
+		rctx, cancel := context.WithCancel(ctx)
+		go func() {
+			waitOutput(t, &out, "started")
+			cancel()
+		}()
+		_, err := c.Run(rctx, &provisioners.Cmd{Command: "sh -c 'echo started; sleep 713 & sleep 714; echo late > /tmp/late'", Stdout: &out})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run returned %v, want context.Canceled", err)
+		}
+		if ps := containerProcs(ctx, t, comm, "sleep 71"); len(ps) != 0 {
+			t.Errorf("still running after Run returned: %q", ps)
+		}
+		for i := range 2 {
+			if got := run(ctx, t, comm, fmt.Sprintf("echo after %d", i)); got != fmt.Sprintf("after %d", i) {
+				t.Errorf("a command after the cancel printed %q", got)
+			}
+		}
+		if c.sess == nil || c.sess.execID == "" {
+			t.Errorf("after the cancel, commands do not run in an exec session: %+v", c.sess)
+		}
+		if ps := containerProcs(ctx, t, comm, "# bake exec "); len(ps) == 0 {
+			t.Errorf("the container's main process is gone")
+		}
+	})
 }

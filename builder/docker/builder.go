@@ -208,6 +208,15 @@ func (b *Builder) startContainer(ctx context.Context, s *state) error {
 		CapDrop:    b.cfg.CapDrop,
 		Runtime:    b.cfg.Runtime,
 	}
+	tag := ""
+	if b.mainSession() {
+		// The command session is the main process: no exec to start it.
+		// Its output goes to bake over the attach, not to a log file.
+		tag = newExecTag()
+		cfg.Entrypoint = strslice.StrSlice{"/bin/sh", "-c", mainAgentScript(tag)}
+		cfg.OpenStdin, cfg.AttachStdin, cfg.AttachStdout, cfg.AttachStderr = true, true, true, true
+		hc.LogConfig = container.LogConfig{Type: "none"}
+	}
 	for host, ctr := range b.cfg.Volumes {
 		if strings.ContainsRune(host, '/') && !filepath.IsAbs(host) {
 			abs, err := filepath.Abs(host)
@@ -252,11 +261,38 @@ func (b *Builder) startContainer(ctx context.Context, s *state) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("created container %s: %w", short(s.containerID), context.Cause(ctx))
 	}
+	s.comm = b.execComm(s.api, s.containerID, s.base)
+	var main *session
+	if tag != "" {
+		// Without the attach the agent waits for input that never comes,
+		// and the commands run in an exec session as with keepAlive.
+		if main, err = attachSession(ctx, s.api, s.containerID, tag); err != nil {
+			s.ui.Error(fmt.Sprintf("docker: attach to container %s: %s; starting the command session in an exec", short(s.containerID), err))
+		}
+	}
 	if err := s.api.ContainerStart(ctx, s.containerID, container.StartOptions{}); err != nil {
+		if main != nil {
+			main.close()
+		}
 		return fmt.Errorf("start container %s: %w", short(s.containerID), err)
+	}
+	if main != nil {
+		if err := main.waitReady(ctx); err == nil {
+			s.comm.sess = main
+		} else if ctx.Err() != nil {
+			return fmt.Errorf("started container %s: %w", short(s.containerID), context.Cause(ctx))
+		}
 	}
 	s.ui.Say(fmt.Sprintf("started container %s from %s", short(s.containerID), b.cfg.Image))
 	return nil
+}
+
+// mainSession reports whether the build container's main process runs
+// the command session (mainAgentScript), which saves the exec that starts
+// it: when commands run as the image's user, which the main process runs
+// as (an exec_user on the container would pass into the committed image).
+func (b *Builder) mainSession() bool {
+	return b.cfg.Communicator != communicator.None && b.cfg.ExecUser == ""
 }
 
 // startRemoval starts removing the container once the commit has made the
@@ -310,6 +346,7 @@ func (b *Builder) completing(ctx context.Context) (context.Context, context.Canc
 // name: one a create call finished making after the build stopped waiting
 // for its answer.
 func (b *Builder) removeContainer(ctx context.Context, s *state) error {
+	closeComm(ctx, s) // made with the container; provision's cleanup closes it when provision ran
 	if s.removed != nil {
 		select {
 		case <-s.removed:
@@ -358,7 +395,6 @@ func (b *Builder) provision(ctx context.Context, s *state, hook builder.Hook) er
 	if s.cache.reused != nil {
 		return nil
 	}
-	s.comm = b.execComm(s.api, s.containerID, s.base)
 	if dir := b.cfg.ContainerDir; dir != "" {
 		if err := s.comm.mkdir(ctx, dir); err != nil {
 			return fmt.Errorf("create container_dir %s: %w", dir, err)

@@ -250,14 +250,22 @@ const stopTimeout = 30 * time.Second
 // exec, so a second exec, as root, does (killScript); this works against
 // a remote engine too. It runs on a context that outlives ctx, bounded by
 // stopTimeout; a failure is logged, as the build is failing anyway.
+//
+// With execID "", the command is the main process's session's
+// (mainAgentScript): the main process is in the group of every process
+// the engine did not start as an exec, and killScript's kill of that
+// group (-1 inside the container) ends every process but the main one,
+// which the kernel shields from its own namespace; one pass does it.
 func (c *execComm) stop(ctx context.Context, execID, tag string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 	defer cancel()
 	for {
-		insp, err := c.api.ContainerExecInspect(ctx, execID)
-		if err != nil || !insp.Running {
-			// Ended, never started, or gone with the container.
-			return
+		if execID != "" {
+			insp, err := c.api.ContainerExecInspect(ctx, execID)
+			if err != nil || !insp.Running {
+				// Ended, never started, or gone with the container.
+				return
+			}
 		}
 		killer, err := c.api.ContainerExecCreate(ctx, c.containerID, container.ExecOptions{
 			User: "0", AttachStdout: true, AttachStderr: true,
@@ -268,6 +276,9 @@ func (c *execComm) stop(ctx context.Context, execID, tag string) {
 		}
 		if errors.Is(err, provisioners.ErrDisconnected) {
 			return // the container is gone or stopped: so is the command
+		}
+		if execID == "" && err == nil {
+			return
 		}
 		select {
 		case <-ctx.Done():
