@@ -48,34 +48,34 @@ build() { # each run into an output directory of its own (ms runs it in a subshe
 		-var "output=$work/out$n" -var "qemu=qemu-system-x86_64" -var "last=bench" testdata/qemu/cache.pkr.hcl
 }
 
+# timed COMMAND...: RUNS runs of COMMAND, which prints a time (ms), into
+# $work/t; runs_t: those times on one line.
+timed() {
+	: >"$work/t"
+	i=0
+	while [ "$i" -lt "$runs" ]; do
+		"$@" >>"$work/t"
+		i=$((i + 1))
+	done
+}
+runs_t() { tr '\n' ' ' <"$work/t"; }
+
 cold=$(ms build)
 echo "cold:              ${cold} ms"
-: >"$work/t"
-i=0
-while [ "$i" -lt "$runs" ]; do
+fresh() { # into a fresh directory, the previous run's output removed first
 	rm -rf "$work"/out*
-	ms build >>"$work/t"
-	i=$((i + 1))
-done
-echo "unchanged rebuild, fresh directory, the previous one removed: median $(median <"$work/t") ms (target <= 1000; runs: $(tr '\n' ' ' <"$work/t"))"
-: >"$work/t"
-i=0
-while [ "$i" -lt "$runs" ]; do
-	ms build >>"$work/t"
-	i=$((i + 1))
-done
-echo "unchanged rebuild, fresh directory, earlier outputs kept: median $(median <"$work/t") ms (runs: $(tr '\n' ' ' <"$work/t"))"
+	ms build
+}
+timed fresh
+echo "unchanged rebuild, fresh directory, the previous one removed: median $(median <"$work/t") ms (target <= 1000; runs: $(runs_t))"
+timed ms build
+echo "unchanged rebuild, fresh directory, earlier outputs kept: median $(median <"$work/t") ms (runs: $(runs_t))"
 in_place() { # -force into the same output directory each time
 	"$bin" build -color=false -force -manifest "$work/m-in-place.json" -var "fixture=$fixture" -var "base=$work/base.qcow2" \
 		-var "output=$work/in-place" -var "qemu=qemu-system-x86_64" -var "last=bench" testdata/qemu/cache.pkr.hcl
 }
 ms in_place >/dev/null # the first one copies the disk out of the cache
-: >"$work/t"
-i=0
-while [ "$i" -lt "$runs" ]; do
-	ms in_place >>"$work/t"
-	i=$((i + 1))
-done
+timed ms in_place
 grep -q "in place (its sha256 is the entry's)" "$work/out" || { echo "qemu-cache.sh: the rebuild in place did not keep the disk:" >&2; cat "$work/out" >&2; exit 1; }
-echo "unchanged rebuild, -force into the same directory: median $(median <"$work/t") ms (target <= 1000; runs: $(tr '\n' ' ' <"$work/t"))"
+echo "unchanged rebuild, -force into the same directory: median $(median <"$work/t") ms (target <= 1000; runs: $(runs_t))"
 echo "cache entry:       $(du -sh --apparent-size "$BAKE_CACHE_DIR/blobs" | cut -f1) in $BAKE_CACHE_DIR/blobs"

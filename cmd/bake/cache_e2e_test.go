@@ -88,6 +88,19 @@ build {
 	return dir
 }
 
+// cacheTest sets up a docker cache test: the engine, an empty cache
+// directory of its own (the cache on, its images removed at the end) and
+// the template of cacheTemplateDir, whose last step writes last.
+func cacheTest(t *testing.T, last string) (cli *client.Client, cacheDir, dir string) {
+	t.Helper()
+	cli = testenv.Docker(t, testenv.BaseImage())
+	cacheDir = t.TempDir()
+	t.Setenv("BAKE_CACHE_DIR", cacheDir)
+	t.Setenv("BAKE_NO_CACHE", "")
+	t.Cleanup(func() { removeCacheImages(t, cli, cacheDir) })
+	return cli, cacheDir, cacheTemplateDir(t, "#!/bin/sh\necho "+last+" > /srv/last\n")
+}
+
 func stepStatuses(t *testing.T, r dockerRun) []artifacts.StepEntry {
 	t.Helper()
 	builds := r.statement(t).Predicate.Builds
@@ -162,12 +175,7 @@ func cachedImageFactsOf(t *testing.T, cli *client.Client, id string) cachedImage
 }
 
 func TestCacheE2EDocker(t *testing.T) {
-	cli := testenv.Docker(t, testenv.BaseImage())
-	cacheDir := t.TempDir()
-	t.Setenv("BAKE_CACHE_DIR", cacheDir)
-	t.Setenv("BAKE_NO_CACHE", "")
-	t.Cleanup(func() { removeCacheImages(t, cli, cacheDir) })
-	dir := cacheTemplateDir(t, "#!/bin/sh\necho last-v1 > /srv/last\n")
+	cli, cacheDir, dir := cacheTest(t, "last-v1")
 
 	// Cold: every step runs; the manifest says so.
 	cold := bakeDocker(t, cli, dir)
@@ -329,12 +337,7 @@ func TestCacheE2EDocker(t *testing.T) {
 // an unsquashed build of the template) and the unsquashed image of the
 // same steps; an unchanged squashed build is reused whole.
 func TestCacheE2EDockerSquash(t *testing.T) {
-	cli := testenv.Docker(t, testenv.BaseImage())
-	cacheDir := t.TempDir()
-	t.Setenv("BAKE_CACHE_DIR", cacheDir)
-	t.Setenv("BAKE_NO_CACHE", "")
-	t.Cleanup(func() { removeCacheImages(t, cli, cacheDir) })
-	dir := cacheTemplateDir(t, "#!/bin/sh\necho last-v1 > /srv/last\n")
+	cli, _, dir := cacheTest(t, "last-v1")
 	tpl := filepath.Join(dir, "t.pkr.hcl")
 	setLast := func(v string) {
 		t.Helper()
@@ -446,12 +449,7 @@ func removeCacheImages(t *testing.T, cli *client.Client, dir string) {
 // cache at once: both succeed, every entry left is whole and names a live
 // image, and a third build reuses the result without running a step.
 func TestCacheE2EConcurrent(t *testing.T) {
-	cli := testenv.Docker(t, testenv.BaseImage())
-	cacheDir := t.TempDir()
-	t.Setenv("BAKE_CACHE_DIR", cacheDir)
-	t.Setenv("BAKE_NO_CACHE", "")
-	t.Cleanup(func() { removeCacheImages(t, cli, cacheDir) })
-	dir := cacheTemplateDir(t, "#!/bin/sh\necho concurrent > /srv/last\n")
+	cli, cacheDir, dir := cacheTest(t, "concurrent")
 	bin := bakebin.Path(t)
 	type result struct {
 		code   int
