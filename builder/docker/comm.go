@@ -252,10 +252,11 @@ const stopTimeout = 30 * time.Second
 // stopTimeout; a failure is logged, as the build is failing anyway.
 //
 // With execID "", the command is the main process's session's
-// (mainAgentScript): the main process is in the group of every process
-// the engine did not start as an exec, and killScript's kill of that
-// group (-1 inside the container) ends every process but the main one,
-// which the kernel shields from its own namespace; one pass does it.
+// (mainAgentScript), whose commands share the main process's group. The
+// main process is pid 1 in the container, so killScript's `kill -- -1`
+// for it means every process the killer may signal: inside the container
+// every process but pid 1, which the kernel shields from its own
+// namespace. One pass does it.
 func (c *execComm) stop(ctx context.Context, execID, tag string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 	defer cancel()
