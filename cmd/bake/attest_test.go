@@ -40,6 +40,9 @@ func TestAttestBuildCLI(t *testing.T) {
 	}
 	key, pub := keyBase+".key", keyBase+".pub"
 	repo := testRepo(t)
+	// The two builds' images, tagged and pushed by the post-processors:
+	// the engine keeps them unless removed.
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", repo+":v1", repo+":v2").Run() })
 	tpl := func(tag string) string {
 		return writeTemplate(t, fmt.Sprintf(`
 source "docker" "app" {
