@@ -354,18 +354,27 @@ func TestCacheE2EDockerSquash(t *testing.T) {
 		return len(insp.RootFS.Layers)
 	}
 	base := layers(testenv.BaseImage())
+	// build runs the template and checks which steps ran and how many
+	// layers its image has over the base.
+	build := func(what, steps string, over int) string {
+		t.Helper()
+		r := bakeDocker(t, cli, dir)
+		r.mustSucceed(t)
+		if got := statusList(stepStatuses(t, r)); got != steps {
+			t.Fatalf("%s: steps %s, want %s", what, got, steps)
+		}
+		img := builtImage(t, r)
+		if n := layers(img); n != base+over {
+			t.Fatalf("%s: the image has %d layers over the base's %d, want %d", what, n-base, base, over)
+		}
+		return img
+	}
 
-	// Unsquashed: cold, then resumed before the last step (one layer more).
-	bakeDocker(t, cli, dir).mustSucceed(t)
+	// Unsquashed: cold, then resumed before the last step, one layer more
+	// (else the test no longer shows what squash is for).
+	build("unsquashed cold build", "run,run,run,run,run", 1)
 	setLast("last-v2")
-	resumed := bakeDocker(t, cli, dir)
-	resumed.mustSucceed(t)
-	if got := statusList(stepStatuses(t, resumed)); got != "reused,reused,reused,reused,run" {
-		t.Fatalf("unsquashed last-step-changed build steps: %s", got)
-	}
-	if n := layers(builtImage(t, resumed)); n != base+2 {
-		t.Fatalf("the resumed unsquashed image has %d layers over the base's %d, want 2 (the test no longer shows what squash is for)", n-base, base)
-	}
+	unsquashed := build("unsquashed last-step-changed build", "reused,reused,reused,reused,run", 2)
 
 	// squash = true, same steps: neither the kept step nor the unsquashed
 	// image is used; every step runs and the image is one layer over the base.
@@ -376,39 +385,22 @@ func TestCacheE2EDockerSquash(t *testing.T) {
 	if err := os.WriteFile(tpl, []byte(strings.Replace(string(b), "commit  = true", "commit  = true\n  squash  = true", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	squashed := bakeDocker(t, cli, dir)
-	squashed.mustSucceed(t)
-	if got := statusList(stepStatuses(t, squashed)); got != "run,run,run,run,run" {
-		t.Fatalf("squashed build steps: %s", got)
-	}
-	img := builtImage(t, squashed)
-	if img == builtImage(t, resumed) {
+	img := build("squashed build", "run,run,run,run,run", 1)
+	if img == unsquashed {
 		t.Fatal("the squashed build reused the unsquashed image")
-	}
-	if n := layers(img); n != base+1 {
-		t.Errorf("the squashed image has %d layers over the base, want 1", n-base)
 	}
 	if out := runImageCmd(t, cli, img); strings.TrimSpace(out) != "last-v2" {
 		t.Errorf("the squashed image's command printed %q, want last-v2", out)
 	}
 
 	// Unchanged: reused whole.
-	same := bakeDocker(t, cli, dir)
-	same.mustSucceed(t)
-	if got := statusList(stepStatuses(t, same)); got != "reused,reused,reused,reused,reused" || builtImage(t, same) != img {
-		t.Errorf("unchanged squashed build: steps %s, image %s; want all reused, image %s", got, builtImage(t, same), img)
+	if same := build("unchanged squashed build", "reused,reused,reused,reused,reused", 1); same != img {
+		t.Errorf("unchanged squashed build made image %s, want %s", same, img)
 	}
 
 	// The last step changed again: every step runs, one layer over the base.
 	setLast("last-v3")
-	changed := bakeDocker(t, cli, dir)
-	changed.mustSucceed(t)
-	if got := statusList(stepStatuses(t, changed)); got != "run,run,run,run,run" {
-		t.Errorf("squashed last-step-changed build steps: %s", got)
-	}
-	if n := layers(builtImage(t, changed)); n != base+1 {
-		t.Errorf("the changed squashed image has %d layers over the base, want 1", n-base)
-	}
+	build("squashed last-step-changed build", "run,run,run,run,run", 1)
 }
 
 func provisionersRun(r dockerRun) int {
