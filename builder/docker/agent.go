@@ -406,7 +406,7 @@ func (s *session) waitReady(ctx context.Context) error {
 // loop. When the agent ends, a ready line with status 1 (echo, which no
 // sh lacks) tells a waitReady that is still waiting that it failed. Its
 // first line is the agent's tag line, as the agent's is, so that
-// killScript and idleScript know it (and the subshell, a fork of it).
+// killScript knows it (and the subshell, a fork of it).
 func mainAgentScript(tag string) string {
 	return execTagLine + tag + "\n(\n" + agentScript(tag) + ")\necho '" + agentReady + tag + " 1'\nwhile :; do sleep 3600; done\n"
 }
@@ -565,16 +565,18 @@ func (c *execComm) stopped(ctx context.Context) error {
 }
 
 // idleScript prints the processes of the container other than its main
-// process, the keep-alive loop's sleep, and the session tagged tag (the
-// agent, its subshells and this command's shell carry the tag in their
-// command lines). Only builtins: read drops the NULs of a cmdline.
-func idleScript(tag string) string {
+// process, the keep-alive loop's sleep, this command's shell ($$) and
+// the session's agent (its parent). It goes by process IDs, not by the
+// tag in their command lines: a command's background job is a fork of
+// its shell and carries the tag too, and between the programs it runs
+// it would pass for bake's own. Only builtins: read drops the NULs of a
+// cmdline.
+func idleScript() string {
 	return `for d in /proc/[0-9]*; do
 p=${d#/proc/}
-[ "$p" = 1 ] && continue
+case $p in 1|$$|$PPID) continue;; esac
 l=
 read -r l 2>/dev/null < "$d/cmdline"
-case $l in *"` + execTagLine + tag + `"*) continue;; esac
 if [ "$l" = sleep3600 ]; then
 	pp=
 	read -r _ _ _ pp _ 2>/dev/null < "$d/stat"
@@ -616,6 +618,6 @@ func (c *execComm) idle(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	code, ran, err := c.runInSession(ctx, &provisioners.Cmd{Command: idleScript(c.sess.tag), Stdout: &out})
+	code, ran, err := c.runInSession(ctx, &provisioners.Cmd{Command: idleScript(), Stdout: &out})
 	return ran && err == nil && code == 0 && out.Len() == 0
 }

@@ -392,7 +392,14 @@ func TestIdle(t *testing.T) {
 		t.Error("idle while a background writer runs")
 	}
 	run(ctx, t, c, "kill $(cat /writer)")
-	// Its last sleep ends within 0.2 s.
+	// A job that runs only builtins is a fork of the command's shell,
+	// tag and all, and nothing else.
+	run(ctx, t, c, "while :; do echo x > /g; done >/dev/null 2>&1 & echo $! > /spinner")
+	if c.idle(ctx) {
+		t.Error("idle while a background job of builtins runs")
+	}
+	run(ctx, t, c, "kill $(cat /spinner)")
+	// The writer's last sleep ends within 0.2 s.
 	for i := 0; !c.idle(ctx); i++ {
 		if i == 100 {
 			t.Fatal("not idle once the writer is gone")
