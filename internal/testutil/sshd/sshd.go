@@ -230,8 +230,9 @@ func (s *Server) start(bin, cfgPath string) error {
 	// the command starts, would reach the client as the command's stderr.
 	cmd := exec.Command(bin, "-D", "-E", s.logPath, "-f", cfgPath, "-p", strconv.Itoa(s.Port))
 	// Its own process group, so Stop also reaches the per-connection
-	// children.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// children; and it dies with the test binary, which a timeout or a
+	// kill ends without Stop.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run %s: %w", bin, err)
 	}
