@@ -44,7 +44,9 @@ for file in $(grep -rlE --include='*_test.go' --exclude-dir=.git --exclude-dir=t
 			-fuzzminimizetime "$FUZZMINIMIZETIME" -parallel "$FUZZPARALLEL" "$dir" >"$out" 2>&1; then
 			cat "$out"
 			# Go's fuzzing engine reports "context deadline exceeded" when
-			# an input is still running as -fuzztime ends on a loaded
+			# -fuzztime ends while it minimises a new input it found (the
+			# target runs many times then, uncounted: "0/sec" in its
+			# progress lines) or while an input still runs on a loaded
 			# machine; that is no crash and writes no input. A crash
 			# always writes one ("Failing input written to").
 			if grep -q 'Failing input written to' "$out" || ! grep -q 'context deadline exceeded' "$out"; then
