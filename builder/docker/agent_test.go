@@ -391,24 +391,26 @@ func TestIdle(t *testing.T) {
 	if !c.idle(ctx) {
 		t.Error("not idle after a command ended")
 	}
-	run(ctx, t, c, "while :; do date >> /f; sleep 0.2; done >/dev/null 2>&1 & echo $! > /writer")
-	if c.idle(ctx) {
-		t.Error("idle while a background writer runs")
-	}
-	run(ctx, t, c, "kill $(cat /writer)")
-	// A job that runs only builtins is a fork of the command's shell,
-	// tag and all, and nothing else.
-	run(ctx, t, c, "while :; do echo x > /g; done >/dev/null 2>&1 & echo $! > /spinner")
-	if c.idle(ctx) {
-		t.Error("idle while a background job of builtins runs")
-	}
-	run(ctx, t, c, "kill $(cat /spinner)")
-	// The writer's last sleep ends within 0.2 s.
-	for i := 0; !c.idle(ctx); i++ {
-		if i == 100 {
-			t.Fatal("not idle once the writer is gone")
+	// Each background job in turn, the container idle again in between
+	// (a job's last program, such as the writer's sleep, may outlive it
+	// by a moment): the writer runs programs; the spinner only builtins,
+	// so it is a fork of the command's shell, tag and all, and nothing
+	// else.
+	for _, job := range []struct{ name, loop string }{
+		{"writer", "date >> /f; sleep 0.2"},
+		{"spinner", "echo x > /g"},
+	} {
+		run(ctx, t, c, "while :; do "+job.loop+"; done >/dev/null 2>&1 & echo $! > /job")
+		if c.idle(ctx) {
+			t.Errorf("idle while a background %s runs", job.name)
 		}
-		time.Sleep(100 * time.Millisecond)
+		run(ctx, t, c, "kill $(cat /job)")
+		for i := 0; !c.idle(ctx); i++ {
+			if i == 100 {
+				t.Fatalf("not idle 10 s after the %s was killed", job.name)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	if execOnly(c).idle(ctx) {
 		t.Error("idle without a session")
